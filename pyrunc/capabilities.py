@@ -1,0 +1,74 @@
+"""Capability names and the five sets of process.capabilities."""
+import os
+
+from . import syscalls as sc
+from .errors import ConfigError
+
+NAMES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)
+BY_NAME = {n: i for i, n in enumerate(NAMES)}
+
+
+def last_cap():
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except OSError:
+        return len(NAMES) - 1
+
+
+def mask(names, where, last):
+    """Bit mask of a list of names; an unknown name is an error (runc only
+    warns, and then the container runs with a set it was not asked for)."""
+    m = 0
+    for i, n in enumerate(names):
+        bit = BY_NAME.get(n)
+        if bit is None:
+            raise ConfigError(f"{where}[{i}]", f"unknown capability {n!r}")
+        if bit > last:
+            raise ConfigError(f"{where}[{i}]", f"{n} is not supported by this kernel")
+        m |= 1 << bit
+    return m
+
+
+class Sets:
+    __slots__ = ("bounding", "effective", "inheritable", "permitted", "ambient")
+
+    def __init__(self, caps, where="process.capabilities"):
+        last = last_cap()
+        for k in self.__slots__:
+            setattr(self, k, mask(getattr(caps, k), f"{where}.{k}", last))
+
+
+def drop_bounding(keep):
+    last = last_cap()
+    for cap in range(last + 1):
+        if not keep & (1 << cap):
+            try:
+                sc.prctl(sc.PR_CAPBSET_DROP, cap)
+            except OSError as e:
+                if e.errno != 22:  # EINVAL: not in this kernel
+                    raise
+
+
+def apply(sets):
+    """After the uid change (done with keepcaps): the final sets."""
+    sc.capset(sets.effective, sets.permitted, sets.inheritable)
+    sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
+    for cap in range(last_cap() + 1):
+        if sets.ambient & (1 << cap):
+            try:
+                sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap)
+            except OSError as e:
+                # runc: an ambient cap outside permitted/inheritable is skipped
+                if e.errno != 1:
+                    raise

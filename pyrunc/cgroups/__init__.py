@@ -1,0 +1,103 @@
+"""cgroups: probe the host's hierarchies once, place the container.
+
+A host is one of: v1 (controllers each on its own cgroup mount), v2 (one
+cgroup2 mount), or hybrid (v1 controllers plus a cgroup2 mount, usually
+/sys/fs/cgroup/unified). The manager for the host's kind does the work;
+see v1.py and v2.py.
+"""
+import os
+
+from ..errors import ConfigError
+
+
+class Hierarchy:
+    """One mounted hierarchy: where it is mounted and our own cgroup in it."""
+
+    __slots__ = ("mountpoint", "root", "controllers", "options", "own")
+
+    def __init__(self, mountpoint, root, controllers, options, own):
+        self.mountpoint = mountpoint
+        self.root = root  # the mount's root inside the hierarchy
+        self.controllers = controllers  # tuple; () for cgroup2
+        self.options = options  # mount data for a new mount ("cpu,cpuacct" or "cgroup2")
+        self.own = own  # this process's cgroup path in the hierarchy
+
+    def host_dir(self, path):
+        rel = os.path.relpath(path, self.root) if path.startswith(self.root) else path
+        return os.path.normpath(self.mountpoint + "/" + rel.lstrip("./"))
+
+    @property
+    def name(self):
+        if not self.controllers:
+            return "unified"
+        return ",".join(c[5:] if c.startswith("name=") else c for c in self.controllers)
+
+
+def probe():
+    own = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            own[ctrls] = path
+    v1, v2 = [], None
+    seen = set()
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            fields = pre.split()
+            fstype, _, sopts = post.split()[:3]
+            if fstype == "cgroup2":
+                if v2 is None:
+                    v2 = Hierarchy(_unescape(fields[4]), fields[3], (), "cgroup2", own.get("", "/"))
+            elif fstype == "cgroup":
+                opts = sopts.split(",")
+                ctrls = tuple(o for o in opts if o not in ("rw", "ro") and (
+                    o.startswith("name=") or o in _V1_CONTROLLERS))
+                key = ",".join(ctrls)
+                if not ctrls or key in seen:
+                    continue
+                seen.add(key)
+                v1.append(Hierarchy(_unescape(fields[4]), fields[3], ctrls, key,
+                                    own.get(key, "/")))
+    return v1, v2
+
+
+_V1_CONTROLLERS = {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls",
+                   "blkio", "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc"}
+
+
+def _unescape(s):
+    return s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+
+
+def resolve_path(cgroups_path, cid, systemd):
+    """(path, relative?) for linux.cgroupsPath as runc's cgroupfs driver reads it."""
+    if systemd:
+        raise ConfigError("linux.cgroupsPath",
+                          "systemd not running on this host, cannot use systemd cgroups manager")
+    if not cgroups_path:
+        return cid, True
+    if ":" in cgroups_path and not cgroups_path.startswith("/"):
+        raise ConfigError("linux.cgroupsPath",
+                          f"{cgroups_path!r} is a systemd path (slice:prefix:name); "
+                          "it needs --systemd-cgroup")
+    norm = os.path.normpath("/" + cgroups_path)
+    if not cgroups_path.startswith("/"):
+        return norm.lstrip("/"), True
+    return norm, False
+
+
+def manager(cgroups_path, cid, systemd=False):
+    from .v1 import Manager
+    path, relative = resolve_path(cgroups_path, cid, systemd)
+    v1, v2 = probe()
+    if v1:
+        return Manager(v1, v2, path, relative)
+    from .v2 import Manager as V2
+    return V2(v2, path, relative)
+
+
+def from_state(d):
+    """The manager of an existing container, from what create recorded."""
+    from .v1 import Manager
+    return Manager.from_state(d)

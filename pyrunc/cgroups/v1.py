@@ -1,0 +1,149 @@
+"""cgroup v1 (and hybrid) cgroupfs manager.
+
+One directory per hierarchy; on a hybrid host the cgroup2 mount is joined
+too, so tools that read the unified tree find the container there.
+The same class serves pure v2 with an empty v1 list (see v2.py).
+"""
+import os
+import time
+
+from ..errors import ConfigError, NotSupported
+
+
+class Manager:
+    def __init__(self, v1, v2, path, relative):
+        self.dirs = {}  # hierarchy name -> (host dir, hierarchy)
+        for h in v1 + ([v2] if v2 else []):
+            p = os.path.normpath(h.own + "/" + path) if relative else path
+            self.dirs[h.name] = (h.host_dir(p), h)
+        self.created = []
+
+    # -- creation ---------------------------------------------------------
+    def create(self):
+        """Make the directories (remembering which, to remove only those)."""
+        try:
+            for name, (d, _) in self.dirs.items():
+                self._mkdirs(d, name == "cpuset")
+        except OSError as e:
+            self.remove()
+            raise ConfigError("linux.cgroupsPath", f"cannot create cgroup {e.filename}: "
+                              f"{e.strerror}") from None
+
+    def _mkdirs(self, d, cpuset):
+        missing = []
+        p = d
+        while not os.path.isdir(p):
+            missing.append(p)
+            p = os.path.dirname(p)
+        for m in reversed(missing):
+            try:
+                os.mkdir(m, 0o755)
+            except FileExistsError:
+                continue
+            self.created.append(m)
+            if cpuset:
+                # a new cpuset is empty, and an empty cpuset takes no task
+                parent = os.path.dirname(m)
+                for f in ("cpuset.cpus", "cpuset.mems"):
+                    _write(os.path.join(m, f), _read(os.path.join(parent, f)) or "\n")
+
+    def join(self, pid):
+        for name, (d, _) in self.dirs.items():
+            try:
+                _write(os.path.join(d, "cgroup.procs"), str(pid))
+            except OSError as e:
+                raise ConfigError("linux.cgroupsPath",
+                                  f"cannot join cgroup {d}: {e.strerror}") from None
+
+    def apply(self, resources):
+        from . import resources_v1
+        resources_v1.apply(self, resources)
+
+    # -- queries ----------------------------------------------------------
+    def path(self, name):
+        e = self.dirs.get(name)
+        return e[0] if e else None
+
+    def freezer_file(self):
+        d = self.path("freezer")
+        return os.path.join(d, "freezer.state") if d else None
+
+    def pids(self):
+        for name in ("pids", "freezer", "memory", "unified"):
+            d = self.path(name)
+            if d:
+                return _read_pids(os.path.join(d, "cgroup.procs"))
+        return []
+
+    # -- removal ----------------------------------------------------------
+    def kill_all(self, sig=9):
+        for pid in self.pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def remove(self, timeout=5.0):
+        """rmdir what we created, deepest first; EBUSY while tasks exit."""
+        deadline = time.monotonic() + timeout
+        for d in sorted(self.created, key=len, reverse=True):
+            while True:
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as e:
+                    if e.errno == 16 and time.monotonic() < deadline:  # EBUSY
+                        self.kill_all_in(d)
+                        time.sleep(0.01)
+                        continue
+                    break
+        self.created = []
+
+    def kill_all_in(self, d):
+        for pid in _read_pids(os.path.join(d, "cgroup.procs")):
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+    # -- state ------------------------------------------------------------
+    def to_state(self):
+        return {"dirs": {n: d for n, (d, _) in self.dirs.items()}, "created": self.created}
+
+    @classmethod
+    def from_state(cls, d):
+        m = cls.__new__(cls)
+        m.dirs = {n: (p, None) for n, p in d.get("dirs", {}).items()}
+        m.created = d.get("created", [])
+        return m
+
+    def mount_sources(self):
+        """name -> (mountpoint, host dir, mount options) for the cgroup mount."""
+        return {n: (h.mountpoint if h else None, d, h.options if h else None)
+                for n, (d, h) in self.dirs.items() if n != "unified"}
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _write(path, data):
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, data.encode())
+    finally:
+        os.close(fd)
+
+
+def _read_pids(path):
+    return [int(x) for x in _read(path).split()]
+
+
+def unsupported(field):
+    raise NotSupported(field, "not supported by this host's cgroups")

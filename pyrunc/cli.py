@@ -1,0 +1,361 @@
+"""Command line: runc's commands, flags and exit codes.
+
+A small parser instead of argparse (which costs several ms of imports):
+urfave/cli conventions as runc uses them: global flags before the
+command, `--flag value` or `--flag=value`, booleans without a value, and
+flags of a command before its positional arguments (for `exec`, the
+arguments after the id belong to the process).
+"""
+import os
+import sys
+
+from . import __version__, OCI_VERSION, log
+from .errors import ContainerError, PyruncError
+
+GLOBAL = {
+    "--root": "root", "--log": "log", "--log-format": "log_format", "--debug": None,
+    "--systemd-cgroup": None, "--rootless": "rootless", "--criu": "criu",
+    "-v": None, "--version": None, "-h": None, "--help": None,
+}
+GLOBAL_BOOL = {"--debug", "--systemd-cgroup", "-v", "--version", "-h", "--help"}
+
+# command -> {flag: (name, takes_value)}
+F = {
+    "create": {"--bundle": ("bundle", True), "-b": ("bundle", True),
+               "--pid-file": ("pid_file", True), "--console-socket": ("console_socket", True),
+               "--no-pivot": ("no_pivot", False), "--no-new-keyring": ("no_new_keyring", False),
+               "--preserve-fds": ("preserve_fds", True), "--pidfd-socket": ("pidfd_socket", True)},
+    "start": {},
+    "state": {},
+    "kill": {"--all": ("all", False), "-a": ("all", False)},
+    "delete": {"--force": ("force", False), "-f": ("force", False)},
+    "list": {"--format": ("format", True), "-f": ("format", True),
+             "--quiet": ("quiet", False), "-q": ("quiet", False)},
+    "spec": {"--bundle": ("bundle", True), "-b": ("bundle", True),
+             "--rootless": ("rootless", False)},
+    "features": {},
+    "ps": {"--format": ("format", True), "-f": ("format", True)},
+}
+F["run"] = dict(F["create"], **{"--detach": ("detach", False), "-d": ("detach", False),
+                                "--keep": ("keep", False), "--no-subreaper": ("no_subreaper", False)})
+
+USAGE = """usage: pyrunc [global options] command [command options] [arguments...]
+
+pyrunc is an OCI container runtime (runc-compatible command line).
+
+commands:
+  create    create a container          start     start a created container
+  run       create and run a container  state     output the state of a container
+  kill      send a signal to a container's init
+  delete    delete a container           list      list containers
+  spec      write a new config.json      features  show the enabled features
+  ps        processes of a container
+
+global options:
+  --root value        root directory for container state (default: "/run/pyrunc")
+  --log value         log file for errors (default: stderr only)
+  --log-format value  text or json (default: "text")
+  --debug             debug output
+  --systemd-cgroup    use the systemd cgroup driver
+  --version, -v       print the version
+"""
+
+
+class Usage(PyruncError):
+    pass
+
+
+def parse_global(argv):
+    g = {"root": "/run/pyrunc", "log": "", "log_format": "text", "debug": False,
+         "systemd_cgroup": False, "rootless": "auto"}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if not a.startswith("-"):
+            break
+        name, eq, val = a.partition("=")
+        if name not in GLOBAL:
+            raise Usage(f"flag provided but not defined: {name}")
+        if name in GLOBAL_BOOL:
+            if name in ("-v", "--version"):
+                g["version"] = True
+            elif name in ("-h", "--help"):
+                g["help"] = True
+            else:
+                g[name[2:].replace("-", "_")] = eq == "" or val.lower() in ("1", "true")
+            i += 1
+            continue
+        if not eq:
+            i += 1
+            if i >= len(argv):
+                raise Usage(f"flag needs an argument: {name}")
+            val = argv[i]
+        g[GLOBAL[name]] = val
+        i += 1
+    return g, argv[i:]
+
+
+def parse_cmd(cmd, argv):
+    spec = F.get(cmd, {})
+    opts, pos = {}, []
+    i = 0
+    flags_done = False
+    while i < len(argv):
+        a = argv[i]
+        if flags_done or not a.startswith("-") or a == "-":
+            pos.append(a)
+            i += 1
+            continue
+        if a == "--":
+            flags_done = True
+            i += 1
+            continue
+        name, eq, val = a.partition("=")
+        f = spec.get(name)
+        if f is None:
+            if name in ("-h", "--help"):
+                opts["help"] = True
+                i += 1
+                continue
+            raise Usage(f"flag provided but not defined: -{name.lstrip('-')}")
+        key, takes = f
+        if takes:
+            if not eq:
+                i += 1
+                if i >= len(argv):
+                    raise Usage(f"flag needs an argument: {name}")
+                val = argv[i]
+            opts[key] = val
+        else:
+            opts[key] = eq == "" or val.lower() in ("1", "true")
+        i += 1
+    return opts, pos
+
+
+def need_id(cmd, pos, n=1):
+    if len(pos) < n:
+        raise Usage(f'"{cmd}" requires a minimum of {n} argument{"s" if n > 1 else ""}')
+    return pos[0]
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        g, rest = parse_global(argv)
+    except Usage as e:
+        sys.stderr.write(f"{e}\n")
+        return 1
+    log.configure(g["log"], g["log_format"], g["debug"])
+    if g.get("version"):
+        sys.stdout.write(f"pyrunc version {__version__}\nspec: {OCI_VERSION}\n")
+        return 0
+    if not rest or g.get("help"):
+        sys.stdout.write(USAGE)
+        return 0
+    cmd, args = rest[0], rest[1:]
+    handler = COMMANDS.get(cmd)
+    if handler is None:
+        log.error(f"No help topic for '{cmd}'")
+        return 1
+    try:
+        opts, pos = parse_cmd(cmd, args)
+        if opts.get("help"):
+            sys.stdout.write(USAGE)
+            return 0
+        return handler(g, opts, pos) or 0
+    except PyruncError as e:
+        prefix = f"pyrunc {cmd} failed: " if cmd in ("create", "run") else ""
+        log.error(prefix + str(e))
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- commands -------------------------------------------------------------
+def _create_opts(g, opts):
+    from .container import Options
+    pf = opts.get("preserve_fds")
+    try:
+        pf = int(pf) if pf is not None else 0
+    except ValueError:
+        raise Usage(f"invalid value {pf!r} for flag --preserve-fds") from None
+    return Options(root=g["root"], bundle=opts.get("bundle") or ".",
+                   pid_file=opts.get("pid_file"), console_socket=opts.get("console_socket"),
+                   no_pivot=opts.get("no_pivot"), no_new_keyring=opts.get("no_new_keyring"),
+                   preserve_fds=pf, systemd_cgroup=g["systemd_cgroup"],
+                   detach=opts.get("detach"))
+
+
+def cmd_create(g, opts, pos):
+    from . import container
+    cid = need_id("create", pos)
+    o = _create_opts(g, opts)
+    _check_console(o)
+    container.create(cid, o)
+
+
+def _check_console(o):
+    if o.console_socket:
+        from .errors import NotSupported
+        raise NotSupported("process.terminal", "terminals (--console-socket) are not supported yet")
+
+
+def cmd_start(g, opts, pos):
+    from . import container, state
+    cid = need_id("start", pos)
+    st = state.load(g["root"], cid)
+    lock = state.Lock(st.dir)
+    try:
+        container.start(st)
+    finally:
+        lock.release()
+
+
+def cmd_run(g, opts, pos):
+    from . import container, state
+    from . import syscalls as sc
+    cid = need_id("run", pos)
+    o = _create_opts(g, opts)
+    _check_console(o)
+    if not o.detach and not opts.get("no_subreaper"):
+        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+    st = container.create(cid, o)
+    try:
+        container.start(st)
+    except BaseException:
+        _force_delete(st)
+        raise
+    if o.detach:
+        return 0
+    status = _wait_forwarding(st.pid)
+    if not opts.get("keep"):
+        container.destroy(state.load(g["root"], cid))
+    return status
+
+
+def _force_delete(st):
+    from . import container
+    try:
+        container.delete(st, force=True)
+    except PyruncError:
+        pass
+
+
+def _wait_forwarding(pid):
+    """Wait for the container's init, forwarding the signals we get."""
+    import _signal
+    pending = []
+
+    def forward(sig, frame):
+        pending.append(sig)
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    for s in (1, 2, 3, 10, 12, 15, 28):
+        _signal.signal(s, forward)
+    while True:
+        try:
+            wpid, status = os.waitpid(-1, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 255
+        if wpid == pid:
+            if os.WIFSIGNALED(status):
+                return 128 + os.WTERMSIG(status)
+            return os.WEXITSTATUS(status)
+
+
+def cmd_state(g, opts, pos):
+    from . import jsonlite, state
+    cid = need_id("state", pos)
+    st = state.load(g["root"], cid)
+    sys.stdout.write(jsonlite.dumps(st.oci(), "  ") + "\n")
+
+
+def cmd_kill(g, opts, pos):
+    from . import container, state
+    cid = need_id("kill", pos)
+    sig = container.parse_signal(pos[1]) if len(pos) > 1 else 15
+    st = state.load(g["root"], cid)
+    lock = state.Lock(st.dir)
+    try:
+        container.kill(st, sig, bool(opts.get("all")))
+    finally:
+        lock.release()
+
+
+def cmd_delete(g, opts, pos):
+    from . import container, state
+    from .errors import NotExist
+    cid = need_id("delete", pos)
+    force = bool(opts.get("force"))
+    try:
+        st = state.load(g["root"], cid)
+        lock = state.Lock(st.dir)
+    except NotExist:
+        if force:
+            return 0
+        raise
+    try:
+        container.delete(st, force)
+    finally:
+        lock.release()
+
+
+def cmd_list(g, opts, pos):
+    from . import state
+    fmt = opts.get("format", "table")
+    if fmt not in ("table", "json"):
+        raise ContainerError(f"invalid format option: {fmt}")
+    items = []
+    for cid in state.list_ids(g["root"]):
+        try:
+            items.append(state.load(g["root"], cid).oci())
+        except PyruncError:
+            continue
+    if opts.get("quiet"):
+        sys.stdout.write("".join(i["id"] + "\n" for i in items))
+        return 0
+    if fmt == "json":
+        from . import jsonlite
+        for i in items:
+            i.pop("annotations", None)
+        sys.stdout.write(jsonlite.dumps(items) + "\n")
+        return 0
+    rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+    for i in items:
+        rows.append((i["id"], str(i["pid"]), i["status"], i["bundle"], i["created"], i["owner"]))
+    widths = [max(len(r[c]) for r in rows) for c in range(6)]
+    for r in rows:
+        sys.stdout.write("   ".join(v.ljust(widths[c]) for c, v in enumerate(r)).rstrip() + "\n")
+
+
+def cmd_spec(g, opts, pos):
+    from . import specgen
+    specgen.write(opts.get("bundle") or ".", bool(opts.get("rootless")))
+
+
+def cmd_features(g, opts, pos):
+    from . import features, jsonlite
+    sys.stdout.write(jsonlite.dumps(features.get(), "    ") + "\n")
+
+
+def cmd_ps(g, opts, pos):
+    from . import cgroups, jsonlite, state
+    cid = need_id("ps", pos)
+    st = state.load(g["root"], cid)
+    pids = cgroups.from_state(st.d.get("cgroups", {})).pids()
+    fmt = opts.get("format", "table")
+    if fmt == "json":
+        sys.stdout.write(jsonlite.dumps(pids) + "\n")
+        return 0
+    os.execvp("ps", ["ps", "-f", "-p", ",".join(map(str, pids)) or "0"] + pos[1:])
+
+
+COMMANDS = {
+    "create": cmd_create, "start": cmd_start, "run": cmd_run, "state": cmd_state,
+    "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
+    "features": cmd_features, "ps": cmd_ps,
+}

@@ -1,0 +1,264 @@
+"""config.json: load once, validate, parse into typed objects.
+
+Validation runs the module pyrunc/_configcheck.py that setup.py compiles
+from spec/config-schema.json (see schemagen.py): full JSON-Schema checking
+with the field's path in every error, without importing jsonschema on the
+start path. The classes below hold only what the runtime acts on; checks
+the schema cannot express (values that must be absolute paths, settings
+this build does not implement) raise ConfigError/NotSupported naming the
+field here.
+"""
+import os
+
+from . import jsonlite
+from .errors import ConfigError, NotSupported
+
+SUPPORTED_MAJOR = "1."
+
+NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+
+
+class User:
+    __slots__ = ("uid", "gid", "umask", "additional_gids")
+
+    def __init__(self, d):
+        self.uid = d.get("uid", 0)
+        self.gid = d.get("gid", 0)
+        self.umask = d.get("umask")
+        self.additional_gids = d.get("additionalGids") or []
+
+
+class Rlimit:
+    __slots__ = ("type", "soft", "hard")
+
+    def __init__(self, d):
+        self.type = d["type"]
+        self.soft = d["soft"]
+        self.hard = d["hard"]
+
+
+class Capabilities:
+    __slots__ = ("bounding", "effective", "inheritable", "permitted", "ambient")
+
+    def __init__(self, d):
+        for k in self.__slots__:
+            setattr(self, k, d.get(k) or [])
+
+
+class Process:
+    __slots__ = ("terminal", "console_size", "user", "args", "env", "cwd",
+                 "capabilities", "rlimits", "no_new_privileges",
+                 "apparmor_profile", "selinux_label", "oom_score_adj", "raw")
+
+    def __init__(self, d, where="process"):
+        self.raw = d
+        self.terminal = bool(d.get("terminal", False))
+        self.console_size = d.get("consoleSize")
+        self.user = User(d.get("user") or {})
+        self.args = d.get("args") or []
+        self.env = d.get("env") or []
+        self.cwd = d.get("cwd", "/")
+        caps = d.get("capabilities")
+        self.capabilities = Capabilities(caps) if caps is not None else None
+        self.rlimits = [Rlimit(r) for r in d.get("rlimits") or ()]
+        self.no_new_privileges = bool(d.get("noNewPrivileges", False))
+        self.apparmor_profile = d.get("apparmorProfile", "")
+        self.selinux_label = d.get("selinuxLabel", "")
+        self.oom_score_adj = d.get("oomScoreAdj")
+        if not self.args:
+            raise ConfigError(f"{where}.args", "must name the program to run")
+        if not self.cwd.startswith("/"):
+            raise ConfigError(f"{where}.cwd", f"must be an absolute path, got {self.cwd!r}")
+        for i, e in enumerate(self.env):
+            if "=" not in e:
+                raise ConfigError(f"{where}.env[{i}]", f"must be KEY=VALUE, got {e!r}")
+        for key in ("scheduler", "ioPriority", "execCPUAffinity"):
+            if d.get(key) is not None:
+                raise NotSupported(f"{where}.{key}", "not supported by this version of pyrunc")
+
+
+class Mount:
+    __slots__ = ("destination", "type", "source", "options", "index")
+
+    def __init__(self, d, index):
+        self.index = index
+        self.destination = d["destination"]
+        self.type = d.get("type") or ""
+        self.source = d.get("source") or ""
+        self.options = d.get("options") or []
+        if d.get("uidMappings") or d.get("gidMappings"):
+            raise NotSupported(f"mounts[{index}].uidMappings",
+                               "idmapped mounts are not supported by this version of pyrunc")
+
+    @property
+    def where(self):
+        return f"mounts[{self.index}]"
+
+
+class Hook:
+    __slots__ = ("path", "args", "env", "timeout")
+
+    def __init__(self, d):
+        self.path = d["path"]
+        self.args = d.get("args") or [self.path]
+        self.env = d.get("env") or []
+        self.timeout = d.get("timeout")
+
+    def to_dict(self):
+        d = {"path": self.path, "args": self.args, "env": self.env}
+        if self.timeout is not None:
+            d["timeout"] = self.timeout
+        return d
+
+
+HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer",
+              "poststart", "poststop")
+
+
+class Namespace:
+    __slots__ = ("type", "path")
+
+    def __init__(self, d):
+        self.type = d["type"]
+        self.path = d.get("path") or ""
+
+
+class IdMap:
+    __slots__ = ("container_id", "host_id", "size")
+
+    def __init__(self, d):
+        self.container_id = d["containerID"]
+        self.host_id = d["hostID"]
+        self.size = d["size"]
+
+
+class Device:
+    __slots__ = ("type", "path", "major", "minor", "file_mode", "uid", "gid")
+
+    def __init__(self, d, where):
+        self.type = d["type"]
+        self.path = d["path"]
+        self.major = d.get("major", 0)
+        self.minor = d.get("minor", 0)
+        self.file_mode = d.get("fileMode")
+        self.uid = d.get("uid")
+        self.gid = d.get("gid")
+        if self.type not in ("c", "u", "b", "p"):
+            raise ConfigError(f"{where}.type", f"expected one of c, u, b, p, got {self.type!r}")
+        if not self.path.startswith("/"):
+            raise ConfigError(f"{where}.path", f"must be an absolute path, got {self.path!r}")
+
+
+class Linux:
+    __slots__ = ("namespaces", "uid_mappings", "gid_mappings", "time_offsets",
+                 "devices", "cgroups_path", "resources", "sysctl",
+                 "rootfs_propagation", "masked_paths", "readonly_paths",
+                 "mount_label")
+
+    def __init__(self, d):
+        seen = set()
+        self.namespaces = []
+        for i, n in enumerate(d.get("namespaces") or ()):
+            ns = Namespace(n)
+            if ns.type in seen:
+                raise ConfigError(f"linux.namespaces[{i}].type", f"duplicate namespace {ns.type!r}")
+            seen.add(ns.type)
+            if ns.path and not ns.path.startswith("/"):
+                raise ConfigError(f"linux.namespaces[{i}].path", "must be an absolute path")
+            self.namespaces.append(ns)
+        self.uid_mappings = [IdMap(m) for m in d.get("uidMappings") or ()]
+        self.gid_mappings = [IdMap(m) for m in d.get("gidMappings") or ()]
+        self.time_offsets = d.get("timeOffsets") or {}
+        self.devices = [Device(x, f"linux.devices[{i}]") for i, x in enumerate(d.get("devices") or ())]
+        self.cgroups_path = d.get("cgroupsPath") or ""
+        self.resources = d.get("resources") or {}
+        self.sysctl = d.get("sysctl") or {}
+        self.rootfs_propagation = d.get("rootfsPropagation") or ""
+        self.masked_paths = d.get("maskedPaths") or []
+        self.readonly_paths = d.get("readonlyPaths") or []
+        self.mount_label = d.get("mountLabel") or ""
+        user_ns = "user" in seen
+        if (self.uid_mappings or self.gid_mappings) and not user_ns:
+            raise ConfigError("linux.uidMappings", "requires a user namespace in linux.namespaces")
+        if user_ns and not any(n.path for n in self.namespaces if n.type == "user"):
+            if not self.uid_mappings or not self.gid_mappings:
+                raise ConfigError("linux.uidMappings",
+                                  "a new user namespace needs uidMappings and gidMappings")
+        if self.time_offsets and "time" not in seen:
+            raise ConfigError("linux.timeOffsets", "requires a time namespace in linux.namespaces")
+        # A section we cannot honour must be refused, never skipped: a
+        # silently ignored seccomp profile is a hole, not a gap.
+        for key in ("seccomp", "intelRdt", "personality", "netDevices", "memoryPolicy"):
+            if d.get(key) is not None:
+                raise NotSupported(f"linux.{key}", "not supported by this version of pyrunc")
+
+    def ns(self, kind):
+        for n in self.namespaces:
+            if n.type == kind:
+                return n
+        return None
+
+
+class Spec:
+    __slots__ = ("oci_version", "root_path", "root_readonly", "mounts", "process",
+                 "hostname", "domainname", "hooks", "annotations", "linux", "bundle")
+
+    def __init__(self, doc, bundle):
+        self.bundle = bundle
+        self.oci_version = doc["ociVersion"]
+        if not self.oci_version.startswith(SUPPORTED_MAJOR):
+            raise ConfigError("ociVersion", f"unsupported version {self.oci_version!r} (1.x expected)")
+        root = doc.get("root")
+        if not root or not root.get("path"):
+            raise ConfigError("root.path", "is required")
+        path = root["path"]
+        self.root_path = os.path.normpath(os.path.join(bundle, path))
+        self.root_readonly = bool(root.get("readonly", False))
+        self.mounts = [Mount(m, i) for i, m in enumerate(doc.get("mounts") or ())]
+        p = doc.get("process")
+        self.process = Process(p) if p is not None else None
+        self.hostname = doc.get("hostname")
+        self.domainname = doc.get("domainname")
+        self.hooks = {k: [Hook(h) for h in v] for k, v in (doc.get("hooks") or {}).items()
+                      if k in HOOK_KINDS and v}
+        self.annotations = doc.get("annotations") or {}
+        self.linux = Linux(doc.get("linux") or {})
+        if self.hostname and not self.linux.ns("uts"):
+            raise ConfigError("hostname", "setting the hostname requires a new uts namespace")
+        if self.domainname and not self.linux.ns("uts"):
+            raise ConfigError("domainname", "setting the domainname requires a new uts namespace")
+
+
+def validate(doc):
+    try:
+        from . import _configcheck
+    except ImportError:  # a source tree without the build step
+        from . import schemagen
+        _configcheck = schemagen.load_validator("config")
+    _configcheck.validate(doc)
+
+
+def load(bundle):
+    """Read, validate and parse <bundle>/config.json."""
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ConfigError("", f"JSON specification file {path} not found") from None
+    except OSError as e:
+        raise ConfigError("", f"cannot read {path}: {e.strerror}") from None
+    doc = jsonlite.loads(data, "config.json")
+    if not isinstance(doc, dict):
+        raise ConfigError("", "config.json: expected a JSON object")
+    validate(doc)
+    return Spec(doc, bundle)
+
+
+def load_process(path):
+    """Parse a process.json (for exec --process)."""
+    with open(path, "rb") as f:
+        doc = jsonlite.loads(f.read(), "process.json")
+    if not isinstance(doc, dict):
+        raise ConfigError("", "process.json: expected a JSON object")
+    return Process(doc)

@@ -1,0 +1,441 @@
+"""Container lifecycle on the runtime's side: create, start, run, kill,
+delete (runtime-spec "Operations"), and the clean-up of a failed create."""
+import os
+import time
+
+from . import config, log, state
+from . import namespaces as ns
+from .errors import ConfigError, ContainerError, InitError, NotExist, PyruncError
+
+
+class Options:
+    """What the CLI passes to create/run."""
+
+    __slots__ = ("root", "bundle", "pid_file", "console_socket", "no_pivot",
+                 "no_new_keyring", "preserve_fds", "systemd_cgroup", "detach")
+
+    def __init__(self, **kw):
+        for k in self.__slots__:
+            setattr(self, k, kw.get(k))
+
+
+class InitContext:
+    """Everything the forked init needs (it shares our memory at fork)."""
+
+    __slots__ = ("spec", "cid", "child_chan", "ns_fds", "cgroup_mounts", "parent_hooks",
+                 "no_pivot", "no_new_keyring", "fifo_fd", "preserve_fds", "bundle",
+                 "oci_version", "annotations", "debug", "memfd")
+
+    def hook_state(self, status):
+        d = {"ociVersion": self.oci_version, "id": self.cid, "status": status,
+             "pid": os.getpid(), "bundle": self.bundle}
+        if self.annotations:
+            d["annotations"] = self.annotations
+        return d
+
+    def map_uid(self, uid):
+        return _mapped(self.spec.linux.uid_mappings, uid)
+
+    def map_gid(self, gid):
+        return _mapped(self.spec.linux.gid_mappings, gid)
+
+    def exec_user(self, process_mod):
+        from . import execinit
+        spec = self.spec
+        fifo = ("p", self.fifo_fd)
+        start_hooks = spec.hooks.get("startContainer")
+        if start_hooks or not os.path.exists(f"/proc/self/fd/{self.fifo_fd}"):
+            # Wait for `start` here: startContainer hooks run in the container
+            # after start and before the user's program, and without a /proc
+            # in the container the helper cannot reopen the fifo.
+            self.child_chan.send("ready")
+            self.child_chan.close()
+            wfd = os.open(f"/proc/self/fd/{self.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC) \
+                if os.path.exists(f"/proc/self/fd/{self.fifo_fd}") else None
+            if wfd is None:
+                raise InitError("the container has no /proc: cannot wait for start")
+            if start_hooks:
+                from . import hooks
+                hooks.run("startContainer", start_hooks, self.hook_state("running"))
+            fifo = ("f", wfd)
+            ready = None
+        else:
+            def ready():
+                self.child_chan.send("ready")
+        keep = list(range(3, 3 + (self.preserve_fds or 0)))
+        execinit.exec_process(spec.process, self.memfd, fifo, keep, ready=ready)
+
+
+def _mapped(maps, cid):
+    h = ns.host_id(maps, cid)
+    return cid if h is None else h
+
+
+def _fail_hooks(st, spec):
+    pass
+
+
+# -- create -----------------------------------------------------------------
+def create(cid, opts):
+    """Create the container; returns the State (pid of its init)."""
+    bundle = os.path.abspath(opts.bundle or ".")
+    state.check_id(cid)
+    try:
+        spec = config.load(bundle)
+    except FileNotFoundError as e:
+        raise ConfigError("", str(e)) from None
+    if spec.process is None:
+        raise ConfigError("process", "is required to create a container")
+    from . import process as process_mod, capabilities
+    process_mod.check_rlimits(spec.process)
+    if spec.process.capabilities is not None:
+        capabilities.Sets(spec.process.capabilities)  # unknown names fail here, early
+    if not os.path.isdir(spec.root_path):
+        raise ConfigError("root.path", f"rootfs {spec.root_path} is not a directory")
+    from . import cgroups
+    cg = cgroups.manager(spec.linux.cgroups_path, cid, bool(opts.systemd_cgroup))
+
+    d = {
+        "ociVersion": spec.oci_version, "pid": 0, "start_time": None, "status": "creating",
+        "bundle": bundle, "rootfs": spec.root_path,
+        "created": _rfc3339_now(), "owner": "",
+        "annotations": spec.annotations,
+        "hooks": {k: [h.to_dict() for h in v] for k, v in spec.hooks.items()
+                  if k in ("poststart", "poststop")},
+    }
+    st = state.new(opts.root, cid, d)
+    init_pid = 0
+    fifo_fd = chan = None
+    cg_made = False
+    try:
+        fifo = os.path.join(st.dir, state.FIFO)
+        os.mkfifo(fifo, 0o622)
+        os.chmod(fifo, 0o622)
+        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        cg.create()
+        cg_made = True
+        ns_fds = ns.open_joined(spec.linux)
+        parent_chan, child_chan = sync_pair()
+        ctx = InitContext()
+        ctx.spec = spec
+        ctx.cid = cid
+        ctx.child_chan = child_chan
+        ctx.ns_fds = ns_fds
+        ctx.cgroup_mounts = cg.mount_sources()
+        ctx.parent_hooks = bool(spec.hooks.get("prestart") or spec.hooks.get("createRuntime"))
+        ctx.no_pivot = bool(opts.no_pivot)
+        ctx.no_new_keyring = bool(opts.no_new_keyring)
+        ctx.fifo_fd = fifo_fd
+        ctx.preserve_fds = opts.preserve_fds or 0
+        ctx.bundle = bundle
+        ctx.oci_version = spec.oci_version
+        ctx.annotations = spec.annotations
+        ctx.debug = log.is_debug()
+        chan = parent_chan
+        pid = os.fork()
+        if pid == 0:
+            parent_chan.close()
+            from . import init
+            init.child_main(ctx)
+        child_chan.close()
+        for _, fd in ns_fds:
+            os.close(fd)
+        init_pid = pid  # until the init reports its own pid
+        init_pid = _drive_init(chan, pid, spec, cg, st)
+        st.d["pid"] = init_pid
+        st.d["start_time"] = state.proc_start_time(init_pid)
+        st.d["cgroups"] = cg.to_state()
+        st.d["freezer"] = cg.freezer_file()
+        del st.d["status"]
+        st.save()
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, init_pid)
+        return st
+    except BaseException:
+        _abort(st, init_pid, cg if cg_made else None)
+        raise
+    finally:
+        if fifo_fd is not None:
+            os.close(fifo_fd)
+        if chan is not None:
+            chan.close()
+
+
+def sync_pair():
+    from . import sync
+    return sync.pair()
+
+
+def _drive_init(chan, child, spec, cg, st):
+    """Parent's half of the init protocol (see init.py)."""
+    cg.join(child)
+    if spec.linux.resources:
+        cg.apply(spec.linux.resources)
+    oom = spec.process.oom_score_adj
+    if oom is not None:
+        _write_oom(child, oom)
+    chan.send("go")
+    init_pid = child
+    while True:
+        tag, payload = chan.recv()
+        if tag is None:
+            _reap(child)
+            raise InitError("container init exited unexpectedly")
+        if tag == "error":
+            _reap(child)
+            raise InitError(payload)
+        if tag == "userns":
+            ns.write_id_maps(child, spec.linux)
+            chan.send("ok")
+        elif tag == "pid":
+            init_pid = int(payload)
+            st.d["pid"] = init_pid
+            if init_pid != child:
+                _reap(child)  # the intermediate process exits at once
+        elif tag == "hooks":
+            from . import hooks
+            hs = st.hook_state("created")
+            hs["pid"] = init_pid
+            try:
+                hooks.run("prestart", spec.hooks.get("prestart", []), hs)
+                hooks.run("createRuntime", spec.hooks.get("createRuntime", []), hs)
+            except PyruncError:
+                chan.send("abort")
+                raise
+            chan.send("ok")
+        elif tag == "ready":
+            # The init closes its end when it execs the helper: EOF = handed over.
+            tag, payload = chan.recv()
+            if tag == "error":
+                raise InitError(payload)
+            if tag is not None:
+                raise InitError(f"init: unexpected {tag!r}")
+            if init_pid == child:
+                pass
+            return init_pid
+        else:
+            raise InitError(f"init: unexpected message {tag!r}")
+
+
+def _write_oom(pid, value):
+    try:
+        fd = os.open(f"/proc/{pid}/oom_score_adj", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, str(value).encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise ConfigError("process.oomScoreAdj", f"cannot set {value}: {e.strerror}") from None
+
+
+def _reap(pid):
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _abort(st, init_pid, cg):
+    """A failed create leaves nothing: processes, cgroups, state dir."""
+    if init_pid:
+        try:
+            os.kill(init_pid, 9)
+        except ProcessLookupError:
+            pass
+        _wait_gone(init_pid)
+        try:
+            os.waitpid(init_pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+    if cg is not None:
+        cg.kill_all()
+        cg.remove()
+    state.remove_dir(st.dir)
+
+
+def _wait_gone(pid, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            return True
+        if data[data.rindex(b")") + 2:data.rindex(b")") + 3] in (b"Z", b"X"):
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            return True
+        time.sleep(0.002)
+    return False
+
+
+def write_pid_file(path, pid):
+    """Atomically, decimal, no newline (containerd Atoi's the whole file)."""
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, str(pid).encode())
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def _rfc3339_now():
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+
+
+# -- start ------------------------------------------------------------------
+def start(st):
+    status = st.status()
+    if status == "stopped":
+        raise ContainerError("cannot start a container that has stopped")
+    if status != "created":
+        raise ContainerError(f"cannot start an already {status} container")
+    fifo = os.path.join(st.dir, state.FIFO)
+    err = _open_fifo_and_wait(st, fifo)
+    try:
+        os.unlink(fifo)
+    except FileNotFoundError:
+        pass
+    if err is not None:
+        raise ContainerError(err)
+    hs = st.d.get("hooks", {}).get("poststart")
+    if hs:
+        _run_saved_hooks(st, "poststart", hs, "running", warn=True)
+
+
+def _open_fifo_and_wait(st, fifo):
+    """Release the init and wait until it has exec'd the user's program.
+
+    Returns an error message, or None on success."""
+    import select
+    try:
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return "cannot start an already running container"
+    try:
+        p = select.poll()
+        p.register(fd, select.POLLIN | select.POLLHUP)
+        data = b""
+        while True:
+            ev = p.poll(100)
+            if not ev:
+                if not st.init_alive():
+                    return "container init exited before start"
+                continue
+            chunk = os.read(fd, 256)
+            if chunk:
+                data += chunk
+                continue
+            if ev[0][1] & select.POLLHUP:
+                break
+        if data == b"0":
+            return None
+        if data.startswith(b"0"):
+            errno = int(data[1:] or b"0")
+            return f"exec failed: {os.strerror(errno).lower()}" if errno else "exec failed"
+        return "container init exited before start"
+    finally:
+        os.close(fd)
+
+
+def _run_saved_hooks(st, kind, hook_dicts, status, warn):
+    from . import hooks
+    hs = [config.Hook(h) for h in hook_dicts]
+    try:
+        hooks.run(kind, hs, st.hook_state(status))
+    except PyruncError as e:
+        if not warn:
+            raise
+        log.warn(str(e))
+
+
+# -- kill / delete ----------------------------------------------------------
+SIGNALS = {
+    "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7,
+    "FPE": 8, "KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14,
+    "TERM": 15, "STKFLT": 16, "CHLD": 17, "CLD": 17, "CONT": 18, "STOP": 19, "TSTP": 20,
+    "TTIN": 21, "TTOU": 22, "URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27,
+    "WINCH": 28, "IO": 29, "POLL": 29, "PWR": 30, "SYS": 31,
+}
+
+
+def parse_signal(s):
+    if s.isdigit():
+        n = int(s)
+        if 0 < n <= 64:
+            return n
+        raise ContainerError(f"invalid signal: {s}")
+    name = s.upper()
+    if name.startswith("SIG"):
+        name = name[3:]
+    if name.startswith("RTMIN") or name.startswith("RTMAX"):
+        base, off = (34, 1) if name.startswith("RTMIN") else (64, -1)
+        rest = name[5:]
+        try:
+            n = base + (int(rest) if rest else 0)
+        except ValueError:
+            raise ContainerError(f"unknown signal {s!r}") from None
+        if 34 <= n <= 64:
+            return n
+    if name in SIGNALS:
+        return SIGNALS[name]
+    raise ContainerError(f"unknown signal {s!r}")
+
+
+def kill(st, sig, all_procs=False):
+    status = st.status()
+    if status == "stopped":
+        raise ContainerError("container not running")
+    if all_procs:
+        from . import cgroups
+        cg = cgroups.from_state(st.d.get("cgroups", {}))
+        for pid in cg.pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        return
+    try:
+        os.kill(st.pid, sig)
+    except ProcessLookupError:
+        raise ContainerError("container not running") from None
+
+
+def delete(st, force=False):
+    status = st.status()
+    if status != "stopped":
+        if not force:
+            raise ContainerError(f"cannot delete container {st.id} that is not stopped: {status}")
+        try:
+            os.kill(st.pid, 9)
+        except ProcessLookupError:
+            pass
+        _wait_gone(st.pid)
+    destroy(st)
+
+
+def destroy(st):
+    from . import cgroups
+    cg = cgroups.from_state(st.d.get("cgroups", {}))
+    cg.kill_all()
+    cg.remove()
+    hs = st.d.get("hooks", {}).get("poststop")
+    if hs:
+        _run_saved_hooks(st, "poststop", hs, "stopped", warn=True)
+    state.remove_dir(st.dir)
+
+
+def load(root, cid):
+    return state.load(root, cid)
+
+
+def not_exist_ok(fn):
+    try:
+        return fn()
+    except NotExist:
+        return None

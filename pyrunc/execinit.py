@@ -1,0 +1,66 @@
+"""The hand-over from the Python init to the user's program.
+
+The init (a fork of the Python interpreter) never execs the user's program
+itself: it execs the static helper built from csrc/execinit.c out of a
+sealed memfd. From then on /proc/<pid>/exe is that sealed copy, so neither
+a `#!/proc/self/exe` program nor a process opening /proc/<init>/exe can
+reach (and overwrite) the host's Python or any pyrunc file (CVE-2019-5736),
+and no Python code runs in the container while it waits for `start`.
+"""
+import os
+
+from . import capabilities, process
+from . import syscalls as sc
+
+HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_execinit")
+F_ADD_SEALS, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE = 1033, 1, 2, 4, 8
+
+
+def sealed_helper():
+    """A memfd holding the helper, sealed against any write."""
+    import fcntl
+    with open(HELPER, "rb") as f:
+        data = f.read()
+    fd = os.memfd_create("pyrunc-init", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    os.write(fd, data)
+    fcntl.fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+    return fd
+
+
+def exec_process(proc, memfd, fifo_how, keep_fds, where="process", ready=None):
+    """Apply the process attributes, close what must not leak, exec.
+
+    fifo_how: ("p", fd) O_PATH fd of the exec fifo, ("f", fd) fifo already
+    open for writing, or None. keep_fds: fds the user asked to pass on
+    (--preserve-fds), which stay open; everything else above stdio is
+    closed at the exec.
+    """
+    caps = capabilities.Sets(proc.capabilities, f"{where}.capabilities") \
+        if proc.capabilities is not None else None
+    env = process.env_list(proc)
+    process.set_rlimits(proc, where)
+    process.set_user(proc, caps, where)
+    process.chdir(proc.cwd)
+    path = process.lookup(proc.args[0], env)
+    if proc.no_new_privileges:
+        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    # Everything above stdio closes at exec, but what the user passes on
+    # and the fifo handle (the helper closes that one itself).
+    sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
+    for fd in keep_fds:
+        os.set_inheritable(fd, True)
+    how = "-"
+    if fifo_how is not None:
+        os.set_inheritable(fifo_how[1], True)
+        how = f"{fifo_how[0]}{fifo_how[1]}"
+    if ready is not None:
+        ready()
+    os.execve(memfd, ["pyrunc-init", how, path] + list(proc.args), _envdict(env))
+
+
+def _envdict(env):
+    out = {}
+    for e in env:
+        k, _, v = e.partition("=")
+        out[k] = v
+    return out

@@ -1,0 +1,151 @@
+"""The container's init: what runs inside the new process between fork
+and the user's program.
+
+It is a fork of the `create` process (no second interpreter start), talks
+to its parent over a sync.Channel, and ends by exec'ing the static
+execinit helper from a sealed memfd (see csrc/execinit.c), which waits for
+`start` and execs the user's program.
+
+Order (each step names the module that does it):
+  1. wait until the parent has put us in the container's cgroups
+  2. join namespaces given by path, user first       (namespaces)
+  3. new user namespace: parent writes the id maps   (namespaces)
+  4. unshare the other new namespaces; fork if pid/time
+  5. hostname, domainname, loopback up
+  6. rootfs, mounts, devices                         (mounts, devices)
+  7. prestart/createRuntime hooks run by the parent; createContainer here
+  8. pivot_root, masked/readonly paths, ro root      (mounts)
+  9. sysctl, rlimits, user, capabilities, nnp        (process, capabilities)
+ 10. resolve the program, close fds, exec execinit    (process, execinit)
+"""
+import os
+
+from . import namespaces as ns
+from . import syscalls as sc
+from .errors import PyruncError
+
+
+def child_main(ctx):
+    """Entry point of the forked child; never returns."""
+    ch = ctx.child_chan
+    try:
+        _run(ctx)
+    except PyruncError as e:
+        _fail(ch, str(e))
+    except OSError as e:
+        if ctx.debug:
+            import traceback
+            traceback.print_exc()
+        _fail(ch, f"{e.strerror}{': ' + str(e.filename) if e.filename else ''}")
+    except BaseException as e:  # a bug: still report, never hang the parent
+        _fail(ch, f"internal error in init: {type(e).__name__}: {e}")
+    os._exit(1)
+
+
+def _fail(ch, msg):
+    try:
+        ch.send("error", msg)
+    except OSError:
+        pass
+    os._exit(1)
+
+
+def _run(ctx):
+    spec = ctx.spec
+    linux = spec.linux
+    ch = ctx.child_chan
+    sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    os.umask(0)
+    ch.expect("go")  # parent has joined us to the cgroups
+
+    ns.join(ctx.ns_fds)
+    flags = ns.new_flags(linux)
+    if flags & sc.CLONE_NEWUSER:
+        sc.unshare(sc.CLONE_NEWUSER)
+        ch.send("userns")
+        ch.expect("ok")
+    if linux.ns("user"):
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    rest = flags & ~sc.CLONE_NEWUSER
+    if rest:
+        sc.unshare(rest)
+    if flags & sc.CLONE_NEWTIME:
+        ns.write_time_offsets(linux.time_offsets)
+    if ns.needs_fork(linux):
+        pid = os.fork()
+        if pid:
+            ch.send("pid", str(pid))
+            os._exit(0)
+    else:
+        ch.send("pid", str(os.getpid()))
+    sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    _setup(ctx)
+
+
+def _setup(ctx):
+    from . import devices, mounts, paths, process
+    spec = ctx.spec
+    linux = spec.linux
+    ch = ctx.child_chan
+    if spec.hostname is not None and linux.ns("uts"):
+        sc.sethostname(spec.hostname)
+    if spec.domainname is not None and linux.ns("uts"):
+        sc.setdomainname(spec.domainname)
+    net = linux.ns("network")
+    if net is not None and not net.path:
+        _loopback_up()
+
+    new_mntns = linux.ns("mount") is not None and not linux.ns("mount").path
+    if not new_mntns:
+        from .errors import ConfigError
+        raise ConfigError("linux.namespaces", "a new mount namespace is required")
+    rootfd = mounts.prepare_root(spec)
+    cgroupns = linux.ns("cgroup")
+    mounts.mount_all(spec, rootfd, ctx.cgroup_mounts, cgroupns is not None and not cgroupns.path)
+    if not mounts.dev_is_bind(spec):
+        in_userns = linux.ns("user") is not None
+        devices.setup(rootfd, linux, in_userns, ctx.map_uid, ctx.map_gid)
+    proc = spec.process
+    try:
+        os.close(paths.mkdir_all(rootfd, proc.cwd))
+    except OSError:
+        pass  # reported by chdir below, as the user
+    os.close(rootfd)
+
+    if ctx.parent_hooks:
+        ch.send("hooks")
+        ch.expect("ok")
+    if spec.hooks.get("createContainer"):
+        from . import hooks
+        hooks.run("createContainer", spec.hooks["createContainer"], ctx.hook_state("created"))
+
+    # After pivot_root the host's files are gone: import and load now
+    # everything the rest of the init needs.
+    from . import execinit, capabilities  # noqa: F401
+    import resource, stat, select  # noqa: F401,E401
+    ctx.memfd = execinit.sealed_helper()
+    mounts.pivot(spec.root_path, ctx.no_pivot)
+    mounts.finish_root(spec)
+    mounts.write_sysctl(linux.sysctl)
+    if not ctx.no_new_keyring:
+        try:
+            sc.keyctl_join_session(f"_ses.{ctx.cid}")
+        except OSError as e:
+            if e.errno not in (38, 1):  # ENOSYS, EPERM (keyrings off / userns)
+                raise
+    ctx.exec_user(process)
+
+
+def _loopback_up():
+    import fcntl
+    import struct
+    import _socket
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM, 0)
+    try:
+        SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 1
+        req = struct.pack("16sH22x", b"lo", 0)
+        flags = struct.unpack("16sH22x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req))[1]
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
+    finally:
+        s.close()

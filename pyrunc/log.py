@@ -1,0 +1,67 @@
+"""Error and warning output the way runc's clients read it.
+
+Errors go to stderr (podman falls back to it, and its 126/127
+classification runs on it) and, with --log, as one JSON line
+{"level","msg","time"} appended to the log file (containerd keeps the msg
+of the last error line; podman decodes the whole file as one object, so a
+successful call writes nothing).
+"""
+import os
+import sys
+import time
+
+from . import jsonlite
+
+_log_path = None
+_log_json = False
+_debug = False
+
+
+def configure(path, fmt, debug):
+    global _log_path, _log_json, _debug
+    _log_path = path or None
+    _log_json = fmt == "json"
+    _debug = debug
+
+
+def _now():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _emit(level, msg):
+    t = _now()
+    if _log_path:
+        if _log_json:
+            line = jsonlite.dumps({"level": level, "msg": msg, "time": t})
+        else:
+            line = f'time="{t}" level={level} msg={jsonlite.dumps(msg)}'
+        try:
+            fd = os.open(_log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                os.write(fd, (line + "\n").encode())
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+    try:
+        sys.stderr.write(f"{level}: {msg}\n" if level != "error" else f"{msg}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def error(msg):
+    _emit("error", msg)
+
+
+def warn(msg):
+    _emit("warning", msg)
+
+
+def debug(msg):
+    if _debug:
+        _emit("debug", msg)
+
+
+def is_debug():
+    return _debug

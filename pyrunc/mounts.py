@@ -1,0 +1,238 @@
+"""The container's filesystem: rootfs, mounts, pivot_root, masked and
+read-only paths. Runs in the init, inside the new mount namespace."""
+import os
+
+from . import paths
+from . import syscalls as sc
+from .errors import ConfigError
+from .mountopts import PROPAGATION, Options
+
+LOCKED = sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_NOATIME | \
+    sc.MS_NODIRATIME | sc.MS_RELATIME
+# statvfs f_flag bits (ST_*) -> MS_* for the flags a bind remount must keep
+_ST_TO_MS = ((1, sc.MS_RDONLY), (2, sc.MS_NOSUID), (4, sc.MS_NODEV), (8, sc.MS_NOEXEC),
+             (1024, sc.MS_NOATIME), (2048, sc.MS_NODIRATIME), (4096, sc.MS_RELATIME))
+
+
+def prepare_root(spec):
+    """Before any mount: stop propagation to the host, make rootfs a mount."""
+    sc.mount(None, "/", None, sc.MS_SLAVE | sc.MS_REC)
+    rootfs = spec.root_path
+    try:
+        sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
+    except OSError as e:
+        raise ConfigError("root.path", f"cannot bind-mount {rootfs}: {e.strerror}") from None
+    # pivot_root refuses a shared parent mount: make the rootfs' own mount private
+    sc.mount(None, rootfs, None, sc.MS_PRIVATE)
+    return os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def _locked_flags(path):
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return 0
+    return sum(ms for st_bit, ms in _ST_TO_MS if st.f_flag & st_bit)
+
+
+def mount_all(spec, rootfd, cgroup_paths, new_cgroupns):
+    for m in spec.mounts:
+        try:
+            _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns)
+        except ConfigError:
+            raise
+        except OSError as e:
+            raise ConfigError(m.where, f"mounting {m.source or m.type!r} on {m.destination}: "
+                              f"{e.strerror}") from None
+
+
+def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns):
+    opts = Options(m.options, m.where)
+    dest = m.destination
+    if not dest.startswith("/"):
+        dest = "/" + dest
+    if m.type == "cgroup":
+        return _mount_cgroup_v1(rootfd, dest, opts, cgroup_paths, new_cgroupns)
+    bind = opts.flags & sc.MS_BIND or m.type == "bind"
+    if bind:
+        src = m.source if os.path.isabs(m.source) else os.path.join(spec.bundle, m.source)
+        if not os.path.exists(src):
+            raise ConfigError(f"{m.where}.source", f"bind source {src} does not exist")
+        fd = paths.mkdir_all(rootfd, dest) if os.path.isdir(src) else paths.make_file(rootfd, dest)
+    else:
+        fd = paths.mkdir_all(rootfd, dest)
+    try:
+        target = paths.fd_path(fd)
+        if bind:
+            sc.mount(src, target, None, sc.MS_BIND | (opts.flags & sc.MS_REC))
+            extra = opts.flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
+            if extra:
+                # the new mount is the last one on the path: reopen to reach it
+                os.close(fd)
+                fd = paths.open_in_root(rootfd, dest)
+                target = paths.fd_path(fd)
+                keep = _locked_flags(target) & ~sc.MS_RDONLY if not extra & sc.MS_RDONLY \
+                    else _locked_flags(target)
+                sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | extra | keep)
+        else:
+            data = opts.data
+            if m.type == "tmpfs" and "tmpcopyup" in opts.extensions:
+                raise ConfigError(f"{m.where}.options", "tmpcopyup is not supported yet")
+            sc.mount(m.source or m.type, target, m.type, opts.flags, data)
+        if opts.propagation or opts.attr_set or opts.attr_clr:
+            os.close(fd)
+            fd = paths.open_in_root(rootfd, dest)
+            target = paths.fd_path(fd)
+            for p in opts.propagation:
+                sc.mount(None, target, None, p)
+            if opts.attr_set or opts.attr_clr:
+                _setattr_recursive(fd, opts.attr_set, opts.attr_clr)
+    finally:
+        os.close(fd)
+
+
+def _setattr_recursive(fd, attr_set, attr_clr):
+    from ._shim import lib
+    AT_EMPTY_PATH, AT_RECURSIVE = 0x1000, 0x8000
+    ret = lib.pr_mount_setattr(fd, b"", AT_EMPTY_PATH | AT_RECURSIVE, attr_set, attr_clr, 0, 0)
+    if ret < 0:
+        raise OSError(-ret, os.strerror(-ret), "mount_setattr")
+
+
+def _mount_cgroup_v1(rootfd, dest, opts, cgroup_paths, new_cgroupns):
+    """cgroup v1: a tmpfs with one mount per hierarchy holding the container's
+    own cgroup (its cgroup namespace root, or a bind of its host dir)."""
+    flags = opts.flags & ~sc.MS_RDONLY
+    fd = paths.mkdir_all(rootfd, dest)
+    try:
+        sc.mount("tmpfs", paths.fd_path(fd), "tmpfs", flags, "mode=755")
+    finally:
+        os.close(fd)
+    for name, (mnt, host_dir, options) in sorted(cgroup_paths.items()):
+        sub = dest.rstrip("/") + "/" + name
+        fd = paths.mkdir_all(rootfd, sub)
+        try:
+            target = paths.fd_path(fd)
+            if mnt is None:
+                continue
+            if new_cgroupns:
+                if options == "cgroup2":
+                    sc.mount("cgroup2", target, "cgroup2", flags)
+                else:
+                    sc.mount("cgroup", target, "cgroup", flags, options)
+            else:
+                sc.mount(host_dir, target, None, sc.MS_BIND | sc.MS_REC)
+            if opts.flags & sc.MS_RDONLY:
+                os.close(fd)
+                fd = paths.open_in_root(rootfd, sub)
+                sc.mount(None, paths.fd_path(fd), None,
+                         sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | flags)
+        finally:
+            os.close(fd)
+    if opts.flags & sc.MS_RDONLY:
+        fd = paths.open_in_root(rootfd, dest)
+        try:
+            sc.mount(None, paths.fd_path(fd), None, sc.MS_REMOUNT | sc.MS_RDONLY | flags, "mode=755")
+        finally:
+            os.close(fd)
+
+
+def pivot(rootfs, no_pivot):
+    """Make rootfs the container's /. pivot_root(".", ".") stacks the old
+    root under the new one, so it can be detached without a temp dir."""
+    os.chdir(rootfs)
+    if no_pivot:
+        sc.mount(rootfs, "/", None, sc.MS_MOVE)
+        os.chroot(".")
+        os.chdir("/")
+        return
+    oldroot = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        sc.pivot_root(".", ".")
+        os.fchdir(oldroot)
+        # keep the host's mounts from seeing our umount
+        sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
+        sc.umount2(".", sc.MNT_DETACH)
+    finally:
+        os.close(oldroot)
+    os.chdir("/")
+
+
+def finish_root(spec):
+    """After pivot_root: propagation of /, masked and read-only paths, ro /."""
+    rootfd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        linux = spec.linux
+        for i, p in enumerate(linux.readonly_paths):
+            _readonly(rootfd, p, f"linux.readonlyPaths[{i}]")
+        for i, p in enumerate(linux.masked_paths):
+            _mask(rootfd, p, f"linux.maskedPaths[{i}]")
+        if linux.rootfs_propagation:
+            flag = PROPAGATION.get(linux.rootfs_propagation)
+            if flag is None:
+                raise ConfigError("linux.rootfsPropagation",
+                                  f"unknown propagation {linux.rootfs_propagation!r}")
+            sc.mount(None, "/", None, flag)
+        if spec.root_readonly:
+            sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _locked_flags("/"))
+    finally:
+        os.close(rootfd)
+
+
+def _readonly(rootfd, path, where):
+    try:
+        fd = paths.open_in_root(rootfd, path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise ConfigError(where, f"{path}: {e.strerror}") from None
+    try:
+        t = paths.fd_path(fd)
+        sc.mount(t, t, None, sc.MS_BIND | sc.MS_REC)
+        os.close(fd)
+        fd = paths.open_in_root(rootfd, path)
+        t = paths.fd_path(fd)
+        sc.mount(None, t, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC | _locked_flags(t))
+    except OSError as e:
+        raise ConfigError(where, f"{path}: {e.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def _mask(rootfd, path, where):
+    try:
+        fd = paths.open_in_root(rootfd, path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise ConfigError(where, f"{path}: {e.strerror}") from None
+    try:
+        t = paths.fd_path(fd)
+        if os.path.isdir(t):
+            sc.mount("tmpfs", t, "tmpfs", sc.MS_RDONLY)
+        else:
+            sc.mount("/dev/null", t, None, sc.MS_BIND)
+    except OSError as e:
+        raise ConfigError(where, f"{path}: {e.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def write_sysctl(sysctl):
+    for key, value in sysctl.items():
+        rel = key.replace(".", "/")
+        try:
+            fd = os.open("/proc/sys/" + rel, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, value.encode())
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise ConfigError(f"linux.sysctl.{key}", f"cannot set to {value!r}: {e.strerror}") from None
+
+
+def dev_is_bind(spec):
+    for m in spec.mounts:
+        if m.destination.rstrip("/") == "/dev":
+            return m.type == "bind" or "bind" in m.options or "rbind" in m.options
+    return False

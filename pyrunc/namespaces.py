@@ -1,0 +1,110 @@
+"""Linux namespaces: which to create, which to join, and in what order.
+
+Joining comes before creating (a namespace made after joining a user
+namespace must be owned by it), and the user namespace is always first.
+pid and time namespaces only apply to children, so when one is new or
+joined the init is a fork of the process that unshared them.
+"""
+import os
+
+from . import syscalls as sc
+from .errors import ConfigError
+
+FLAGS = {
+    "user": sc.CLONE_NEWUSER,
+    "mount": sc.CLONE_NEWNS,
+    "uts": sc.CLONE_NEWUTS,
+    "ipc": sc.CLONE_NEWIPC,
+    "network": sc.CLONE_NEWNET,
+    "cgroup": sc.CLONE_NEWCGROUP,
+    "pid": sc.CLONE_NEWPID,
+    "time": sc.CLONE_NEWTIME,
+}
+PROC_NAMES = {"user": "user", "mount": "mnt", "uts": "uts", "ipc": "ipc", "network": "net",
+              "cgroup": "cgroup", "pid": "pid", "time": "time"}
+# setns order for joined namespaces: user first, mount last (once we are
+# in another mount namespace, other paths may no longer resolve).
+JOIN_ORDER = ("user", "pid", "time", "ipc", "uts", "network", "cgroup", "mount")
+
+
+def open_joined(linux):
+    """Open every namespace path up front (in the runtime's own mount ns).
+
+    Returns [(type, fd)] in join order; errors name the config field.
+    """
+    fds = []
+    index = {n.type: i for i, n in enumerate(linux.namespaces)}
+    for kind in JOIN_ORDER:
+        n = linux.ns(kind)
+        if n is None or not n.path:
+            continue
+        try:
+            fd = os.open(n.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            for _, f in fds:
+                os.close(f)
+            raise ConfigError(f"linux.namespaces[{index[kind]}].path",
+                              f"cannot open {n.path}: {e.strerror}") from None
+        fds.append((kind, fd))
+    return fds
+
+
+def new_flags(linux):
+    flags = 0
+    for n in linux.namespaces:
+        if not n.path:
+            flags |= FLAGS[n.type]
+    return flags
+
+
+def needs_fork(linux):
+    """The init must be a child of the process that unshared/joined these."""
+    return any(n.type in ("pid", "time") for n in linux.namespaces)
+
+
+def join(fds):
+    for kind, fd in fds:
+        try:
+            sc.setns(fd, FLAGS[kind])
+        except OSError as e:
+            raise OSError(e.errno, f"joining {kind} namespace: {e.strerror}") from None
+        finally:
+            os.close(fd)
+
+
+def write_id_maps(pid, linux):
+    """Parent side: write uid_map/gid_map for the init's new user namespace."""
+    for name, maps in (("uid_map", linux.uid_mappings), ("gid_map", linux.gid_mappings)):
+        data = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
+        field = "linux.uidMappings" if name == "uid_map" else "linux.gidMappings"
+        try:
+            fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, data.encode())
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise ConfigError(field, f"writing {name}: {e.strerror}") from None
+
+
+def write_time_offsets(offsets):
+    """After unshare(CLONE_NEWTIME), before any process enters it."""
+    lines = []
+    for clock, off in offsets.items():
+        lines.append(f"{clock} {off.get('secs', 0)} {off.get('nanosecs', 0)}\n")
+    if lines:
+        fd = os.open("/proc/self/timens_offsets", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, "".join(lines).encode())
+        finally:
+            os.close(fd)
+
+
+def host_id(maps, cid):
+    """Map a container id (uid/gid) to the host through the given maps."""
+    if not maps:
+        return cid
+    for m in maps:
+        if m.container_id <= cid < m.container_id + m.size:
+            return m.host_id + cid - m.container_id
+    return None

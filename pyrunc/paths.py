@@ -1,0 +1,70 @@
+"""Paths inside the container's rootfs, resolved without leaving it.
+
+Every lookup goes through openat2(RESOLVE_IN_ROOT) against an fd of the
+rootfs, so a symlink in the bundle (`/etc -> /` or `../../host`) resolves
+inside the rootfs, never on the host (runc's CVE-2021-30465 and
+CVE-2023-27561 class). The mount target is then the returned fd, via
+/proc/self/fd, so nothing can swap the path between check and use.
+"""
+import os
+
+from . import syscalls as sc
+
+O_PATH = os.O_PATH
+IN_ROOT = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
+
+
+def open_in_root(rootfd, path, flags=O_PATH):
+    return sc.openat2(rootfd, path.lstrip("/") or ".", flags, 0, IN_ROOT)
+
+
+def _split(path):
+    path = path.strip("/")
+    head, _, base = path.rpartition("/")
+    return head, base
+
+
+def mkdir_all(rootfd, path, mode=0o755):
+    """O_PATH fd of directory `path` inside the root, creating what is missing."""
+    try:
+        return open_in_root(rootfd, path, O_PATH | os.O_DIRECTORY)
+    except FileNotFoundError:
+        pass
+    head, base = _split(path)
+    if not base or base == "..":
+        raise FileNotFoundError(2, "cannot create", path)
+    pfd = mkdir_all(rootfd, head, mode)
+    try:
+        try:
+            os.mkdir(base, mode, dir_fd=pfd)
+        except FileExistsError:
+            pass
+        # the component is ours now; never follow a symlink planted there
+        return sc.openat2(pfd, base, O_PATH | os.O_DIRECTORY, 0,
+                          sc.RESOLVE_NO_SYMLINKS | sc.RESOLVE_BENEATH)
+    finally:
+        os.close(pfd)
+
+
+def make_file(rootfd, path, mode=0o644):
+    """O_PATH fd of a file at `path` (created empty if missing), parents made."""
+    try:
+        return open_in_root(rootfd, path)
+    except FileNotFoundError:
+        pass
+    head, base = _split(path)
+    pfd = mkdir_all(rootfd, head)
+    try:
+        try:
+            fd = os.open(base, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         mode, dir_fd=pfd)
+            os.close(fd)
+        except FileExistsError:
+            pass
+        return sc.openat2(pfd, base, O_PATH, 0, sc.RESOLVE_NO_SYMLINKS | sc.RESOLVE_BENEATH)
+    finally:
+        os.close(pfd)
+
+
+def fd_path(fd):
+    return f"/proc/self/fd/{fd}"

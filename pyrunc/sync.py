@@ -1,0 +1,55 @@
+"""The parent <-> init channel: a pair of pipes carrying short lines.
+
+Each message is one os.write of "<tag> <payload>\\n" (below PIPE_BUF, so
+atomic). The init side is close-on-exec: when the init execs the final
+helper, the parent reads EOF, which is how it knows the hand-over is done.
+"""
+import os
+
+from .errors import InitError
+
+
+class Channel:
+    __slots__ = ("rfd", "wfd", "buf")
+
+    def __init__(self, rfd, wfd):
+        self.rfd = rfd
+        self.wfd = wfd
+        self.buf = b""
+
+    def send(self, tag, payload=""):
+        msg = f"{tag} {payload}".replace("\n", " ") + "\n"
+        os.write(self.wfd, msg.encode())
+
+    def recv(self):
+        """Next (tag, payload), or (None, None) at EOF."""
+        while b"\n" not in self.buf:
+            chunk = os.read(self.rfd, 4096)
+            if not chunk:
+                return None, None
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        tag, _, payload = line.decode(errors="replace").partition(" ")
+        return tag, payload
+
+    def expect(self, tag):
+        got, payload = self.recv()
+        if got == tag:
+            return payload
+        if got == "error":
+            raise InitError(payload)
+        raise InitError(f"init: expected {tag!r}, got {got!r}")
+
+    def close(self):
+        for fd in (self.rfd, self.wfd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def pair():
+    """Two channels (parent's, child's) over two pipes."""
+    pr, cw = os.pipe2(os.O_CLOEXEC)
+    cr, pw = os.pipe2(os.O_CLOEXEC)
+    return Channel(pr, pw), Channel(cr, cw)

@@ -1,0 +1,143 @@
+"""The syscalls Python lacks, as Python functions raising OSError.
+
+This is the seam between pyrunc's logic and the kernel: the C shim
+(csrc/, built into pyrunc._shim) only wraps syscalls and returns -errno;
+here that becomes OSError with the path in it. Unit tests may replace
+functions of this module to run the logic without root.
+"""
+import os
+
+from ._shim import ffi, lib
+
+# namespace clone flags
+CLONE_NEWTIME = 0x00000080
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# mount(2) flags
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOSYMFOLLOW = 256
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_SILENT = 32768
+MS_POSIXACL = 1 << 16
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_I_VERSION = 1 << 23
+MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
+MNT_DETACH = 2
+
+# openat2 resolve flags
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+# prctl
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+CLOSE_RANGE_CLOEXEC = 4
+
+
+def _check(ret, *what):
+    if ret < 0:
+        raise OSError(-ret, os.strerror(-ret), *what)
+    return ret
+
+
+def _b(s):
+    return s.encode() if isinstance(s, str) else s
+
+
+def setns(fd, nstype=0):
+    _check(lib.pr_setns(fd, nstype))
+
+
+def unshare(flags):
+    _check(lib.pr_unshare(flags))
+
+
+def sethostname(name):
+    b = _b(name)
+    _check(lib.pr_sethostname(b, len(b)))
+
+
+def setdomainname(name):
+    b = _b(name)
+    _check(lib.pr_setdomainname(b, len(b)))
+
+
+def mount(source, target, fstype, flags=0, data=None):
+    _check(lib.pr_mount(_b(source) if source is not None else ffi.NULL, _b(target),
+                        _b(fstype) if fstype else ffi.NULL, flags,
+                        _b(data) if data else ffi.NULL), target)
+
+
+def umount2(target, flags=0):
+    _check(lib.pr_umount2(_b(target), flags), target)
+
+
+def pivot_root(new_root, put_old):
+    _check(lib.pr_pivot_root(_b(new_root), _b(put_old)), new_root)
+
+
+def openat2(dirfd, path, flags, mode=0, resolve=0):
+    return _check(lib.pr_openat2(dirfd, _b(path), flags | os.O_CLOEXEC, mode, resolve), path)
+
+
+def prctl(option, a2=0, a3=0, a4=0, a5=0):
+    return _check(lib.pr_prctl(option, a2, a3, a4, a5))
+
+
+def capget(pid=0):
+    """(effective, permitted, inheritable) of pid as 64-bit masks."""
+    out = ffi.new("uint32_t[6]")
+    _check(lib.pr_capget_pid(pid, out))
+    return tuple(out[i] | (out[i + 3] << 32) for i in range(3))
+
+
+def capset(effective, permitted, inheritable):
+    m = 0xFFFFFFFF
+    _check(lib.pr_capset([effective & m, permitted & m, inheritable & m,
+                          effective >> 32, permitted >> 32, inheritable >> 32]))
+
+
+def close_range(first, last=0xFFFFFFFF, flags=0):
+    _check(lib.pr_close_range(first, last, flags))
+
+
+def keyctl_join_session(name):
+    return _check(lib.pr_keyctl_join(_b(name) if name else ffi.NULL))
+
+
+def personality(persona):
+    return _check(lib.pr_personality(persona))

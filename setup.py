@@ -1,0 +1,72 @@
+"""Build: the cffi C shim (pyrunc._shim), the static execinit helper
+(pyrunc/_execinit) and the config/state validators compiled from spec/."""
+import os
+import subprocess
+import sys
+
+from setuptools import Command, setup
+from setuptools.command.build_py import build_py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+HELPER_CFLAGS = ["-static", "-nostdlib", "-Os", "-fno-stack-protector",
+                 "-fno-asynchronous-unwind-tables", "-fno-builtin", "-Wall",
+                 "-Wl,--build-id=none", "-s"]
+
+
+def build_generated(pkg_dir):
+    """Write the generated parts of the package into pkg_dir."""
+    cc = os.environ.get("CC", "gcc")
+    out = os.path.join(pkg_dir, "_execinit")
+    subprocess.check_call([cc] + HELPER_CFLAGS + ["-o", out,
+                          os.path.join(HERE, "csrc", "execinit.c")])
+    sys.path.insert(0, HERE)
+    try:
+        from pyrunc import schemagen
+    finally:
+        sys.path.pop(0)
+    for name, schema in (("_configcheck.py", "config-schema.json"),
+                         ("_statecheck.py", "state-schema.json")):
+        src = schemagen.generate(os.path.join(HERE, "spec", schema))
+        with open(os.path.join(pkg_dir, name), "w") as f:
+            f.write(src)
+
+
+class BuildPy(build_py):
+    def run(self):
+        super().run()
+        build_generated(os.path.join(self.build_lib, "pyrunc"))
+
+
+class BuildInplace(Command):
+    """`python setup.py build_inplace`: everything generated, in ./pyrunc
+    (for working from a checkout)."""
+    user_options = []
+
+    def initialize_options(self):
+        pass
+
+    def finalize_options(self):
+        pass
+
+    def run(self):
+        sys.path.insert(0, os.path.join(HERE, "csrc"))
+        from build_shim import ffibuilder
+        ffibuilder.compile(tmpdir=os.path.join(HERE, "build", "cffi"), verbose=False)
+        build_generated(os.path.join(HERE, "pyrunc"))
+
+
+setup(
+    name="pyrunc",
+    version="0.1.0",
+    description="An OCI container runtime in Python (runc-compatible CLI)",
+    python_requires=">=3.11",
+    packages=["pyrunc", "pyrunc.cgroups"],
+    package_data={"pyrunc": ["_execinit"]},
+    scripts=["bin/pyrunc"],
+    install_requires=["cffi>=1.15", "jsonschema>=4", "pyroute2>=0.7"],
+    setup_requires=["cffi>=1.15"],
+    cffi_modules=["csrc/build_shim.py:ffibuilder"],
+    cmdclass={"build_py": BuildPy, "build_inplace": BuildInplace},
+    zip_safe=False,
+)
