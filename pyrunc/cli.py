@@ -146,6 +146,7 @@ def main(argv=None):
         sys.stderr.write(f"{e}\n")
         return 1
     log.configure(g["log"], g["log_format"], g["debug"])
+    log.trace("cli start")
     if g.get("version"):
         sys.stdout.write(f"pyrunc version {__version__}\nspec: {OCI_VERSION}\n")
         return 0
@@ -228,8 +229,10 @@ def cmd_run(g, opts, pos):
     if o.detach:
         return 0
     status = _wait_forwarding(st.pid)
+    log.trace("run: init exited")
     if not opts.get("keep"):
         container.destroy(state.load(g["root"], cid))
+    log.trace("run: destroyed")
     return status
 
 

@@ -24,7 +24,8 @@ class InitContext:
 
     __slots__ = ("spec", "cid", "child_chan", "ns_fds", "cgroup_mounts", "parent_hooks",
                  "no_pivot", "no_new_keyring", "fifo_fd", "preserve_fds", "bundle",
-                 "oci_version", "annotations", "debug", "memfd")
+                 "oci_version", "annotations", "debug", "memfd",
+                 "cgroups")
 
     def hook_state(self, status):
         d = {"ociVersion": self.oci_version, "id": self.cid, "status": status,
@@ -79,6 +80,7 @@ def _fail_hooks(st, spec):
 def create(cid, opts):
     """Create the container; returns the State (pid of its init)."""
     bundle = os.path.abspath(opts.bundle or ".")
+    log.trace("create: begin")
     state.check_id(cid)
     try:
         spec = config.load(bundle)
@@ -103,6 +105,7 @@ def create(cid, opts):
         "hooks": {k: [h.to_dict() for h in v] for k, v in spec.hooks.items()
                   if k in ("poststart", "poststop")},
     }
+    log.trace("create: config loaded")
     st = state.new(opts.root, cid, d)
     init_pid = 0
     fifo_fd = chan = None
@@ -131,8 +134,12 @@ def create(cid, opts):
         ctx.oci_version = spec.oci_version
         ctx.annotations = spec.annotations
         ctx.debug = log.is_debug()
+        ctx.cgroups = cg
         chan = parent_chan
-        pid = os.fork()
+        if spec.linux.resources:
+            cg.apply(spec.linux.resources)
+        log.trace("create: fork")
+        pid = _fork_into(cg.unified_dir())
         if pid == 0:
             parent_chan.close()
             from . import init
@@ -161,6 +168,21 @@ def create(cid, opts):
             chan.close()
 
 
+def _fork_into(cgroup_dir):
+    """Fork the init, straight into its cgroup v2 directory if there is one."""
+    if cgroup_dir is None:
+        return os.fork()
+    from . import syscalls as sc
+    fd = os.open(cgroup_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return sc.fork_into_cgroup(fd)
+    except OSError as e:
+        raise ConfigError("linux.cgroupsPath", f"cannot start the init in {cgroup_dir}: "
+                          f"{e.strerror}") from None
+    finally:
+        os.close(fd)
+
+
 def sync_pair():
     from . import sync
     return sync.pair()
@@ -168,13 +190,6 @@ def sync_pair():
 
 def _drive_init(chan, child, spec, cg, st):
     """Parent's half of the init protocol (see init.py)."""
-    cg.join(child)
-    if spec.linux.resources:
-        cg.apply(spec.linux.resources)
-    oom = spec.process.oom_score_adj
-    if oom is not None:
-        _write_oom(child, oom)
-    chan.send("go")
     init_pid = child
     while True:
         tag, payload = chan.recv()
@@ -192,6 +207,9 @@ def _drive_init(chan, child, spec, cg, st):
             st.d["pid"] = init_pid
             if init_pid != child:
                 _reap(child)  # the intermediate process exits at once
+            oom = spec.process.oom_score_adj
+            if oom is not None:
+                _write_oom(init_pid, oom)
         elif tag == "hooks":
             from . import hooks
             hs = st.hook_state("created")
@@ -204,6 +222,7 @@ def _drive_init(chan, child, spec, cg, st):
                 raise
             chan.send("ok")
         elif tag == "ready":
+            log.trace("create: init ready")
             # The init closes its end when it execs the helper: EOF = handed over.
             tag, payload = chan.recv()
             if tag == "error":
@@ -296,7 +315,9 @@ def start(st):
     if status != "created":
         raise ContainerError(f"cannot start an already {status} container")
     fifo = os.path.join(st.dir, state.FIFO)
+    log.trace("start: begin")
     err = _open_fifo_and_wait(st, fifo)
+    log.trace("start: exec done")
     try:
         os.unlink(fifo)
     except FileNotFoundError:

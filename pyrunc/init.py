@@ -7,7 +7,7 @@ execinit helper from a sealed memfd (see csrc/execinit.c), which waits for
 `start` and execs the user's program.
 
 Order (each step names the module that does it):
-  1. wait until the parent has put us in the container's cgroups
+  1. join the v1 cgroups (we were forked into the v2 one)   (cgroups)
   2. join namespaces given by path, user first       (namespaces)
   3. new user namespace: parent writes the id maps   (namespaces)
   4. unshare the other new namespaces; fork if pid/time
@@ -20,6 +20,7 @@ Order (each step names the module that does it):
 """
 import os
 
+from . import log
 from . import namespaces as ns
 from . import syscalls as sc
 from .errors import PyruncError
@@ -56,8 +57,9 @@ def _run(ctx):
     ch = ctx.child_chan
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
     os.umask(0)
-    ch.expect("go")  # parent has joined us to the cgroups
-
+    # First, while still in the runtime's namespaces: our cgroups. We were
+    # forked straight into the v2 one; the v1 ones we join ourselves.
+    ctx.cgroups.join_self()
     ns.join(ctx.ns_fds)
     flags = ns.new_flags(linux)
     if flags & sc.CLONE_NEWUSER:
@@ -67,9 +69,8 @@ def _run(ctx):
     if linux.ns("user"):
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
-    rest = flags & ~sc.CLONE_NEWUSER
-    if rest:
-        sc.unshare(rest)
+    if flags & ~sc.CLONE_NEWUSER:
+        sc.unshare(flags & ~sc.CLONE_NEWUSER)
     if flags & sc.CLONE_NEWTIME:
         ns.write_time_offsets(linux.time_offsets)
     if ns.needs_fork(linux):
@@ -100,6 +101,7 @@ def _setup(ctx):
     if not new_mntns:
         from .errors import ConfigError
         raise ConfigError("linux.namespaces", "a new mount namespace is required")
+    log.trace("init: prepare root")
     rootfd = mounts.prepare_root(spec)
     cgroupns = linux.ns("cgroup")
     mounts.mount_all(spec, rootfd, ctx.cgroup_mounts, cgroupns is not None and not cgroupns.path)
@@ -113,6 +115,7 @@ def _setup(ctx):
         pass  # reported by chdir below, as the user
     os.close(rootfd)
 
+    log.trace("init: mounts done")
     if ctx.parent_hooks:
         ch.send("hooks")
         ch.expect("ok")
@@ -125,6 +128,7 @@ def _setup(ctx):
     from . import execinit, capabilities  # noqa: F401
     import resource, stat, select  # noqa: F401,E401
     ctx.memfd = execinit.sealed_helper()
+    log.trace("init: pivot")
     mounts.pivot(spec.root_path, ctx.no_pivot)
     mounts.finish_root(spec)
     mounts.write_sysctl(linux.sysctl)
@@ -134,6 +138,7 @@ def _setup(ctx):
         except OSError as e:
             if e.errno not in (38, 1):  # ENOSYS, EPERM (keyrings off / userns)
                 raise
+    log.trace("init: exec_user")
     ctx.exec_user(process)
 
 

@@ -65,3 +65,14 @@ def debug(msg):
 
 def is_debug():
     return _debug
+
+
+# PYRUNC_TRACE=1: phase timestamps (ms since the interpreter started) on
+# stderr, to find where start latency goes without strace's overhead.
+_trace = os.environ.get("PYRUNC_TRACE") == "1"
+
+
+def trace(label):
+    if _trace:
+        t = time.perf_counter() * 1000
+        os.write(2, f"[trace {os.getpid()}] {t:10.2f} {label}\n".encode())

@@ -132,7 +132,7 @@ def _mount_cgroup_v1(rootfd, dest, opts, cgroup_paths, new_cgroupns):
     if opts.flags & sc.MS_RDONLY:
         fd = paths.open_in_root(rootfd, dest)
         try:
-            sc.mount(None, paths.fd_path(fd), None, sc.MS_REMOUNT | sc.MS_RDONLY | flags, "mode=755")
+            sc.mount(None, paths.fd_path(fd), None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | flags)
         finally:
             os.close(fd)
 

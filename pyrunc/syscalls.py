@@ -141,3 +141,11 @@ def keyctl_join_session(name):
 
 def personality(persona):
     return _check(lib.pr_personality(persona))
+
+
+def fork_into_cgroup(cgroup_fd):
+    """fork(2) into a cgroup v2 directory (clone3 CLONE_INTO_CGROUP).
+
+    Unlike os.fork this skips CPython's at-fork bookkeeping; callers are
+    single-threaded and only run the container's init in the child."""
+    return _check(lib.pr_fork_into_cgroup(cgroup_fd))

@@ -55,6 +55,25 @@ class Manager:
                 raise ConfigError("linux.cgroupsPath",
                                   f"cannot join cgroup {d}: {e.strerror}") from None
 
+    def join_self(self):
+        """Move the calling (single-threaded) process into every v1 hierarchy.
+
+        Writing "0" to `tasks` moves only the current thread, which the
+        kernel does without the global threadgroup lock; writing a pid to
+        cgroup.procs waits for an RCU grace period (5-15 ms). The v2 side
+        is done by forking into the cgroup (see unified_dir)."""
+        for name, (d, h) in self.dirs.items():
+            if name == "unified":
+                continue
+            try:
+                _write(os.path.join(d, "tasks"), "0")
+            except OSError as e:
+                raise ConfigError("linux.cgroupsPath",
+                                  f"cannot join cgroup {d}: {e.strerror}") from None
+
+    def unified_dir(self):
+        return self.path("unified")
+
     def apply(self, resources):
         from . import resources_v1
         resources_v1.apply(self, resources)
