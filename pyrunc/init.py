@@ -69,8 +69,10 @@ def _run(ctx):
     if linux.ns("user"):
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
+    log.trace("init: unshare")
     if flags & ~sc.CLONE_NEWUSER:
         sc.unshare(flags & ~sc.CLONE_NEWUSER)
+    log.trace("init: unshared")
     if flags & sc.CLONE_NEWTIME:
         ns.write_time_offsets(linux.time_offsets)
     if ns.needs_fork(linux):
@@ -93,6 +95,7 @@ def _setup(ctx):
         sc.sethostname(spec.hostname)
     if spec.domainname is not None and linux.ns("uts"):
         sc.setdomainname(spec.domainname)
+    log.trace("init: setup")
     net = linux.ns("network")
     if net is not None and not net.path:
         _loopback_up()

@@ -317,10 +317,14 @@ class _Compiler:
                     if kw in s:
                         cond += f" or {x} {op} {self.number(s, kw, where)!r}"
                 s = {k: v for k, v in s.items() if k not in ("minimum", "maximum")}
-            elif (known == _KIND_TYPES["string"] and s.get("minLength") == 1
-                  and "maxLength" not in s and "pattern" not in s):
-                cond += f" or not {x}"
-                s = {k: v for k, v in s.items() if k != "minLength"}
+            elif known == _KIND_TYPES["string"] and "maxLength" not in s:
+                prefix = _literal_prefix(s["pattern"]) if "pattern" in s else None
+                if s.get("minLength") == 1 and "pattern" not in s:
+                    cond += f" or not {x}"
+                    s = {k: v for k, v in s.items() if k != "minLength"}
+                elif prefix is not None and "minLength" not in s:
+                    cond += f" or not {x}.startswith({prefix!r})"
+                    s = {k: v for k, v in s.items() if k != "pattern"}
             w(ind, f"if {cond}:")
             self.raise_(w, ind + 1, p, f"{pre + 'expected ' + expected + ', got '!r} + _show({x})")
 
@@ -342,7 +346,7 @@ class _Compiler:
             self.emit(w, ind, sub, x, p, f"{where}/allOf/{i}", pre, known)
         for kw in ("anyOf", "oneOf"):
             if kw in s:
-                self.emit_match(w, ind, s[kw], x, p, f"{where}/{kw}", one=(kw == "oneOf"))
+                self.emit_match(w, ind, s[kw], x, p, f"{where}/{kw}", kw == "oneOf", known)
         if "if" in s:
             self.emit_if(w, ind, s, x, p, where, known)
         elif "then" in s or "else" in s:
@@ -375,8 +379,8 @@ class _Compiler:
                     t = "a non-empty string"
                 elif "pattern" in s:
                     prefix = _literal_prefix(s["pattern"])
-                    t = (f"string starting with {prefix!r}" if prefix is not None
-                         else f"string matching /{s['pattern']}/")
+                    t = (f"a string starting with {prefix!r}" if prefix is not None
+                         else f"a string matching /{s['pattern']}/")
             parts.append(t)
         return " or ".join(parts)
 
@@ -429,7 +433,7 @@ class _Compiler:
     def branch(self, schema, where):
         return self.function(self.fresh("_b"), schema, where)
 
-    def emit_match(self, w, ind, branches, x, p, where, one):
+    def emit_match(self, w, ind, branches, x, p, where, one, known):
         if not isinstance(branches, list) or not branches:
             raise SchemaError(f"{where}: must be a non-empty array")
         # "at least one of these properties": a plain membership test
@@ -437,7 +441,11 @@ class _Compiler:
                             and len(b["required"]) == 1 for b in branches)):
             keys = [b["required"][0] for b in branches]
             test = " or ".join(f"{k!r} in {x}" for k in keys)
-            w(ind, f"if isinstance({x}, dict) and not ({test}):")
+            if known != _KIND_TYPES["object"]:
+                test = f"isinstance({x}, dict) and not ({test})"
+            else:
+                test = f"not ({test})"
+            w(ind, f"if {test}:")
             self.raise_(w, ind + 1, p, repr("expected at least one of " + ", ".join(keys)))
             return
         self.need_match = True

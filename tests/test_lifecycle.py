@@ -1,0 +1,201 @@
+"""create/start/state/kill/delete/run/list as runc's clients use them."""
+import json
+import os
+import signal
+import time
+
+from conftest import needs_root
+
+pytestmark = needs_root
+
+
+def wait_status(runtime, cid, want, timeout=5):
+    deadline = time.monotonic() + timeout
+    st = None
+    while time.monotonic() < deadline:
+        p = runtime("state", cid)
+        if p.returncode == 0:
+            st = json.loads(p.stdout)
+            if st["status"] == want:
+                return st
+        time.sleep(0.02)
+    raise AssertionError(f"{cid} never became {want}: {st}")
+
+
+def test_run_exit_status(runtime, bundle):
+    bundle.sh("exit 3").write()
+    p = runtime("run", "--bundle", bundle.path, runtime.new_id())
+    assert p.returncode == 3, p.stderr
+    assert os.listdir(runtime.root) == []
+
+
+def test_run_killed_by_signal_is_128_plus(runtime, bundle):
+    import subprocess
+    bundle.args("sleep", "30").write()
+    cid = runtime.new_id()
+    proc = subprocess.Popen([runtime.bin, "--root", runtime.root, "run", "-b", bundle.path, cid])
+    try:
+        st = wait_status(runtime, cid, "running")
+        os.kill(st["pid"], signal.SIGKILL)
+        assert proc.wait(10) == 128 + 9
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_run_output_and_pid1(runtime, bundle):
+    bundle.sh("echo pid=$$ host=$(hostname)").write()
+    p = runtime("run", "-b", bundle.path, runtime.new_id())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "pid=1 host=pyrunc"
+
+
+def test_lifecycle_states_and_pid_file(runtime, bundle, tmp_path):
+    bundle.sh("sleep 30").write()
+    cid = runtime.new_id()
+    pidfile = tmp_path / "pid"
+    p = runtime("create", "--bundle", bundle.path, "--pid-file", pidfile, cid)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "" and p.stderr == ""
+    raw = pidfile.read_bytes()
+    assert raw.isdigit(), raw  # no trailing newline: containerd Atoi's it
+    st = runtime.state(cid)
+    assert st["status"] == "created"
+    assert st["pid"] == int(raw)
+    assert st["id"] == cid and st["bundle"] == bundle.path
+    assert st["ociVersion"].startswith("1.")
+    # the pid is the container's process, already in its namespaces
+    assert os.readlink(f"/proc/{st['pid']}/ns/pid") != os.readlink("/proc/self/ns/pid")
+    assert runtime("start", cid).returncode == 0
+    st = wait_status(runtime, cid, "running")
+    # start again: refused
+    p = runtime("start", cid)
+    assert p.returncode == 1
+    assert runtime("kill", cid, "KILL").returncode == 0
+    wait_status(runtime, cid, "stopped")
+    assert runtime.state(cid)["pid"] == 0
+    p = runtime("kill", cid, "TERM")
+    assert p.returncode == 1 and "container not running" in p.stderr
+    assert runtime("delete", cid).returncode == 0
+    p = runtime("state", cid)
+    assert p.returncode == 1 and "container does not exist" in p.stderr
+
+
+def test_kill_created_container_delivers_signal(runtime, bundle):
+    cid = runtime.new_id()
+    runtime("create", "-b", bundle.path, cid, check=True)
+    assert runtime("kill", cid).returncode == 0  # SIGTERM by default
+    wait_status(runtime, cid, "stopped")
+    runtime("delete", cid, check=True)
+
+
+def test_kill_signal_forms(runtime, bundle):
+    bundle.sh("trap 'echo got >/tmp/sig; exit 0' USR1; while :; do sleep 0.05; done").write()
+    for form in ("SIGUSR1", "usr1", "10"):
+        cid = runtime.new_id()
+        runtime("create", "-b", bundle.path, cid, check=True)
+        runtime("start", cid, check=True)
+        time.sleep(0.1)
+        assert runtime("kill", cid, form).returncode == 0
+        wait_status(runtime, cid, "stopped")
+        with open(os.path.join(bundle.rootfs, "tmp", "sig")) as f:
+            assert f.read() == "got\n"
+        os.unlink(os.path.join(bundle.rootfs, "tmp", "sig"))
+        runtime("delete", cid, check=True)
+    cid = runtime.new_id()
+    runtime("create", "-b", bundle.path, cid, check=True)
+    p = runtime("kill", cid, "NOSUCHSIG")
+    assert p.returncode == 1 and "signal" in p.stderr
+    runtime("delete", "-f", cid, check=True)
+
+
+def test_delete_refuses_created_and_running(runtime, bundle):
+    bundle.sh("sleep 30").write()
+    cid = runtime.new_id()
+    runtime("create", "-b", bundle.path, cid, check=True)
+    p = runtime("delete", cid)
+    assert p.returncode == 1 and "not stopped" in p.stderr
+    assert runtime.state(cid)["status"] == "created"  # nothing changed
+    runtime("start", cid, check=True)
+    p = runtime("delete", cid)
+    assert p.returncode == 1
+    assert runtime.state(cid)["status"] == "running"
+    pid = runtime.state(cid)["pid"]
+    assert runtime("delete", "--force", cid).returncode == 0
+    assert not os.path.exists(f"/proc/{pid}/stat") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    assert runtime("state", cid).returncode == 1
+
+
+def test_delete_force_unknown_is_ok_plain_delete_is_not(runtime):
+    assert runtime("delete", "--force", "nosuch").returncode == 0
+    p = runtime("delete", "nosuch")
+    assert p.returncode == 1 and "container does not exist" in p.stderr
+
+
+def test_duplicate_id_refused(runtime, bundle):
+    cid = runtime.new_id()
+    runtime("create", "-b", bundle.path, cid, check=True)
+    p = runtime("create", "-b", bundle.path, cid)
+    assert p.returncode == 1 and "already exists" in p.stderr
+    assert runtime.state(cid)["status"] == "created"
+    runtime("delete", "-f", cid, check=True)
+
+
+def test_invalid_id_refused(runtime, bundle):
+    for bad in ("../x", "a/b", ".."):
+        p = runtime("create", "-b", bundle.path, bad)
+        assert p.returncode == 1 and "invalid container id" in p.stderr
+
+
+def test_list_formats(runtime, bundle):
+    ids = sorted(runtime.new_id() for _ in range(2))
+    for cid in ids:
+        runtime("create", "-b", bundle.path, cid, check=True)
+    p = runtime("list", "-q", check=True)
+    assert p.stdout.split() == ids
+    p = runtime("list", "--format", "json", check=True)
+    items = json.loads(p.stdout)
+    assert [i["id"] for i in items] == ids and all(i["status"] == "created" for i in items)
+    p = runtime("list", check=True)
+    lines = p.stdout.splitlines()
+    assert lines[0].split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    assert len(lines) == 3
+    for cid in ids:
+        runtime("delete", "-f", cid, check=True)
+
+
+def test_commands_without_path_or_home(runtime, bundle):
+    # podman runs kill/delete/state/pause with only XDG_RUNTIME_DIR set
+    env = {"XDG_RUNTIME_DIR": ""}
+    cid = runtime.new_id()
+    runtime("create", "-b", bundle.path, cid, check=True)
+    assert runtime("state", cid, env=env).returncode == 0
+    assert runtime("kill", cid, "9", env=env).returncode == 0
+    wait_status(runtime, cid, "stopped")
+    assert runtime("delete", "--force", cid, env=env).returncode == 0
+
+
+def test_run_detach_then_delete(runtime, bundle, tmp_path):
+    bundle.sh("sleep 30").write()
+    cid = runtime.new_id()
+    p = runtime("run", "-d", "-b", bundle.path, "--pid-file", tmp_path / "p", cid)
+    assert p.returncode == 0, p.stderr
+    assert runtime.state(cid)["status"] == "running"
+    runtime("delete", "-f", cid, check=True)
+
+
+def test_run_forwards_signals(runtime, bundle):
+    import subprocess
+    bundle.sh("trap 'exit 42' TERM; while :; do sleep 0.05; done").write()
+    cid = runtime.new_id()
+    proc = subprocess.Popen([runtime.bin, "--root", runtime.root, "run", "-b", bundle.path, cid])
+    try:
+        wait_status(runtime, cid, "running")
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 42
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
