@@ -25,11 +25,11 @@ class InitContext:
     __slots__ = ("spec", "cid", "child_chan", "ns_fds", "cgroup_mounts", "parent_hooks",
                  "no_pivot", "no_new_keyring", "fifo_fd", "preserve_fds", "bundle",
                  "oci_version", "annotations", "debug", "memfd",
-                 "cgroups")
+                 "cgroups", "host_pid")
 
     def hook_state(self, status):
         d = {"ociVersion": self.oci_version, "id": self.cid, "status": status,
-             "pid": os.getpid(), "bundle": self.bundle}
+             "pid": self.host_pid, "bundle": self.bundle}
         if self.annotations:
             d["annotations"] = self.annotations
         return d

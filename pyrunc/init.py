@@ -96,6 +96,9 @@ def _setup(ctx):
     if spec.domainname is not None and linux.ns("uts"):
         sc.setdomainname(spec.domainname)
     log.trace("init: setup")
+    # our pid as the host sees it (hooks get it), from the host's /proc,
+    # which this mount namespace still shows
+    ctx.host_pid = int(os.readlink("/proc/self"))
     net = linux.ns("network")
     if net is not None and not net.path:
         _loopback_up()

@@ -48,20 +48,20 @@ def loads(s, what="JSON document"):
             raise ConfigError("", f"{what}: not UTF-8: {e}") from None
     try:
         obj, end = _scan(s, _skip(s, 0))
-    except StopIteration as e:
-        raise ConfigError("", f"{what}: invalid JSON at {_where(s, e.value)}") from None
+        end = _skip(s, end)
+        if end == len(s):
+            return obj
+    except Exception:  # noqa: BLE001 - the precise message comes from json below
+        pass
+    # Error path only: the json package words the error precisely.
+    import json
+    try:
+        return json.loads(s)
+    except json.JSONDecodeError as e:
+        raise ConfigError("", f"{what}: invalid JSON: {e.msg}: line {e.lineno} "
+                          f"column {e.colno}") from None
     except ValueError as e:
         raise ConfigError("", f"{what}: invalid JSON: {e}") from None
-    end = _skip(s, end)
-    if end != len(s):
-        raise ConfigError("", f"{what}: extra data at {_where(s, end)}")
-    return obj
-
-
-def _where(s, pos):
-    line = s.count("\n", 0, pos) + 1
-    col = pos - (s.rfind("\n", 0, pos) + 1) + 1
-    return f"line {line} column {col}"
 
 
 _esc = _json.encode_basestring

@@ -563,8 +563,8 @@ class _Compiler:
         lo, hi = s.get("minItems"), s.get("maxItems")
         if lo:
             w(ind, f"if len({x}) < {lo}:")
-            self.raise_(w, ind + 1, p, f"{pre + f'expected at least {lo} item' + ('s' if lo > 1 else '') + ', got '!r}"
-                                       f" + str(len({x}))")
+            what = f"expected at least {lo} item{'s' if lo > 1 else ''}, got "
+            self.raise_(w, ind + 1, p, f"{pre + what!r} + str(len({x}))")
         if hi is not None:
             w(ind, f"if len({x}) > {hi}:")
             self.raise_(w, ind + 1, p, f"{pre + f'expected at most {hi} items, got '!r}"

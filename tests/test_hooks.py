@@ -1,0 +1,109 @@
+"""OCI hooks: when each kind runs, where, with which state, and failures."""
+import json
+import os
+import time
+
+from conftest import needs_root
+
+pytestmark = needs_root
+
+
+def host_hook(log, kind, extra=""):
+    # runtime namespace hooks: host paths, state appended as one line
+    return {"path": "/bin/sh",
+            "args": ["sh", "-c", f"{extra}read -r s; echo \"{kind} $s\" >> {log}"],
+            "env": ["X=1"]}
+
+
+def read_log(log):
+    out = []
+    with open(log) as f:
+        for line in f:
+            kind, _, state = line.partition(" ")
+            out.append((kind, json.loads(state)))
+    return out
+
+
+def test_all_hooks_order_and_state(runtime, bundle, tmp_path):
+    log = tmp_path / "hooks.log"
+    bundle.args("sleep", "30")
+    # startContainer runs in the container: path and log inside its rootfs
+    bundle.config["hooks"] = {
+        "prestart": [host_hook(log, "prestart")],
+        "createRuntime": [host_hook(log, "createRuntime")],
+        "createContainer": [host_hook(log, "createContainer",
+                                      "test \"$(readlink /proc/self/ns/mnt)\" != "
+                                      f"\"{os.readlink('/proc/self/ns/mnt')}\" || exit 9; ")],
+        "startContainer": [{"path": "/bin/sh",
+                            "args": ["sh", "-c", "read -r s; echo \"startContainer $s\" > /start.log"]}],
+        "poststart": [host_hook(log, "poststart")],
+        "poststop": [host_hook(log, "poststop")],
+    }
+    bundle.write()
+    cid = runtime.new_id()
+    runtime("create", "-b", bundle.path, cid, check=True)
+    pid = runtime.state(cid)["pid"]
+    got = read_log(log)
+    assert [k for k, _ in got] == ["prestart", "createRuntime", "createContainer"]
+    for kind, st in got:
+        assert st["id"] == cid and st["pid"] == pid and st["bundle"] == bundle.path
+        assert st["status"] == "created", (kind, st)
+    runtime("start", cid, check=True)
+    got = read_log(log)
+    assert got[-1][0] == "poststart" and got[-1][1]["status"] == "running"
+    with open(os.path.join(bundle.rootfs, "start.log")) as f:
+        kind, _, st = f.read().partition(" ")
+    assert kind == "startContainer" and json.loads(st)["id"] == cid
+    # poststart runs after the user's program started
+    assert os.readlink(f"/proc/{pid}/exe").endswith("/busybox")
+    runtime("kill", cid, "KILL", check=True)
+    runtime("delete", "-f", cid, check=True)
+    got = read_log(log)
+    assert got[-1][0] == "poststop" and got[-1][1]["status"] == "stopped"
+    assert "pid" not in got[-1][1]
+
+
+def test_failing_prestart_fails_create_and_cleans_up(runtime, bundle, tmp_path):
+    log = tmp_path / "hooks.log"
+    bundle.config["hooks"] = {"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}],
+                              "poststop": [host_hook(log, "poststop")]}
+    bundle.write()
+    cid = runtime.new_id()
+    p = runtime("create", "-b", bundle.path, cid)
+    assert p.returncode == 1 and "hooks.prestart[0]" in p.stderr and "status 3" in p.stderr
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+
+
+def test_failing_createcontainer_fails_create(runtime, bundle):
+    bundle.config["hooks"] = {"createContainer": [{"path": "/bin/false"}]}
+    bundle.write()
+    cid = runtime.new_id()
+    p = runtime("create", "-b", bundle.path, cid)
+    assert p.returncode == 1 and "hooks.createContainer[0]" in p.stderr
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+
+
+def test_hook_timeout(runtime, bundle):
+    bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "10"],
+                                                 "timeout": 1}]}
+    bundle.write()
+    cid = runtime.new_id()
+    t = time.monotonic()
+    p = runtime("create", "-b", bundle.path, cid)
+    assert p.returncode == 1 and "timed out" in p.stderr
+    assert time.monotonic() - t < 8
+
+
+def test_failing_poststart_and_poststop_only_warn(runtime, bundle):
+    bundle.args("sleep", "30")
+    bundle.config["hooks"] = {"poststart": [{"path": "/bin/false"}],
+                              "poststop": [{"path": "/bin/false"}]}
+    bundle.write()
+    cid = runtime.new_id()
+    runtime("create", "-b", bundle.path, cid, check=True)
+    p = runtime("start", cid)
+    assert p.returncode == 0 and "hooks.poststart[0]" in p.stderr
+    assert runtime.state(cid)["status"] == "running"
+    p = runtime("delete", "-f", cid)
+    assert p.returncode == 0 and "hooks.poststop[0]" in p.stderr
+    assert runtime("state", cid).returncode == 1
