@@ -107,7 +107,7 @@ def create(cid, opts):
     }
     log.trace("create: config loaded")
     st = state.new(opts.root, cid, d)
-    init_pid = 0
+    init_pid = pid = 0
     fifo_fd = chan = None
     cg_made = False
     try:
@@ -138,12 +138,18 @@ def create(cid, opts):
         chan = parent_chan
         if spec.linux.resources:
             cg.apply(spec.linux.resources)
+        from . import execinit, init
+        init.preload()
+        ctx.memfd = execinit.sealed_helper()
         log.trace("create: fork")
-        pid = _fork_into(cg.unified_dir())
-        if pid == 0:
-            parent_chan.close()
-            from . import init
-            init.child_main(ctx)
+        try:
+            pid = _fork_into(cg.unified_dir())
+            if pid == 0:
+                parent_chan.close()
+                init.child_main(ctx)
+        finally:
+            if pid != 0:
+                os.close(ctx.memfd)
         child_chan.close()
         for _, fd in ns_fds:
             os.close(fd)

@@ -26,6 +26,15 @@ from . import syscalls as sc
 from .errors import PyruncError
 
 
+def preload():
+    """Import everything the init will need, before the fork.
+
+    Once the init is in its user namespace or past pivot_root, the host's
+    Python files may be out of reach (a mapped root cannot read /root)."""
+    from . import capabilities, devices, execinit, hooks, mounts, paths, process  # noqa: F401
+    import _socket, fcntl, resource, select, stat, struct  # noqa: F401,E401
+
+
 def child_main(ctx):
     """Entry point of the forked child; never returns."""
     ch = ctx.child_chan
@@ -129,15 +138,9 @@ def _setup(ctx):
         from . import hooks
         hooks.run("createContainer", spec.hooks["createContainer"], ctx.hook_state("created"))
 
-    # After pivot_root the host's files are gone: import and load now
-    # everything the rest of the init needs.
-    from . import execinit, capabilities  # noqa: F401
-    import resource, stat, select  # noqa: F401,E401
-    ctx.memfd = execinit.sealed_helper()
     log.trace("init: pivot")
     mounts.pivot(spec.root_path, ctx.no_pivot)
     mounts.finish_root(spec)
-    mounts.write_sysctl(linux.sysctl)
     if not ctx.no_new_keyring:
         try:
             sc.keyctl_join_session(f"_ses.{ctx.cid}")

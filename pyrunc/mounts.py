@@ -163,6 +163,8 @@ def finish_root(spec):
     rootfd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         linux = spec.linux
+        # sysctl before the read-only paths: /proc/sys is usually one of them
+        write_sysctl(linux.sysctl)
         for i, p in enumerate(linux.readonly_paths):
             _readonly(rootfd, p, f"linux.readonlyPaths[{i}]")
         for i, p in enumerate(linux.masked_paths):

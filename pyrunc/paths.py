@@ -24,21 +24,34 @@ def _split(path):
     return head, base
 
 
-def mkdir_all(rootfd, path, mode=0o755):
-    """O_PATH fd of directory `path` inside the root, creating what is missing."""
+def mkdir_all(rootfd, path, mode=0o755, _depth=0):
+    """O_PATH fd of directory `path` inside the root, creating what is missing.
+
+    A dangling symlink on the way is followed the way the kernel would
+    inside the root (its target, taken relative to the rootfs, is created),
+    so `/evil -> /host/dir` makes rootfs/host/dir, never the host's."""
     try:
         return open_in_root(rootfd, path, O_PATH | os.O_DIRECTORY)
     except FileNotFoundError:
         pass
+    if _depth > 40:
+        raise OSError(40, "too many levels of symbolic links", path)
     head, base = _split(path)
     if not base or base == "..":
         raise FileNotFoundError(2, "cannot create", path)
-    pfd = mkdir_all(rootfd, head, mode)
+    pfd = mkdir_all(rootfd, head, mode, _depth + 1)
     try:
         try:
             os.mkdir(base, mode, dir_fd=pfd)
         except FileExistsError:
-            pass
+            try:
+                target = os.readlink(base, dir_fd=pfd)
+            except OSError:
+                target = None
+            if target is not None:
+                resolved = target if target.startswith("/") else head + "/" + target
+                # lexically, clamped at the rootfs: ".." cannot climb out
+                return mkdir_all(rootfd, os.path.normpath("/" + resolved), mode, _depth + 1)
         # the component is ours now; never follow a symlink planted there
         return sc.openat2(pfd, base, O_PATH | os.O_DIRECTORY, 0,
                           sc.RESOLVE_NO_SYMLINKS | sc.RESOLVE_BENEATH)

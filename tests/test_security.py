@@ -1,0 +1,103 @@
+"""The runtime as a security boundary: runc's CVEs as tests."""
+import errno
+import hashlib
+import os
+import sys
+
+import pytest
+
+from conftest import needs_root
+
+pytestmark = needs_root
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def test_created_init_is_a_sealed_memfd_not_python(runtime, bundle):
+    """CVE-2019-5736: /proc/<init>/exe must not be the host's interpreter."""
+    cid = runtime.new_id()
+    runtime("create", "-b", bundle.path, cid, check=True)
+    try:
+        pid = runtime.state(cid)["pid"]
+        exe = os.readlink(f"/proc/{pid}/exe")
+        assert exe.startswith("/memfd:pyrunc-init"), exe
+        real_python = os.path.realpath(sys.executable)
+        assert os.path.realpath(f"/proc/{pid}/exe") != real_python
+        with pytest.raises(OSError) as e:
+            os.open(f"/proc/{pid}/exe", os.O_WRONLY)
+        assert e.value.errno in (errno.ETXTBSY, errno.EPERM, errno.EACCES)
+        # nothing of the runtime is mapped into the waiting init
+        with open(f"/proc/{pid}/maps") as f:
+            maps = f.read()
+        assert "python" not in maps and "pyrunc/" not in maps
+        # non-dumpable while it waits: its fds are not reachable
+        with open(f"/proc/{pid}/status") as f:
+            assert "memfd:pyrunc-in" in f.read()
+    finally:
+        runtime("delete", "-f", cid, check=True)
+
+
+def test_proc_self_exe_entrypoint_reaches_no_host_binary(runtime, bundle, tmp_path):
+    """The attack: the container's program is /proc/self/exe (runc re-ran
+    itself, then the container overwrote it through /proc/<pid>/exe)."""
+    before = sha(os.path.realpath(sys.executable))
+    bundle.args("/proc/self/exe").write()
+    p = runtime("run", "-b", bundle.path, runtime.new_id())
+    # it re-runs the sealed helper, which refuses its empty argv
+    assert p.returncode != 0
+    assert sha(os.path.realpath(sys.executable)) == before
+    # and a script whose interpreter is /proc/self/exe
+    with open(os.path.join(bundle.rootfs, "evil"), "w") as f:
+        f.write("#!/proc/self/exe\n")
+    os.chmod(os.path.join(bundle.rootfs, "evil"), 0o755)
+    bundle.args("/evil").write()
+    p = runtime("run", "-b", bundle.path, runtime.new_id())
+    assert p.returncode != 0
+    assert sha(os.path.realpath(sys.executable)) == before
+
+
+def test_container_cannot_write_through_proc_exe(runtime, bundle):
+    bundle.sh("(echo x > /proc/self/exe) 2>/dev/null && echo WROTE; "
+              "(echo x > /proc/1/exe) 2>/dev/null && echo WROTE1; readlink /proc/1/exe").write()
+    p = runtime("run", "-b", bundle.path, runtime.new_id())
+    assert "WROTE" not in p.stdout
+    assert p.stdout.strip() == "/bin/busybox"
+
+
+def test_cwd_is_resolved_inside_rootfs(runtime, bundle, tmp_path):
+    """CVE-2024-21626: the cwd must not be a leaked host directory."""
+    bundle.config["process"]["cwd"] = "/proc/self/fd/7"
+    bundle.write()
+    p = runtime("run", "-b", bundle.path, runtime.new_id())
+    assert p.returncode != 0  # no fd 7 in the init: nothing of the host leaks
+    # a symlinked cwd resolves inside the rootfs
+    os.symlink("/", os.path.join(bundle.rootfs, "up"))
+    bundle.config["process"]["cwd"] = "/up/../../../etc"
+    bundle.sh("pwd; ls").write()
+    p = runtime("run", "-b", bundle.path, runtime.new_id())
+    assert p.returncode == 0, p.stderr
+    assert sorted(p.stdout.split()[1:]) == ["group", "passwd"]
+
+
+def test_only_stdio_fds_in_container(runtime, bundle):
+    bundle.sh("ls -l /proc/self/fd/ | tail -n +2; ls /proc/1/fd").write()
+    p = runtime("run", "-b", bundle.path, runtime.new_id())
+    assert p.returncode == 0
+    for line in p.stdout.splitlines():
+        assert "pytest" not in line and "state" not in line and "exec.fifo" not in line
+
+
+def test_mount_destination_symlink_to_proc_is_contained(runtime, bundle, tmp_path):
+    # CVE-2019-19921 / CVE-2023-27561 class: a bundle symlink that would
+    # redirect a mount onto the host's /proc
+    os.symlink("/proc", os.path.join(bundle.rootfs, "evilproc"))
+    bundle.config["mounts"].append({"destination": "/evilproc/sys", "type": "tmpfs",
+                                    "source": "tmpfs", "options": ["size=1m"]})
+    bundle.write()
+    p = runtime("run", "-b", bundle.path, runtime.new_id())
+    assert p.returncode == 0, p.stderr
+    with open("/proc/self/mountinfo") as f:
+        assert " /proc/sys " not in "".join(line for line in f if "tmpfs" in line)
