@@ -1,0 +1,25 @@
+# Sourced by scripts/demo.sh and scripts/test.sh: installs what pyrunc needs
+# on a fresh Debian machine (as root) and pyrunc itself into .venv.
+set -eu
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${PYRUNC_VENV:-$TOP/.venv}
+
+need_pkgs=""
+for p in busybox-static gcc libc6-dev runc; do
+	dpkg -s "$p" >/dev/null 2>&1 || need_pkgs="$need_pkgs $p"
+done
+if [ -n "$need_pkgs" ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $need_pkgs >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x "$VENV/bin/python" ]; then
+	"$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/pip" install -q --disable-pip-version-check "$TOP" pytest 2>&1 |
+	grep -v "^WARNING: Location" || true
+PYRUNC=$VENV/bin/pyrunc
+export PYRUNC
