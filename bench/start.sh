@@ -18,7 +18,7 @@ mkdir -p "$WORK/bundle/rootfs/bin"
 cp "$BUSYBOX" "$WORK/bundle/rootfs/bin/busybox"
 ln -s busybox "$WORK/bundle/rootfs/bin/true"
 "$PYRUNC" spec --bundle "$WORK/bundle"
-exec "$PY" - "$RUNS" "$WORK" "$PYRUNC" <<'EOPY'
+"$PY" - "$RUNS" "$WORK" "$PYRUNC" <<'EOPY'
 import json, os, shutil, statistics, subprocess, sys, time
 runs, work, pyrunc = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 bundle = os.path.join(work, "bundle")

@@ -21,4 +21,4 @@ c["process"]["terminal"] = False
 c["process"]["args"] = ["sh", "-c", "echo hello from $(hostname), pid $$ in $(readlink /proc/self/ns/pid); id; ls /"]
 json.dump(c, open(p, "w"), indent=2)
 EOPY
-exec "$PYRUNC" run --bundle "$B" "demo-$$"
+"$PYRUNC" run --bundle "$B" "demo-$$"
