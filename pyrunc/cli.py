@@ -191,14 +191,7 @@ def cmd_create(g, opts, pos):
     from . import container
     cid = need_id("create", pos)
     o = _create_opts(g, opts)
-    _check_console(o)
     container.create(cid, o)
-
-
-def _check_console(o):
-    if o.console_socket:
-        from .errors import NotSupported
-        raise NotSupported("process.terminal", "terminals (--console-socket) are not supported yet")
 
 
 def cmd_start(g, opts, pos):
@@ -217,7 +210,6 @@ def cmd_run(g, opts, pos):
     from . import syscalls as sc
     cid = need_id("run", pos)
     o = _create_opts(g, opts)
-    _check_console(o)
     if not o.detach and not opts.get("no_subreaper"):
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     st = container.create(cid, o)

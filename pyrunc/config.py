@@ -173,6 +173,7 @@ class Linux:
         self.cgroups_path = d.get("cgroupsPath") or ""
         self.resources = d.get("resources") or {}
         self.sysctl = d.get("sysctl") or {}
+        check_sysctl(self.sysctl, seen)
         self.rootfs_propagation = d.get("rootfsPropagation") or ""
         self.masked_paths = d.get("maskedPaths") or []
         self.readonly_paths = d.get("readonlyPaths") or []
@@ -197,6 +198,27 @@ class Linux:
             if n.type == kind:
                 return n
         return None
+
+
+# sysctls that belong to a namespace, and which (anything else would change
+# the host's kernel settings from inside a container)
+_IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
+
+
+def check_sysctl(sysctl, namespaces):
+    for key in sysctl:
+        where = f"linux.sysctl.{key}"
+        if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
+            need = "ipc"
+        elif key.startswith("net."):
+            need = "network"
+        elif key in ("kernel.hostname", "kernel.domainname"):
+            need = "uts"
+        else:
+            raise ConfigError(where, "is not in a separate kernel namespace")
+        if need not in namespaces:
+            raise ConfigError(where, f"needs a new {need} namespace")
 
 
 class Spec:

@@ -88,6 +88,12 @@ def create(cid, opts):
         raise ConfigError("", str(e)) from None
     if spec.process is None:
         raise ConfigError("process", "is required to create a container")
+    if spec.process.terminal:
+        # refused, never half-done: the console-socket protocol comes later
+        from .errors import NotSupported
+        raise NotSupported("process.terminal", "terminals are not supported yet")
+    if opts.console_socket:
+        raise ContainerError("cannot use console socket if runc will not detach or allocate tty")
     from . import process as process_mod, capabilities
     process_mod.check_rlimits(spec.process)
     if spec.process.capabilities is not None:
@@ -99,6 +105,7 @@ def create(cid, opts):
 
     d = {
         "ociVersion": spec.oci_version, "pid": 0, "start_time": None, "status": "creating",
+        "creator": os.getpid(),
         "bundle": bundle, "rootfs": spec.root_path,
         "created": _rfc3339_now(), "owner": "",
         "annotations": spec.annotations,
@@ -107,6 +114,8 @@ def create(cid, opts):
     }
     log.trace("create: config loaded")
     st = state.new(opts.root, cid, d)
+    # other commands on this id wait until the create is done or undone
+    lock = state.Lock(st.dir)
     init_pid = pid = 0
     fifo_fd = chan = None
     cg_made = False
@@ -117,6 +126,8 @@ def create(cid, opts):
         fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
         cg.create()
         cg_made = True
+        st.d["cgroups"] = cg.to_state()
+        st.save()
         ns_fds = ns.open_joined(spec.linux)
         parent_chan, child_chan = sync_pair()
         ctx = InitContext()
@@ -146,6 +157,7 @@ def create(cid, opts):
             pid = _fork_into(cg.unified_dir())
             if pid == 0:
                 parent_chan.close()
+                lock.release()  # the init may outlive this command (startContainer)
                 init.child_main(ctx)
         finally:
             if pid != 0:
@@ -168,6 +180,7 @@ def create(cid, opts):
         _abort(st, init_pid, cg if cg_made else None)
         raise
     finally:
+        lock.release()
         if fifo_fd is not None:
             os.close(fifo_fd)
         if chan is not None:
@@ -416,7 +429,7 @@ def parse_signal(s):
 
 def kill(st, sig, all_procs=False):
     status = st.status()
-    if status == "stopped":
+    if status == "stopped" or st.pid <= 0:
         raise ContainerError("container not running")
     if all_procs:
         from . import cgroups
@@ -438,11 +451,12 @@ def delete(st, force=False):
     if status != "stopped":
         if not force:
             raise ContainerError(f"cannot delete container {st.id} that is not stopped: {status}")
-        try:
-            os.kill(st.pid, 9)
-        except ProcessLookupError:
-            pass
-        _wait_gone(st.pid)
+        if st.pid > 0:
+            try:
+                os.kill(st.pid, 9)
+            except ProcessLookupError:
+                pass
+            _wait_gone(st.pid)
     destroy(st)
 
 

@@ -52,7 +52,10 @@ def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns):
     if not dest.startswith("/"):
         dest = "/" + dest
     if m.type == "cgroup":
-        return _mount_cgroup_v1(rootfd, dest, opts, cgroup_paths, new_cgroupns)
+        v1 = {n: v for n, v in cgroup_paths.items() if n != "unified"}
+        if v1:
+            return _mount_cgroup_v1(rootfd, dest, opts, v1, new_cgroupns)
+        return _mount_cgroup_v2(rootfd, dest, opts, cgroup_paths.get("unified"), new_cgroupns)
     bind = opts.flags & sc.MS_BIND or m.type == "bind"
     if bind:
         src = m.source if os.path.isabs(m.source) else os.path.join(spec.bundle, m.source)
@@ -97,6 +100,25 @@ def _setattr_recursive(fd, attr_set, attr_clr):
     ret = lib.pr_mount_setattr(fd, b"", AT_EMPTY_PATH | AT_RECURSIVE, attr_set, attr_clr, 0, 0)
     if ret < 0:
         raise OSError(-ret, os.strerror(-ret), "mount_setattr")
+
+
+def _mount_cgroup_v2(rootfd, dest, opts, unified, new_cgroupns):
+    """cgroup v2: the cgroup2 fs itself (its root is the container's cgroup
+    in a new cgroup namespace), else a bind of the container's directory."""
+    fd = paths.mkdir_all(rootfd, dest)
+    try:
+        target = paths.fd_path(fd)
+        if new_cgroupns or unified is None:
+            sc.mount("cgroup2", target, "cgroup2", opts.flags)
+        else:
+            sc.mount(unified[1], target, None, sc.MS_BIND | sc.MS_REC)
+            if opts.flags & sc.MS_RDONLY:
+                os.close(fd)
+                fd = paths.open_in_root(rootfd, dest)
+                sc.mount(None, paths.fd_path(fd), None,
+                         sc.MS_BIND | sc.MS_REMOUNT | opts.flags)
+    finally:
+        os.close(fd)
 
 
 def _mount_cgroup_v1(rootfd, dest, opts, cgroup_paths, new_cgroupns):

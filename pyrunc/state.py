@@ -54,7 +54,11 @@ class State:
 
     @property
     def pid(self):
-        return self.d["pid"]
+        """The init's host pid; 0 while being created or once recorded dead.
+
+        Callers must never pass 0 (or less) to kill(2): that would signal
+        the runtime's own process group."""
+        return self.d.get("pid") or 0
 
     def init_alive(self):
         pid = self.d.get("pid") or 0
@@ -62,7 +66,11 @@ class State:
 
     def status(self):
         if self.d.get("status") == "creating":
-            return "creating"
+            # a create in progress, or one whose process died half-way
+            creator = self.d.get("creator", 0)
+            if creator > 0 and proc_start_time(creator) is not None:
+                return "creating"
+            return "stopped"
         if not self.init_alive():
             return "stopped"
         if os.path.exists(os.path.join(self.dir, FIFO)):

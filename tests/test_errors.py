@@ -39,6 +39,10 @@ def assert_nothing_left(runtime, cid):
      "linux.seccomp"),
     (lambda c: c["linux"]["namespaces"].append({"type": "network", "path": "/nonexistent/ns"}),
      "linux.namespaces"),
+    (lambda c: c["linux"].__setitem__("sysctl", {"vm.swappiness": "10"}), "linux.sysctl.vm.swappiness"),
+    (lambda c: c["process"].__setitem__("terminal", True), "process.terminal"),
+    (lambda c: c["linux"].__setitem__("uidMappings", [{"containerID": 0, "hostID": 1, "size": 1}]),
+     "linux.uidMappings"),
 ])
 def test_invalid_config_names_field(runtime, bundle, mutate, field):
     mutate(bundle.config)
@@ -125,4 +129,24 @@ def test_bad_bind_source_fails_cleanly(runtime, bundle):
     cid = runtime.new_id()
     p = runtime("create", "-b", bundle.path, cid)
     assert p.returncode == 1 and "mounts[7]" in p.stderr
+    assert_nothing_left(runtime, cid)
+
+
+def test_concurrent_creates_of_one_id(runtime, bundle):
+    import subprocess
+    cid = runtime.new_id()
+    procs = [subprocess.Popen([runtime.bin, "--root", runtime.root, "create", "-b", bundle.path, cid],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(4)]
+    codes = [p.wait(30) for p in procs]
+    for p in procs:
+        p.stderr.close()
+    assert sorted(codes) == [0, 1, 1, 1]
+    assert runtime.state(cid)["status"] == "created"
+    runtime("delete", "-f", cid, check=True)
+
+
+def test_console_socket_without_terminal_refused(runtime, bundle, tmp_path):
+    cid = runtime.new_id()
+    p = runtime("create", "-b", bundle.path, "--console-socket", tmp_path / "sock", cid)
+    assert p.returncode == 1 and "console socket" in p.stderr
     assert_nothing_left(runtime, cid)

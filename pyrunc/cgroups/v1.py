@@ -141,7 +141,7 @@ class Manager:
     def mount_sources(self):
         """name -> (mountpoint, host dir, mount options) for the cgroup mount."""
         return {n: (h.mountpoint if h else None, d, h.options if h else None)
-                for n, (d, h) in self.dirs.items() if n != "unified"}
+                for n, (d, h) in self.dirs.items()}
 
 
 def _read(path):
