@@ -56,7 +56,7 @@ def loads(s, what="JSON document"):
     # Error path only: the json package words the error precisely.
     import json
     try:
-        return json.loads(s)
+        return json.loads(s, parse_constant=_bad_constant)
     except json.JSONDecodeError as e:
         raise ConfigError("", f"{what}: invalid JSON: {e.msg}: line {e.lineno} "
                           f"column {e.colno}") from None

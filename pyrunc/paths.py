@@ -51,7 +51,7 @@ def mkdir_all(rootfd, path, mode=0o755, _depth=0):
             if target is not None:
                 resolved = target if target.startswith("/") else head + "/" + target
                 # lexically, clamped at the rootfs: ".." cannot climb out
-                return mkdir_all(rootfd, os.path.normpath("/" + resolved), mode, _depth + 1)
+                return mkdir_all(rootfd, os.path.normpath("/" + resolved.lstrip("/")), mode, _depth + 1)
         # the component is ours now; never follow a symlink planted there
         return sc.openat2(pfd, base, O_PATH | os.O_DIRECTORY, 0,
                           sc.RESOLVE_NO_SYMLINKS | sc.RESOLVE_BENEATH)

@@ -81,7 +81,7 @@ def resolve_path(cgroups_path, cid, systemd):
         raise ConfigError("linux.cgroupsPath",
                           f"{cgroups_path!r} is a systemd path (slice:prefix:name); "
                           "it needs --systemd-cgroup")
-    norm = os.path.normpath("/" + cgroups_path)
+    norm = os.path.normpath("/" + cgroups_path.lstrip("/"))
     if not cgroups_path.startswith("/"):
         return norm.lstrip("/"), True
     return norm, False

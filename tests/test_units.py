@@ -1,0 +1,148 @@
+"""Unit tests of the runtime's logic: no root, no containers."""
+import json
+import os
+
+import pytest
+
+from pyrunc import cli, config, jsonlite, mountopts, paths, specgen, state
+from pyrunc import syscalls as sc
+from pyrunc.cgroups import resolve_path
+from pyrunc.container import parse_signal
+from pyrunc.errors import ConfigError, ContainerError
+
+
+def test_global_and_command_flags():
+    g, rest = cli.parse_global(["--root", "/r", "--log=/l", "--log-format", "json",
+                                "--systemd-cgroup", "create", "--bundle", "b", "x"])
+    assert (g["root"], g["log"], g["log_format"], g["systemd_cgroup"]) == ("/r", "/l", "json", True)
+    opts, pos = cli.parse_cmd("create", rest[1:])
+    assert opts == {"bundle": "b"} and pos == ["x"]
+    opts, pos = cli.parse_cmd("kill", ["--all", "id", "9"])
+    assert opts == {"all": True} and pos == ["id", "9"]
+    opts, pos = cli.parse_cmd("delete", ["-f", "id"])
+    assert opts == {"force": True}
+    with pytest.raises(cli.Usage):
+        cli.parse_cmd("delete", ["--bogus", "id"])
+    with pytest.raises(cli.Usage):
+        cli.parse_global(["--root"])
+
+
+@pytest.mark.parametrize("s,n", [("TERM", 15), ("SIGKILL", 9), ("kill", 9), ("9", 9),
+                                 ("SIGRTMIN", 34), ("RTMIN+2", 36), ("RTMAX", 64), ("USR1", 10)])
+def test_parse_signal(s, n):
+    assert parse_signal(s) == n
+
+
+@pytest.mark.parametrize("s", ["NOPE", "0", "65", "SIGRTMAX+1"])
+def test_parse_signal_bad(s):
+    with pytest.raises(ContainerError):
+        parse_signal(s)
+
+
+def test_mount_options():
+    o = mountopts.Options(["rbind", "ro", "nosuid", "rprivate", "size=1m", "mode=755",
+                           "rro", "tmpcopyup"], "mounts[0]")
+    assert o.flags == sc.MS_BIND | sc.MS_REC | sc.MS_RDONLY | sc.MS_NOSUID
+    assert o.propagation == [sc.MS_PRIVATE | sc.MS_REC]
+    assert o.data == "size=1m,mode=755"
+    assert o.attr_set == mountopts.ATTR_RDONLY and o.extensions == ["tmpcopyup"]
+    o = mountopts.Options(["ro", "rw", "nodev", "dev"], "m")
+    assert o.flags == 0
+
+
+def test_cgroups_path_forms():
+    assert resolve_path("", "cid", False) == ("cid", True)
+    assert resolve_path("/a/../b", "cid", False) == ("/b", False)
+    assert resolve_path("x/y", "cid", False) == ("x/y", True)
+    assert resolve_path("x/../../..", "cid", False)[0] == ""
+    with pytest.raises(ConfigError) as e:
+        resolve_path("machine.slice:libpod:abc", "cid", False)
+    assert e.value.path == "linux.cgroupsPath"
+    with pytest.raises(ConfigError):
+        resolve_path("/x", "cid", True)
+
+
+def test_jsonlite_roundtrip_and_errors():
+    doc = {"a": [1, -2, 3.5, True, False, None, "é\"\n"], "b": {}, "c": []}
+    assert json.loads(jsonlite.dumps(doc)) == doc
+    assert jsonlite.dumps(doc, "  ") == json.dumps(doc, indent=2, ensure_ascii=False)
+    assert jsonlite.loads(b' {"x": 1} \n') == {"x": 1}
+    for bad in ('{"x": }', '{"x": 1} extra', '', 'NaN', b'\xff'):
+        with pytest.raises(ConfigError):
+            jsonlite.loads(bad)
+
+
+def test_spec_default_matches_runc_shape():
+    d = specgen.default()
+    config.validate(d)
+    assert d["process"]["capabilities"]["bounding"] == ["CAP_AUDIT_WRITE", "CAP_KILL",
+                                                        "CAP_NET_BIND_SERVICE"]
+    assert [n["type"] for n in d["linux"]["namespaces"]] == ["pid", "network", "ipc", "uts", "mount"]
+    r = specgen.default(rootless=True)
+    config.validate(r)
+    assert {"type": "user"} in r["linux"]["namespaces"]
+
+
+def test_config_semantic_checks(tmp_path):
+    d = specgen.default()
+    d["process"]["terminal"] = False
+    os.makedirs(tmp_path / "rootfs")
+    with open(tmp_path / "config.json", "w") as f:
+        json.dump(d, f)
+    spec = config.load(str(tmp_path))
+    assert spec.root_path == str(tmp_path / "rootfs")
+    assert spec.linux.ns("pid") is not None and spec.linux.ns("user") is None
+    d["linux"]["namespaces"].append({"type": "pid"})
+    with pytest.raises(ConfigError) as e:
+        config.Spec(d, str(tmp_path))
+    assert e.value.path == "linux.namespaces[5].type"
+
+
+def test_container_ids():
+    for good in ("a", "abc-DEF_1.2+3", "x" * 64):
+        assert state.valid_id(good)
+    for bad in ("", ".", "..", "a/b", "a b", "é", "x" * 1025):
+        assert not state.valid_id(bad)
+
+
+def test_mkdir_all_stays_in_root(tmp_path):
+    root = tmp_path / "root"
+    outside = tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    os.symlink(str(outside), root / "abs")
+    os.symlink("../../../../../../outside", root / "rel")
+    os.symlink("/nonexistent/deep", root / "dangling")
+    rfd = os.open(root, os.O_PATH | os.O_DIRECTORY)
+    try:
+        for p in ("abs/a/b", "rel/c", "dangling/d", "../../e"):
+            os.close(paths.mkdir_all(rfd, p))
+        fd = paths.make_file(rfd, "abs/file")
+        os.close(fd)
+    finally:
+        os.close(rfd)
+    assert os.listdir(outside) == []
+    assert os.path.isdir(root / str(outside).lstrip("/") / "a" / "b")
+    assert os.path.isdir(root / "nonexistent" / "deep" / "d")
+    assert os.path.isdir(root / "e")
+
+
+def test_status_derivation(tmp_path):
+    st = state.new(str(tmp_path), "c1", {"ociVersion": "1.0.2", "pid": 0, "status": "creating",
+                                         "creator": os.getpid(), "bundle": "/b", "rootfs": "/r",
+                                         "created": "x"})
+    assert st.status() == "creating"
+    st.d["creator"] = 2 ** 22 + 1  # no such process: a create that died half-way
+    assert st.status() == "stopped"
+    del st.d["status"]
+    st.d["pid"] = os.getpid()
+    st.d["start_time"] = state.proc_start_time(os.getpid())
+    open(os.path.join(st.dir, state.FIFO), "w").close()
+    assert st.status() == "created"
+    os.unlink(os.path.join(st.dir, state.FIFO))
+    assert st.status() == "running"
+    st.d["start_time"] += 1  # same pid, another process: not ours
+    assert st.status() == "stopped" and st.oci()["pid"] == 0
+    st.save()
+    assert state.load(str(tmp_path), "c1").d["pid"] == os.getpid()
+    assert state.list_ids(str(tmp_path)) == ["c1"]
