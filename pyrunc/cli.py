@@ -212,15 +212,36 @@ def cmd_run(g, opts, pos):
     o = _create_opts(g, opts)
     if not o.detach and not opts.get("no_subreaper"):
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-    st = container.create(cid, o)
+    ours = None
+    if not o.detach and not o.console_socket:
+        # a terminal (if the config asks for one) relayed by us, as runc
+        import _socket
+        a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+        ours, o.console_fd = a.detach(), b.detach()
     try:
+        st = container.create(cid, o)
+    except BaseException:
+        if ours is not None:
+            os.close(ours)
+        raise
+    master = None
+    try:
+        if ours is not None:
+            from . import console
+            try:
+                if st.d.get("terminal"):
+                    master = console.recv_master(ours)
+            finally:
+                os.close(ours)
         container.start(st)
     except BaseException:
+        if master is not None:
+            os.close(master)
         _force_delete(st)
         raise
     if o.detach:
         return 0
-    status = _wait_forwarding(st.pid)
+    status = _wait_forwarding(st.pid, master)
     log.trace("run: init exited")
     if not opts.get("keep"):
         container.destroy(state.load(g["root"], cid))
@@ -236,19 +257,25 @@ def _force_delete(st):
         pass
 
 
-def _wait_forwarding(pid):
-    """Wait for the container's init, forwarding the signals we get."""
+def _wait_forwarding(pid, master=None):
+    """Wait for the container's init, forwarding the signals we get (and
+    relaying its terminal when we hold the master)."""
     import _signal
-    pending = []
 
     def forward(sig, frame):
-        pending.append(sig)
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
             pass
-    for s in (1, 2, 3, 10, 12, 15, 28):
+    for s in (1, 2, 3, 10, 12, 15):
         _signal.signal(s, forward)
+    if master is not None:
+        from . import console, state
+        start = state.proc_start_time(pid)
+        try:
+            console.relay(master, lambda: state.proc_start_time(pid) == start)
+        finally:
+            os.close(master)
     while True:
         try:
             wpid, status = os.waitpid(-1, 0)

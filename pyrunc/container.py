@@ -12,7 +12,8 @@ class Options:
     """What the CLI passes to create/run."""
 
     __slots__ = ("root", "bundle", "pid_file", "console_socket", "no_pivot",
-                 "no_new_keyring", "preserve_fds", "systemd_cgroup", "detach")
+                 "no_new_keyring", "preserve_fds", "systemd_cgroup", "detach",
+                 "console_fd")
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -25,7 +26,7 @@ class InitContext:
     __slots__ = ("spec", "cid", "child_chan", "ns_fds", "cgroup_mounts", "parent_hooks",
                  "no_pivot", "no_new_keyring", "fifo_fd", "preserve_fds", "bundle",
                  "oci_version", "annotations", "debug", "memfd",
-                 "cgroups", "host_pid")
+                 "cgroups", "host_pid", "console_fd")
 
     def hook_state(self, status):
         d = {"ociVersion": self.oci_version, "id": self.cid, "status": status,
@@ -89,10 +90,10 @@ def create(cid, opts):
     if spec.process is None:
         raise ConfigError("process", "is required to create a container")
     if spec.process.terminal:
-        # refused, never half-done: the console-socket protocol comes later
-        from .errors import NotSupported
-        raise NotSupported("process.terminal", "terminals are not supported yet")
-    if opts.console_socket:
+        if not opts.console_socket and opts.console_fd is None:
+            raise ContainerError("cannot allocate tty if runc will detach without setting "
+                                 "console socket")
+    elif opts.console_socket:
         raise ContainerError("cannot use console socket if runc will not detach or allocate tty")
     from . import process as process_mod, capabilities
     process_mod.check_rlimits(spec.process)
@@ -109,6 +110,7 @@ def create(cid, opts):
         "bundle": bundle, "rootfs": spec.root_path,
         "created": _rfc3339_now(), "owner": "",
         "annotations": spec.annotations,
+        "terminal": spec.process.terminal,
         "hooks": {k: [h.to_dict() for h in v] for k, v in spec.hooks.items()
                   if k in ("poststart", "poststop")},
     }
@@ -146,11 +148,16 @@ def create(cid, opts):
         ctx.annotations = spec.annotations
         ctx.debug = log.is_debug()
         ctx.cgroups = cg
+        ctx.console_fd = None
+        if spec.process.terminal:
+            from . import console
+            ctx.console_fd = opts.console_fd if opts.console_fd is not None \
+                else console.connect(opts.console_socket)
         chan = parent_chan
         if spec.linux.resources:
             cg.apply(spec.linux.resources)
         from . import execinit, init
-        init.preload()
+        init.preload(spec.process.terminal)
         ctx.memfd = execinit.sealed_helper()
         log.trace("create: fork")
         try:
@@ -162,6 +169,8 @@ def create(cid, opts):
         finally:
             if pid != 0:
                 os.close(ctx.memfd)
+                if ctx.console_fd is not None:
+                    os.close(ctx.console_fd)
         child_chan.close()
         for _, fd in ns_fds:
             os.close(fd)

@@ -26,13 +26,15 @@ from . import syscalls as sc
 from .errors import PyruncError
 
 
-def preload():
+def preload(spec_terminal=False):
     """Import everything the init will need, before the fork.
 
     Once the init is in its user namespace or past pivot_root, the host's
     Python files may be out of reach (a mapped root cannot read /root)."""
     from . import capabilities, devices, execinit, hooks, mounts, paths, process  # noqa: F401
     import _socket, fcntl, resource, select, stat, struct  # noqa: F401,E401
+    if spec_terminal:
+        from . import console  # noqa: F401
 
 
 def child_main(ctx):
@@ -141,6 +143,11 @@ def _setup(ctx):
     log.trace("init: pivot")
     mounts.pivot(spec.root_path, ctx.no_pivot)
     mounts.finish_root(spec)
+    if spec.process.terminal:
+        from . import console
+        master, slave = console.open_pty(spec.process.console_size)
+        console.make_controlling(slave)
+        console.send_master(ctx.console_fd, master)
     if not ctx.no_new_keyring:
         try:
             sc.keyctl_join_session(f"_ses.{ctx.cid}")
