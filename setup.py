@@ -51,8 +51,10 @@ class BuildInplace(Command):
 
     def run(self):
         sys.path.insert(0, os.path.join(HERE, "csrc"))
-        from build_shim import ffibuilder
-        ffibuilder.compile(tmpdir=os.path.join(HERE, "build", "cffi"), verbose=False)
+        import build_seccomp
+        import build_shim
+        for b in (build_shim.ffibuilder, build_seccomp.ffibuilder):
+            b.compile(tmpdir=os.path.join(HERE, "build", "cffi"), verbose=False)
         build_generated(os.path.join(HERE, "pyrunc"))
 
 
@@ -66,7 +68,7 @@ setup(
     scripts=["bin/pyrunc"],
     install_requires=["cffi>=1.15", "jsonschema>=4", "pyroute2>=0.7"],
     setup_requires=["cffi>=1.15"],
-    cffi_modules=["csrc/build_shim.py:ffibuilder"],
+    cffi_modules=["csrc/build_shim.py:ffibuilder", "csrc/build_seccomp.py:ffibuilder"],
     cmdclass={"build_py": BuildPy, "build_inplace": BuildInplace},
     zip_safe=False,
 )

@@ -6,7 +6,7 @@
  * copy of this file, never the host's Python interpreter (CVE-2019-5736).
  * No libc: it is a few kilobytes, copied into a memfd per container.
  *
- *   argv: execinit <how> <path> <argv0> [args...]      envp: the user's env
+ *   argv: execinit <how> <seccomp> <path> <argv0> [args...]   envp: the user's env
  *
  * <how> says how to wait for `pyrunc start`:
  *   p<N>  fd N is an O_PATH fd of the exec fifo: block opening
@@ -14,6 +14,9 @@
  *   f<N>  fd N is the fifo already open for writing (the Python init
  *         waited itself, to run startContainer hooks)
  *   -     do not wait (`run` without a fifo)
+ * <seccomp> is "-" or "<fd>,<flags>": fd holds a BPF program (struct
+ * sock_filter[]) that is loaded with seccomp(2) after everything else, so
+ * the only syscall the filter must allow is execve.
  * Then it writes "0" and execs <path>. The fifo is close-on-exec, so
  * `start` reads EOF exactly when the exec happened; on failure it reads
  * the errno after the "0".
@@ -107,12 +110,39 @@ static void write_errno(int fd, long err)
     sc(__NR_write, fd, (long)(buf + i), sizeof buf - i, 0, 0);
 }
 
+/* BPF programs are at most 4096 instructions of 8 bytes */
+static unsigned char bpf[4096 * 8];
+
+struct sock_fprog_ { unsigned short len; void *filter; };
+
 int main_c(long argc, char **argv, char **envp)
 {
-    if (argc < 4)
+    if (argc < 5)
         return 2;
     const char *how = argv[1];
+    const char *filt = argv[2];
     long fifo = -1;
+    long bpf_len = 0, bpf_flags = 0;
+
+    if (filt[0] != '-') {
+        long fd = parse_int(filt);
+        const char *c = filt;
+        while (*c && *c != ',') c++;
+        if (*c == ',') bpf_flags = parse_int(c + 1);
+        for (;;) {
+            long n = sc(__NR_read, fd, (long)(bpf + bpf_len), sizeof bpf - bpf_len, 0, 0);
+            if (n == -4) continue;
+            if (n < 0) {
+                write_errno(2, n);
+                return 126;
+            }
+            if (n == 0) break;
+            bpf_len += n;
+        }
+        sc(__NR_close, fd, 0, 0, 0, 0);
+        if (bpf_len == 0 || bpf_len % 8)
+            return 126; /* a filter was asked for: never run without it */
+    }
 
     /* nothing of this process may be reached through /proc while it waits */
     sc(__NR_prctl, 4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0);
@@ -149,7 +179,17 @@ int main_c(long argc, char **argv, char **envp)
     for (int sig = 1; sig < 65; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
             sigact(sig, 0);
-    long err = sc(__NR_execve, (long)argv[2], (long)(argv + 3), (long)envp, 0, 0);
+    if (bpf_len) {
+        struct sock_fprog_ prog = { (unsigned short)(bpf_len / 8), bpf };
+        long err = sc(__NR_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, bpf_flags, (long)&prog, 0, 0);
+        if (err < 0) {
+            if (fifo >= 0)
+                write_errno(fifo, err);
+            write_errno(2, err);
+            return 127;
+        }
+    }
+    long err = sc(__NR_execve, (long)argv[3], (long)(argv + 4), (long)envp, 0, 0);
     if (fifo >= 0)
         write_errno(fifo, err);
     write_errno(2, err);

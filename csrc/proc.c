@@ -78,3 +78,10 @@ int pr_fork_into_cgroup(int cgroup_fd)
     a.cgroup = (uint64_t)cgroup_fd;
     RET(syscall(SYS_clone3, &a, sizeof a));
 }
+
+int pr_seccomp_load(unsigned int flags, const void *prog, unsigned int len)
+{
+    /* struct sock_fprog: len in instructions of 8 bytes */
+    struct { unsigned short len; const void *filter; } fprog = { (unsigned short)(len / 8), prog };
+    RET(syscall(SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, flags, &fprog));
+}

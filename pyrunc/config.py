@@ -153,7 +153,7 @@ class Linux:
     __slots__ = ("namespaces", "uid_mappings", "gid_mappings", "time_offsets",
                  "devices", "cgroups_path", "resources", "sysctl",
                  "rootfs_propagation", "masked_paths", "readonly_paths",
-                 "mount_label")
+                 "mount_label", "seccomp")
 
     def __init__(self, d):
         seen = set()
@@ -189,7 +189,8 @@ class Linux:
             raise ConfigError("linux.timeOffsets", "requires a time namespace in linux.namespaces")
         # A section we cannot honour must be refused, never skipped: a
         # silently ignored seccomp profile is a hole, not a gap.
-        for key in ("seccomp", "intelRdt", "personality", "netDevices", "memoryPolicy"):
+        self.seccomp = d.get("seccomp")
+        for key in ("intelRdt", "personality", "netDevices", "memoryPolicy"):
             if d.get(key) is not None:
                 raise NotSupported(f"linux.{key}", "not supported by this version of pyrunc")
 

@@ -26,7 +26,7 @@ class InitContext:
     __slots__ = ("spec", "cid", "child_chan", "ns_fds", "cgroup_mounts", "parent_hooks",
                  "no_pivot", "no_new_keyring", "fifo_fd", "preserve_fds", "bundle",
                  "oci_version", "annotations", "debug", "memfd",
-                 "cgroups", "host_pid", "console_fd")
+                 "cgroups", "host_pid", "console_fd", "seccomp")
 
     def hook_state(self, status):
         d = {"ociVersion": self.oci_version, "id": self.cid, "status": status,
@@ -65,7 +65,8 @@ class InitContext:
             def ready():
                 self.child_chan.send("ready")
         keep = list(range(3, 3 + (self.preserve_fds or 0)))
-        execinit.exec_process(spec.process, self.memfd, fifo, keep, ready=ready)
+        execinit.exec_process(spec.process, self.memfd, fifo, keep, ready=ready,
+                              seccomp=self.seccomp)
 
 
 def _mapped(maps, cid):
@@ -149,6 +150,11 @@ def create(cid, opts):
         ctx.debug = log.is_debug()
         ctx.cgroups = cg
         ctx.console_fd = None
+        ctx.seccomp = None
+        if spec.linux.seccomp is not None:
+            from . import seccomp
+            ctx.seccomp = seccomp.compile_bpf(spec.linux.seccomp,
+                                              os.path.join(opts.root, ".seccomp-cache"))
         if spec.process.terminal:
             from . import console
             ctx.console_fd = opts.console_fd if opts.console_fd is not None \

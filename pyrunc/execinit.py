@@ -27,7 +27,10 @@ def sealed_helper():
     return fd
 
 
-def exec_process(proc, memfd, fifo_how, keep_fds, where="process", ready=None):
+CAP_SYS_ADMIN = 21
+
+
+def exec_process(proc, memfd, fifo_how, keep_fds, where="process", ready=None, seccomp=None):
     """Apply the process attributes, close what must not leak, exec.
 
     fifo_how: ("p", fd) O_PATH fd of the exec fifo, ("f", fd) fifo already
@@ -39,6 +42,21 @@ def exec_process(proc, memfd, fifo_how, keep_fds, where="process", ready=None):
         if proc.capabilities is not None else None
     env = process.env_list(proc)
     process.set_rlimits(proc, where)
+    filt = "-"
+    filt_fd = None
+    if seccomp is not None:
+        prog, flags = seccomp
+        # Last of all, in the helper, when the process may still load a filter
+        # then (no_new_privs, or CAP_SYS_ADMIN kept); otherwise now, while we
+        # are still privileged, as runc does.
+        if proc.no_new_privileges or caps is None or caps.effective & (1 << CAP_SYS_ADMIN):
+            fd = os.memfd_create("pyrunc-seccomp", 0)
+            os.write(fd, prog)
+            os.lseek(fd, 0, 0)
+            filt = f"{fd},{flags}"
+            filt_fd = fd
+        else:
+            sc.seccomp_load(flags, prog)
     process.set_user(proc, caps, where)
     process.chdir(proc.cwd)
     path = process.lookup(proc.args[0], env)
@@ -49,13 +67,15 @@ def exec_process(proc, memfd, fifo_how, keep_fds, where="process", ready=None):
     sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
     for fd in keep_fds:
         os.set_inheritable(fd, True)
+    if filt_fd is not None:
+        os.set_inheritable(filt_fd, True)  # the helper reads and closes it
     how = "-"
     if fifo_how is not None:
         os.set_inheritable(fifo_how[1], True)
         how = f"{fifo_how[0]}{fifo_how[1]}"
     if ready is not None:
         ready()
-    os.execve(memfd, ["pyrunc-init", how, path] + list(proc.args), _envdict(env))
+    os.execve(memfd, ["pyrunc-init", how, filt, path] + list(proc.args), _envdict(env))
 
 
 def _envdict(env):

@@ -149,3 +149,8 @@ def fork_into_cgroup(cgroup_fd):
     Unlike os.fork this skips CPython's at-fork bookkeeping; callers are
     single-threaded and only run the container's init in the child."""
     return _check(lib.pr_fork_into_cgroup(cgroup_fd))
+
+
+def seccomp_load(flags, prog):
+    """seccomp(SECCOMP_SET_MODE_FILTER) of a BPF program (bytes)."""
+    _check(lib.pr_seccomp_load(flags, prog, len(prog)))

@@ -130,6 +130,8 @@ def _cleanup(rt, tmp):
     leaked = []
     if os.path.isdir(rt.root):
         for cid in os.listdir(rt.root):
+            if cid.startswith("."):
+                continue  # caches (.seccomp-cache), not containers
             leaked.append(f"state {cid}")
             rt("delete", "--force", cid)
     with open("/proc/self/mountinfo") as f:

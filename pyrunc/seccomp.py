@@ -1,0 +1,155 @@
+"""linux.seccomp: the filter, built with libseccomp, as a BPF program.
+
+The program is compiled in the runtime (before the fork) and handed to the
+init as bytes; the init loads it with seccomp(2) as late as it can (see
+execinit.py). Compiling a large profile costs milliseconds, so the result
+is cached under the state root, keyed by a hash of the profile.
+"""
+import os
+
+from .errors import ConfigError, NotSupported
+
+ACTIONS = {
+    "SCMP_ACT_KILL": 0x00000000, "SCMP_ACT_KILL_THREAD": 0x00000000,
+    "SCMP_ACT_KILL_PROCESS": 0x80000000, "SCMP_ACT_TRAP": 0x00030000,
+    "SCMP_ACT_ERRNO": 0x00050000, "SCMP_ACT_TRACE": 0x7FF00000,
+    "SCMP_ACT_LOG": 0x7FFC0000, "SCMP_ACT_ALLOW": 0x7FFF0000,
+    "SCMP_ACT_NOTIFY": 0x7FC00000,
+}
+OPS = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4,
+       "SCMP_CMP_GE": 5, "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7}
+FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2,
+         "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32}
+EPERM = 1
+SCMP_FLTATR_CTL_NNP = 3
+SCMP_FLTATR_API_TSKIP = 5
+
+
+def _action(name, errno_ret, default_errno, where):
+    code = ACTIONS.get(name)
+    if code is None:
+        raise ConfigError(where, f"unknown seccomp action {name!r}")
+    if name == "SCMP_ACT_NOTIFY":
+        raise NotSupported(where, "SCMP_ACT_NOTIFY is not supported by this version of pyrunc")
+    if name in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
+        value = errno_ret if errno_ret is not None else default_errno
+        code |= value & 0xFFFF
+    return code
+
+
+def _arch_name(arch):
+    # "SCMP_ARCH_X86_64" -> "x86_64", as libseccomp spells them
+    return arch[len("SCMP_ARCH_"):].lower() if arch.startswith("SCMP_ARCH_") else arch.lower()
+
+
+def compile_bpf(sc_cfg, cache_dir=None):
+    """(program bytes, seccomp(2) flags) for a linux.seccomp object."""
+    flags = 0
+    for i, f in enumerate(sc_cfg.get("flags") or ()):
+        bit = FLAGS.get(f)
+        if bit is None:
+            raise ConfigError(f"linux.seccomp.flags[{i}]", f"unknown seccomp flag {f!r}")
+        flags |= bit
+    if sc_cfg.get("listenerPath"):
+        raise NotSupported("linux.seccomp.listenerPath",
+                           "seccomp notify listeners are not supported by this version of pyrunc")
+    key = None
+    if cache_dir:
+        import _sha256
+        from . import jsonlite
+        key = _sha256.sha256(jsonlite.dumps(sc_cfg).encode() + os.uname().machine.encode()).hexdigest()
+        try:
+            with open(os.path.join(cache_dir, key + ".bpf"), "rb") as f:
+                return f.read(), flags
+        except OSError:
+            pass
+    prog = _build(sc_cfg)
+    if key:
+        _cache_store(cache_dir, key, prog)
+    return prog, flags
+
+
+def _cache_store(cache_dir, key, prog):
+    try:
+        os.makedirs(cache_dir, 0o700, exist_ok=True)
+        tmp = os.path.join(cache_dir, f".{key}.{os.getpid()}")
+        with open(tmp, "wb") as f:
+            f.write(prog)
+        os.rename(tmp, os.path.join(cache_dir, key + ".bpf"))
+    except OSError:
+        pass  # a cache, nothing more
+
+
+def _build(sc_cfg):
+    from ._seccomp import ffi, lib
+    default_errno = sc_cfg.get("defaultErrnoRet")
+    default_errno = EPERM if default_errno is None else default_errno
+    default = _action(sc_cfg["defaultAction"], sc_cfg.get("defaultErrnoRet"), EPERM,
+                      "linux.seccomp.defaultAction")
+    ctx = lib.seccomp_init(default)
+    if ctx == ffi.NULL:
+        raise ConfigError("linux.seccomp.defaultAction", "libseccomp refused the default action")
+    try:
+        # pyrunc sets no_new_privs itself, from process.noNewPrivileges
+        lib.seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)
+        for i, arch in enumerate(sc_cfg.get("architectures") or ()):
+            token = lib.seccomp_arch_resolve_name(_arch_name(arch).encode())
+            if token == 0:
+                raise ConfigError(f"linux.seccomp.architectures[{i}]", f"unknown architecture {arch!r}")
+            ret = lib.seccomp_arch_add(ctx, token)
+            if ret < 0 and ret != -17:  # EEXIST: the native one is already there
+                raise ConfigError(f"linux.seccomp.architectures[{i}]",
+                                  f"cannot add {arch}: {os.strerror(-ret)}")
+        for i, rule in enumerate(sc_cfg.get("syscalls") or ()):
+            _add_rule(ffi, lib, ctx, rule, default, default_errno, f"linux.seccomp.syscalls[{i}]")
+        r, w = os.pipe2(os.O_CLOEXEC)
+        try:
+            ret = lib.seccomp_export_bpf(ctx, w)
+            os.close(w)
+            w = -1
+            if ret < 0:
+                raise ConfigError("linux.seccomp", f"cannot export the filter: {os.strerror(-ret)}")
+            chunks = []
+            while True:
+                c = os.read(r, 65536)
+                if not c:
+                    break
+                chunks.append(c)
+        finally:
+            os.close(r)
+            if w >= 0:
+                os.close(w)
+        return b"".join(chunks)
+    finally:
+        lib.seccomp_release(ctx)
+
+
+def _add_rule(ffi, lib, ctx, rule, default, default_errno, where):
+    action = _action(rule["action"], rule.get("errnoRet"), default_errno, f"{where}.action")
+    if action == default:
+        return  # libseccomp refuses rules equal to the default; they change nothing
+    conds = []
+    for j, a in enumerate(rule.get("args") or ()):
+        op = OPS.get(a["op"])
+        if op is None:
+            raise ConfigError(f"{where}.args[{j}].op", f"unknown operator {a['op']!r}")
+        conds.append((a["index"], op, a["value"], a.get("valueTwo", 0)))
+    # libseccomp takes one condition per argument index in a rule; several
+    # on one index mean "any of them" (as runc reads them): one rule each
+    indexes = [c[0] for c in conds]
+    groups = [conds] if len(set(indexes)) == len(indexes) else [[c] for c in conds]
+    for j, name in enumerate(rule.get("names") or ()):
+        nr = lib.seccomp_syscall_resolve_name(name.encode())
+        if nr == -1:  # __NR_SCMP_ERROR: unknown to this libseccomp/arch, skipped as runc does
+            continue
+        for group in groups:
+            arr = ffi.new("struct scmp_arg_cmp[]", len(group) or 1)
+            for k, (idx, op, va, vb) in enumerate(group):
+                arr[k].arg = idx
+                arr[k].op = op
+                arr[k].datum_a = va
+                arr[k].datum_b = vb
+            ret = lib.seccomp_rule_add_array(ctx, action, nr, len(group), arr)
+            if ret < 0:
+                raise ConfigError(f"{where}.names[{j}]",
+                                  f"cannot add a rule for {name}: {os.strerror(-ret)}")

@@ -1,0 +1,65 @@
+"""linux.seccomp: filters built with libseccomp, loaded last."""
+import pytest
+
+from conftest import needs_root
+
+pytestmark = needs_root
+
+
+def profile(*rules, default="SCMP_ACT_ALLOW"):
+    return {"defaultAction": default,
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": list(rules)}
+
+
+@pytest.mark.parametrize("nnp", [True, False])
+def test_rule_errno_and_arguments(runtime, bundle, nnp):
+    bundle.config["process"]["noNewPrivileges"] = nnp
+    bundle.config["linux"]["seccomp"] = profile(
+        {"names": ["mkdir", "mkdirat", "no_such_syscall"], "action": "SCMP_ACT_ERRNO"},
+        {"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+        # only chmod to 0700 is refused: an argument condition
+        {"names": ["chmod"], "action": "SCMP_ACT_ERRNO",
+         "args": [{"index": 1, "value": 0o700, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["fchmodat"], "action": "SCMP_ACT_ERRNO",
+         "args": [{"index": 2, "value": 0o700, "op": "SCMP_CMP_EQ"}]})
+    bundle.sh("mkdir /tmp/d 2>&1; /bin/pwd 2>&1; touch /tmp/f; chmod 755 /tmp/f && echo ok755; "
+              "chmod 700 /tmp/f 2>/dev/null || echo denied700").write()
+    p = runtime("run", "-b", bundle.path, runtime.new_id())
+    lines = p.stdout.splitlines()
+    assert "Operation not permitted" in lines[0]
+    assert "Function not implemented" in lines[1]
+    assert lines[2:] == ["ok755", "denied700"]
+
+
+def test_default_errno_and_allow_list(runtime, bundle):
+    # a deny-by-default profile that allows what busybox sh and echo need
+    allowed = ["execve", "brk", "arch_prctl", "set_tid_address", "exit_group", "write",
+               "getuid", "getpid", "getppid", "rt_sigaction", "rt_sigprocmask", "readlink",
+               "uname", "geteuid", "prlimit64", "set_robust_list", "rseq", "mprotect",
+               "ioctl", "getcwd", "fcntl", "dup2", "close", "stat", "newfstatat", "mmap",
+               "munmap", "read", "exit", "getgid", "getegid", "faccessat2", "access", "openat",
+               "clone", "clone3", "fork", "vfork", "wait4", "setpgid", "getpgrp", "getpgid",
+               "kill", "pipe2", "dup", "dup3", "lseek", "sigaltstack", "gettid", "tgkill",
+               "rt_sigreturn"]
+    p = profile({"names": allowed, "action": "SCMP_ACT_ALLOW"}, default="SCMP_ACT_ERRNO")
+    p["defaultErrnoRet"] = 13
+    bundle.config["linux"]["seccomp"] = p
+    bundle.sh("echo hi; mkdir /tmp/z 2>/dev/null || echo mkdirdenied").write()
+    r = runtime("run", "-b", bundle.path, runtime.new_id())
+    assert r.stdout.split() == ["hi", "mkdirdenied"], r.stderr
+
+
+def test_bad_action_names_field(runtime, bundle):
+    bundle.config["linux"]["seccomp"] = profile({"names": ["mkdir"], "action": "SCMP_ACT_NOPE"})
+    bundle.write()
+    r = runtime("create", "-b", bundle.path, runtime.new_id())
+    assert r.returncode == 1 and "linux.seccomp.syscalls[0].action" in r.stderr
+
+
+def test_notify_is_refused_not_ignored(runtime, bundle):
+    bundle.config["linux"]["seccomp"] = profile({"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"})
+    bundle.config["linux"]["seccomp"]["listenerPath"] = "/tmp/nowhere.sock"
+    bundle.write()
+    r = runtime("create", "-b", bundle.path, runtime.new_id())
+    assert r.returncode == 1 and "linux.seccomp" in r.stderr
