@@ -163,7 +163,7 @@ def create(cid, opts):
         if spec.linux.resources:
             cg.apply(spec.linux.resources)
         from . import execinit, init
-        init.preload(spec.process.terminal)
+        init.preload(spec.process.terminal, ctx.debug)
         ctx.memfd = execinit.sealed_helper()
         log.trace("create: fork")
         try:

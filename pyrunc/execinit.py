@@ -42,6 +42,10 @@ def exec_process(proc, memfd, fifo_how, keep_fds, where="process", ready=None, s
         if proc.capabilities is not None else None
     env = process.env_list(proc)
     process.set_rlimits(proc, where)
+    # Everything above stdio closes at exec, but what the user passes on
+    # and the fifo handle (the helper closes that one itself). Before the
+    # seccomp filter: profiles need not allow close_range.
+    sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
     filt = "-"
     filt_fd = None
     if seccomp is not None:
@@ -62,9 +66,6 @@ def exec_process(proc, memfd, fifo_how, keep_fds, where="process", ready=None, s
     path = process.lookup(proc.args[0], env)
     if proc.no_new_privileges:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
-    # Everything above stdio closes at exec, but what the user passes on
-    # and the fifo handle (the helper closes that one itself).
-    sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
     for fd in keep_fds:
         os.set_inheritable(fd, True)
     if filt_fd is not None:

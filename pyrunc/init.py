@@ -26,13 +26,15 @@ from . import syscalls as sc
 from .errors import PyruncError
 
 
-def preload(spec_terminal=False):
+def preload(spec_terminal=False, debug=False):
     """Import everything the init will need, before the fork.
 
     Once the init is in its user namespace or past pivot_root, the host's
     Python files may be out of reach (a mapped root cannot read /root)."""
     from . import capabilities, devices, execinit, hooks, mounts, paths, process  # noqa: F401
     import _socket, fcntl, resource, select, stat, struct  # noqa: F401,E401
+    if debug:
+        import traceback  # noqa: F401
     if spec_terminal:
         from . import console  # noqa: F401
 

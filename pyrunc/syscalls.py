@@ -70,6 +70,9 @@ CLOSE_RANGE_CLOEXEC = 4
 
 def _check(ret, *what):
     if ret < 0:
+        if not what:  # name the call, for errors without a path
+            import sys
+            what = (sys._getframe(1).f_code.co_name,)
         raise OSError(-ret, os.strerror(-ret), *what)
     return ret
 
