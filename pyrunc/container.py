@@ -43,39 +43,55 @@ class InitContext:
 
     def exec_user(self, process_mod):
         from . import execinit
-        spec = self.spec
-        fifo = ("p", self.fifo_fd)
-        start_hooks = spec.hooks.get("startContainer")
-        if start_hooks or not os.path.exists(f"/proc/self/fd/{self.fifo_fd}"):
-            # Wait for `start` here: startContainer hooks run in the container
-            # after start and before the user's program, and without a /proc
-            # in the container the helper cannot reopen the fifo.
-            self.child_chan.send("ready")
-            self.child_chan.close()
-            wfd = os.open(f"/proc/self/fd/{self.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC) \
-                if os.path.exists(f"/proc/self/fd/{self.fifo_fd}") else None
-            if wfd is None:
-                raise InitError("the container has no /proc: cannot wait for start")
-            if start_hooks:
-                from . import hooks
-                hooks.run("startContainer", start_hooks, self.hook_state("running"))
-            fifo = ("f", wfd)
-            ready = None
-        else:
-            def ready():
-                self.child_chan.send("ready")
         keep = list(range(3, 3 + (self.preserve_fds or 0)))
-        execinit.exec_process(spec.process, self.memfd, fifo, keep, ready=ready,
+        execinit.exec_process(self.spec.process, self.memfd, keep, self._before_exec,
                               seccomp=self.seccomp)
+
+    def _before_exec(self):
+        """Tell the parent we are ready; say how the helper waits for start.
+
+        Normally the helper waits (the Python init is gone before `create`
+        returns). With startContainer hooks, or without a /proc in the
+        container, this process waits itself -- as the container's user,
+        with its capabilities, non-dumpable -- and runs the hooks after
+        `start`, in the container, as runc does."""
+        fifo_path = f"/proc/self/fd/{self.fifo_fd}"
+        start_hooks = self.spec.hooks.get("startContainer")
+        have_proc = os.path.exists(fifo_path)
+        if not start_hooks and have_proc:
+            self.child_chan.send("ready")
+            return ("p", self.fifo_fd)
+        if not have_proc:
+            raise InitError("the container has no /proc: cannot wait for start")
+        self.child_chan.send("ready")
+        self.child_chan.close()
+        _exit_on_fatal_signals()
+        wfd = os.open(fifo_path, os.O_WRONLY | os.O_CLOEXEC)
+        os.close(self.fifo_fd)
+        if start_hooks:
+            from . import hooks
+            try:
+                hooks.run("startContainer", start_hooks, self.hook_state("created"))
+            except PyruncError as e:
+                os.write(wfd, b"0")
+                os.write(2, f"{e}\n".encode())
+                os._exit(1)
+        return ("f", wfd)
+
+
+def _exit_on_fatal_signals():
+    """As pid 1 the Python init would ignore `kill` of the created container."""
+    import _signal
+
+    def die(sig, frame):
+        os._exit(128 + sig)
+    for sig in (1, 2, 3, 10, 12, 14, 15):
+        _signal.signal(sig, die)
 
 
 def _mapped(maps, cid):
     h = ns.host_id(maps, cid)
     return cid if h is None else h
-
-
-def _fail_hooks(st, spec):
-    pass
 
 
 # -- create -----------------------------------------------------------------

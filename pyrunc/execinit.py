@@ -30,13 +30,15 @@ def sealed_helper():
 CAP_SYS_ADMIN = 21
 
 
-def exec_process(proc, memfd, fifo_how, keep_fds, where="process", ready=None, seccomp=None):
+def exec_process(proc, memfd, keep_fds, before_exec, where="process", seccomp=None):
     """Apply the process attributes, close what must not leak, exec.
 
-    fifo_how: ("p", fd) O_PATH fd of the exec fifo, ("f", fd) fifo already
-    open for writing, or None. keep_fds: fds the user asked to pass on
-    (--preserve-fds), which stay open; everything else above stdio is
-    closed at the exec.
+    keep_fds: fds the user asked to pass on (--preserve-fds), which stay
+    open; everything else above stdio is closed at the exec.
+    before_exec() runs once the process is what the user asked for (user,
+    capabilities, cwd, no_new_privs) and returns how the helper waits for
+    `start`: ("p", fd) an O_PATH fd of the exec fifo, ("f", fd) the fifo
+    already open for writing, or None.
     """
     caps = capabilities.Sets(proc.capabilities, f"{where}.capabilities") \
         if proc.capabilities is not None else None
@@ -66,6 +68,7 @@ def exec_process(proc, memfd, fifo_how, keep_fds, where="process", ready=None, s
     path = process.lookup(proc.args[0], env)
     if proc.no_new_privileges:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    fifo_how = before_exec()
     for fd in keep_fds:
         os.set_inheritable(fd, True)
     if filt_fd is not None:
@@ -74,8 +77,6 @@ def exec_process(proc, memfd, fifo_how, keep_fds, where="process", ready=None, s
     if fifo_how is not None:
         os.set_inheritable(fifo_how[1], True)
         how = f"{fifo_how[0]}{fifo_how[1]}"
-    if ready is not None:
-        ready()
     os.execve(memfd, ["pyrunc-init", how, filt, path] + list(proc.args), _envdict(env))
 
 

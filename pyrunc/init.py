@@ -70,6 +70,7 @@ def _run(ctx):
     ch = ctx.child_chan
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
     os.umask(0)
+    _close_inherited(ctx)
     # First, while still in the runtime's namespaces: our cgroups. We were
     # forked straight into the v2 one; the v1 ones we join ourselves.
     ctx.cgroups.join_self()
@@ -97,6 +98,23 @@ def _run(ctx):
         ch.send("pid", str(os.getpid()))
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
     _setup(ctx)
+
+
+def _close_inherited(ctx):
+    """Close every fd the caller left open but stdio, --preserve-fds and our
+    own: a host directory fd must not survive to be the container's cwd
+    (CVE-2024-21626); close-on-exec alone acts too late for that."""
+    keep = {0, 1, 2, ctx.child_chan.rfd, ctx.child_chan.wfd, ctx.fifo_fd, ctx.memfd}
+    keep.update(range(3, 3 + (ctx.preserve_fds or 0)))
+    keep.update(fd for _, fd in ctx.ns_fds)
+    if ctx.console_fd is not None:
+        keep.add(ctx.console_fd)
+    start = 0
+    for fd in sorted(keep):
+        if fd > start:
+            sc.close_range(start, fd - 1)
+        start = fd + 1
+    sc.close_range(start)
 
 
 def _setup(ctx):

@@ -128,4 +128,15 @@ def chdir(cwd):
         os.chdir(cwd)
     except OSError as e:
         raise InitError(f"chdir to cwd ({cwd!r}) set in config.json failed: "
-                        f"{e.strerror.lower()} (process.cwd)") from None
+                        f"{(e.strerror or str(e)).lower()} (process.cwd)") from None
+    # A cwd reached through an fd of the host (CVE-2024-21626) lies outside
+    # the root: getcwd then fails with ENOENT or says "(unreachable)". (The
+    # init has closed every inherited fd already; this is the second line.)
+    try:
+        where = os.getcwd()
+    except OSError as e:
+        if e.errno != 2:  # a seccomp profile may refuse getcwd itself
+            return
+        where = ""
+    if not where.startswith("/"):
+        raise InitError(f"cwd {cwd!r} is outside the container's root (process.cwd)")

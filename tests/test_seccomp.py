@@ -27,6 +27,7 @@ def test_rule_errno_and_arguments(runtime, bundle, nnp):
               "chmod 700 /tmp/f 2>/dev/null || echo denied700").write()
     p = runtime("run", "-b", bundle.path, runtime.new_id())
     lines = p.stdout.splitlines()
+    assert lines, p.stderr
     assert "Operation not permitted" in lines[0]
     assert "Function not implemented" in lines[1]
     assert lines[2:] == ["ok755", "denied700"]
