@@ -197,8 +197,7 @@ def cmd_create(g, opts, pos):
 def cmd_start(g, opts, pos):
     from . import container, state
     cid = need_id("start", pos)
-    st = state.load(g["root"], cid)
-    lock = state.Lock(st.dir)
+    st, lock = state.load_locked(g["root"], cid)
     try:
         container.start(st)
     finally:
@@ -300,8 +299,7 @@ def cmd_kill(g, opts, pos):
     from . import container, state
     cid = need_id("kill", pos)
     sig = container.parse_signal(pos[1]) if len(pos) > 1 else 15
-    st = state.load(g["root"], cid)
-    lock = state.Lock(st.dir)
+    st, lock = state.load_locked(g["root"], cid)
     try:
         container.kill(st, sig, bool(opts.get("all")))
     finally:
@@ -314,8 +312,7 @@ def cmd_delete(g, opts, pos):
     cid = need_id("delete", pos)
     force = bool(opts.get("force"))
     try:
-        st = state.load(g["root"], cid)
-        lock = state.Lock(st.dir)
+        st, lock = state.load_locked(g["root"], cid)
     except NotExist:
         if force:
             return 0

@@ -132,9 +132,8 @@ def create(cid, opts):
                   if k in ("poststart", "poststop")},
     }
     log.trace("create: config loaded")
-    st = state.new(opts.root, cid, d)
     # other commands on this id wait until the create is done or undone
-    lock = state.Lock(st.dir)
+    st, lock = state.new(opts.root, cid, d)
     init_pid = pid = 0
     fifo_fd = chan = None
     cg_made = False
@@ -344,7 +343,12 @@ def write_pid_file(path, pid):
     """Atomically, decimal, no newline (containerd Atoi's the whole file)."""
     path = os.path.abspath(path)
     tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(tmp, flags, 0o644)
+    except FileExistsError:  # left by a crash; never follow what is there
+        os.unlink(tmp)
+        fd = os.open(tmp, flags, 0o644)
     try:
         os.write(fd, str(pid).encode())
     finally:

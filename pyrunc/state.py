@@ -139,7 +139,9 @@ def ensure_root(root):
 
 
 def new(root, cid, d):
-    """Make the state dir of a new container: fails if the id is taken."""
+    """Make the state dir of a new container, locked: fails if the id is
+    taken. Returns (State, Lock); other commands on the id wait for the lock,
+    and find state.json only once it is there."""
     check_id(cid)
     ensure_root(root)
     path = os.path.join(root, cid)
@@ -147,9 +149,22 @@ def new(root, cid, d):
         os.mkdir(path, 0o711)
     except FileExistsError:
         raise AlreadyExists(cid) from None
+    lock = Lock(path)
     st = State(root, cid, d)
     st.save()
-    return st
+    return st, lock
+
+
+def load_locked(root, cid):
+    """(State, Lock) of an existing container, read after taking its lock so
+    that what a concurrent command changed is seen."""
+    check_id(cid)
+    lock = Lock(os.path.join(root, cid))
+    try:
+        return load(root, cid), lock
+    except BaseException:
+        lock.release()
+        raise
 
 
 def load(root, cid):

@@ -101,3 +101,53 @@ def test_mount_destination_symlink_to_proc_is_contained(runtime, bundle, tmp_pat
     assert p.returncode == 0, p.stderr
     with open("/proc/self/mountinfo") as f:
         assert " /proc/sys " not in "".join(line for line in f if "tmpfs" in line)
+
+
+def test_inherited_host_dir_fd_cannot_be_cwd(runtime, bundle, tmp_path):
+    """CVE-2024-21626 through the caller: a directory fd left open."""
+    import subprocess
+    (tmp_path / "hostsecret").write_text("x")
+    bundle.config["process"]["cwd"] = "/proc/self/fd/20"
+    bundle.sh("ls").write()
+    p = subprocess.run(["/bin/sh", "-c", f'exec 20<{tmp_path}; exec "$@"', "sh", runtime.bin,
+                        "--root", runtime.root, "run", "-b", bundle.path, runtime.new_id()],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    assert "hostsecret" not in p.stdout
+
+
+def test_start_container_hook_runs_as_the_container_user(runtime, bundle):
+    bundle.args("sleep", "30")
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    bundle.config["hooks"] = {"startContainer": [{
+        "path": "/bin/sh",
+        "args": ["sh", "-c", "id -u > /tmp/hook; grep CapEff /proc/self/status >> /tmp/hook; "
+                             "readlink /proc/1/exe >> /tmp/hook 2>&1 || echo noexe >> /tmp/hook"]}]}
+    bundle.write()
+    cid = runtime.new_id()
+    runtime("create", "-b", bundle.path, cid, check=True)
+    try:
+        runtime("start", cid, check=True)
+        with open(os.path.join(bundle.rootfs, "tmp", "hook")) as f:
+            uid, capeff, exe = f.read().split("\n")[:3]
+        assert uid == "1000"
+        assert int(capeff.split()[1], 16) == 0
+        assert "python" not in exe
+    finally:
+        runtime("delete", "-f", cid)
+
+
+def test_kill_created_container_waiting_in_python(runtime, bundle):
+    # with startContainer hooks the Python init itself waits for start
+    bundle.config["hooks"] = {"startContainer": [{"path": "/bin/true"}]}
+    bundle.write()
+    cid = runtime.new_id()
+    runtime("create", "-b", bundle.path, cid, check=True)
+    assert runtime("kill", cid, "TERM").returncode == 0
+    import time
+    for _ in range(100):
+        if runtime.state(cid)["status"] == "stopped":
+            break
+        time.sleep(0.05)
+    assert runtime.state(cid)["status"] == "stopped"
+    runtime("delete", cid, check=True)

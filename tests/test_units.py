@@ -128,7 +128,7 @@ def test_mkdir_all_stays_in_root(tmp_path):
 
 
 def test_status_derivation(tmp_path):
-    st = state.new(str(tmp_path), "c1", {"ociVersion": "1.0.2", "pid": 0, "status": "creating",
+    st, lock = state.new(str(tmp_path), "c1", {"ociVersion": "1.0.2", "pid": 0, "status": "creating",
                                          "creator": os.getpid(), "bundle": "/b", "rootfs": "/r",
                                          "created": "x"})
     assert st.status() == "creating"
@@ -146,3 +146,4 @@ def test_status_derivation(tmp_path):
     st.save()
     assert state.load(str(tmp_path), "c1").d["pid"] == os.getpid()
     assert state.list_ids(str(tmp_path)) == ["c1"]
+    lock.release()

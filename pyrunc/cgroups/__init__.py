@@ -23,8 +23,12 @@ class Hierarchy:
         self.own = own  # this process's cgroup path in the hierarchy
 
     def host_dir(self, path):
-        rel = os.path.relpath(path, self.root) if path.startswith(self.root) else path
-        return os.path.normpath(self.mountpoint + "/" + rel.lstrip("./"))
+        """Host directory of cgroup `path` (absolute in the hierarchy)."""
+        path = os.path.normpath("/" + path.lstrip("/"))
+        root = self.root.rstrip("/")
+        if root and (path == root or path.startswith(root + "/")):
+            path = path[len(root):] or "/"
+        return os.path.normpath(self.mountpoint + path)
 
     @property
     def name(self):

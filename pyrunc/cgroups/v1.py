@@ -161,7 +161,9 @@ def _write(path, data):
 
 
 def _read_pids(path):
-    return [int(x) for x in _read(path).split()]
+    # v2 shows 0 for processes outside our pid namespace: never signal those
+    # (kill(0) would hit our own process group)
+    return [p for p in (int(x) for x in _read(path).split()) if p > 0]
 
 
 def unsupported(field):
