@@ -134,7 +134,8 @@ def create(cid, opts):
     log.trace("create: config loaded")
     # other commands on this id wait until the create is done or undone
     st, lock = state.new(opts.root, cid, d)
-    init_pid = pid = 0
+    pid = 0
+    procs = _Procs()
     fifo_fd = chan = None
     cg_made = False
     try:
@@ -182,21 +183,23 @@ def create(cid, opts):
         ctx.memfd = execinit.sealed_helper()
         log.trace("create: fork")
         try:
-            pid = _fork_into(cg.unified_dir())
+            pid = _fork_into(cg)
             if pid == 0:
                 parent_chan.close()
                 lock.release()  # the init may outlive this command (startContainer)
                 init.child_main(ctx)
+            procs.child = pid
         finally:
-            if pid != 0:
-                os.close(ctx.memfd)
-                if ctx.console_fd is not None:
-                    os.close(ctx.console_fd)
+            # (the child never gets here: child_main ends in exec or _exit)
+            os.close(ctx.memfd)
+            if ctx.console_fd is not None:
+                os.close(ctx.console_fd)
         child_chan.close()
         for _, fd in ns_fds:
             os.close(fd)
-        init_pid = pid  # until the init reports its own pid
-        init_pid = _drive_init(chan, pid, spec, cg, st)
+        procs.child = pid
+        init_pid = _drive_init(chan, procs, spec, cg, st)
+        procs.close()
         st.d["pid"] = init_pid
         st.d["start_time"] = state.proc_start_time(init_pid)
         st.d["cgroups"] = cg.to_state()
@@ -207,7 +210,7 @@ def create(cid, opts):
             write_pid_file(opts.pid_file, init_pid)
         return st
     except BaseException:
-        _abort(st, init_pid, cg if cg_made else None)
+        _abort(st, procs, cg if cg_made else None)
         raise
     finally:
         lock.release()
@@ -217,8 +220,12 @@ def create(cid, opts):
             chan.close()
 
 
-def _fork_into(cgroup_dir):
-    """Fork the init, straight into its cgroup v2 directory if there is one."""
+def _fork_into(cg):
+    """Fork the init, straight into its cgroup v2 directory if there is one.
+
+    Without clone3 (an old kernel, or a seccomp profile around us that
+    refuses it) the init joins that cgroup itself, the slow way."""
+    cgroup_dir = cg.unified_dir()
     if cgroup_dir is None:
         return os.fork()
     from . import syscalls as sc
@@ -226,6 +233,9 @@ def _fork_into(cgroup_dir):
     try:
         return sc.fork_into_cgroup(fd)
     except OSError as e:
+        if e.errno in (38, 1):  # ENOSYS, EPERM
+            cg.unified_by_write = True
+            return os.fork()
         raise ConfigError("linux.cgroupsPath", f"cannot start the init in {cgroup_dir}: "
                           f"{e.strerror}") from None
     finally:
@@ -237,25 +247,80 @@ def sync_pair():
     return sync.pair()
 
 
-def _drive_init(chan, child, spec, cg, st):
+class _Procs:
+    """The processes a create has made, for _abort: our direct child until
+    reaped, and the init through a pidfd (it may not be our child, and a
+    pidfd cannot hit a process that reused its pid)."""
+
+    __slots__ = ("child", "child_reaped", "init_pidfd")
+
+    def __init__(self):
+        self.child = 0
+        self.child_reaped = False
+        self.init_pidfd = -1
+
+    def reap_child(self):
+        if self.child and not self.child_reaped:
+            _reap(self.child)
+            self.child_reaped = True
+
+    def track_init(self, pid):
+        if pid == self.child:
+            return
+        try:
+            self.init_pidfd = os.pidfd_open(pid)
+        except OSError:
+            self.init_pidfd = -1
+
+    def kill_all(self):
+        import _signal
+        if self.init_pidfd >= 0:
+            try:
+                _signal.pidfd_send_signal(self.init_pidfd, 9)
+            except OSError:
+                pass
+            _wait_pidfd(self.init_pidfd)
+        if self.child and not self.child_reaped:
+            try:
+                os.kill(self.child, 9)
+            except ProcessLookupError:
+                pass
+            self.reap_child()
+
+    def close(self):
+        if self.init_pidfd >= 0:
+            os.close(self.init_pidfd)
+            self.init_pidfd = -1
+
+
+def _wait_pidfd(pidfd, timeout=5.0):
+    import select
+    p = select.poll()
+    p.register(pidfd, select.POLLIN)
+    p.poll(int(timeout * 1000))
+
+
+def _drive_init(chan, procs, spec, cg, st):
     """Parent's half of the init protocol (see init.py)."""
+    child = procs.child
     init_pid = child
     while True:
         tag, payload = chan.recv()
         if tag is None:
-            _reap(child)
+            procs.reap_child()
             raise InitError("container init exited unexpectedly")
         if tag == "error":
-            _reap(child)
+            procs.reap_child()
             raise InitError(payload)
         if tag == "userns":
             ns.write_id_maps(child, spec.linux)
             chan.send("ok")
         elif tag == "pid":
             init_pid = int(payload)
+            procs.track_init(init_pid)
             st.d["pid"] = init_pid
             if init_pid != child:
-                _reap(child)  # the intermediate process exits at once
+                procs.reap_child()  # the intermediate process exits at once
             oom = spec.process.oom_score_adj
             if oom is not None:
                 _write_oom(init_pid, oom)
@@ -278,8 +343,6 @@ def _drive_init(chan, child, spec, cg, st):
                 raise InitError(payload)
             if tag is not None:
                 raise InitError(f"init: unexpected {tag!r}")
-            if init_pid == child:
-                pass
             return init_pid
         else:
             raise InitError(f"init: unexpected message {tag!r}")
@@ -303,18 +366,10 @@ def _reap(pid):
         pass
 
 
-def _abort(st, init_pid, cg):
+def _abort(st, procs, cg):
     """A failed create leaves nothing: processes, cgroups, state dir."""
-    if init_pid:
-        try:
-            os.kill(init_pid, 9)
-        except ProcessLookupError:
-            pass
-        _wait_gone(init_pid)
-        try:
-            os.waitpid(init_pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+    procs.kill_all()
+    procs.close()
     if cg is not None:
         cg.kill_all()
         cg.remove()

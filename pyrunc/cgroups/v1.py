@@ -17,6 +17,7 @@ class Manager:
             p = os.path.normpath(h.own + "/" + path) if relative else path
             self.dirs[h.name] = (h.host_dir(p), h)
         self.created = []
+        self.unified_by_write = False  # set when the init could not be forked into it
 
     # -- creation ---------------------------------------------------------
     def create(self):
@@ -64,9 +65,13 @@ class Manager:
         is done by forking into the cgroup (see unified_dir)."""
         for name, (d, h) in self.dirs.items():
             if name == "unified":
-                continue
+                if not self.unified_by_write:
+                    continue
+                f = "cgroup.procs"
+            else:
+                f = "tasks"
             try:
-                _write(os.path.join(d, "tasks"), "0")
+                _write(os.path.join(d, f), "0")
             except OSError as e:
                 raise ConfigError("linux.cgroupsPath",
                                   f"cannot join cgroup {d}: {e.strerror}") from None
@@ -136,6 +141,7 @@ class Manager:
         m = cls.__new__(cls)
         m.dirs = {n: (p, None) for n, p in d.get("dirs", {}).items()}
         m.created = d.get("created", [])
+        m.unified_by_write = False
         return m
 
     def mount_sources(self):
