@@ -72,6 +72,14 @@ class Process:
         for i, e in enumerate(self.env):
             if "=" not in e:
                 raise ConfigError(f"{where}.env[{i}]", f"must be KEY=VALUE, got {e!r}")
+        # No LSM is driven by this build: confinement asked for is refused,
+        # never silently dropped.
+        if self.apparmor_profile:
+            raise NotSupported(f"{where}.apparmorProfile", "AppArmor is not supported by this "
+                               "version of pyrunc")
+        if self.selinux_label:
+            raise NotSupported(f"{where}.selinuxLabel", "SELinux is not supported by this "
+                               "version of pyrunc")
         for key in ("scheduler", "ioPriority", "execCPUAffinity"):
             if d.get(key) is not None:
                 raise NotSupported(f"{where}.{key}", "not supported by this version of pyrunc")
@@ -178,6 +186,8 @@ class Linux:
         self.masked_paths = d.get("maskedPaths") or []
         self.readonly_paths = d.get("readonlyPaths") or []
         self.mount_label = d.get("mountLabel") or ""
+        if self.mount_label:
+            raise NotSupported("linux.mountLabel", "SELinux is not supported by this version of pyrunc")
         user_ns = "user" in seen
         if (self.uid_mappings or self.gid_mappings) and not user_ns:
             raise ConfigError("linux.uidMappings", "requires a user namespace in linux.namespaces")

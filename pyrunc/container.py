@@ -176,8 +176,8 @@ def create(cid, opts):
             ctx.console_fd = opts.console_fd if opts.console_fd is not None \
                 else console.connect(opts.console_socket)
         chan = parent_chan
-        if spec.linux.resources:
-            cg.apply(spec.linux.resources)
+        # always: without a devices section the default rules still apply
+        cg.apply(spec.linux.resources)
         from . import execinit, init
         init.preload(spec.process.terminal, ctx.debug)
         ctx.memfd = execinit.sealed_helper()

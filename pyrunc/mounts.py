@@ -35,6 +35,31 @@ def _locked_flags(path):
     return sum(ms for st_bit, ms in _ST_TO_MS if st.f_flag & st_bit)
 
 
+def _bind_remount(target, flags):
+    """Remount a bind mount with `flags`. In a user namespace the flags the
+    source mount has (ro, nosuid, ...) are locked and must be repeated, so
+    on EPERM try again with them, as runc does."""
+    locked = _locked_flags(target)
+    try:
+        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | flags | (locked & ~sc.MS_RDONLY))
+    except PermissionError:
+        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | flags | locked)
+
+
+def open_dev_null():
+    """An O_PATH fd of the container's /dev/null (after pivot_root), checked
+    to be the real null device (1:3) before anything is masked with it: with
+    a bind-mounted /dev it could be anything (CVE-2025-31133). Masking binds
+    this very fd, so nothing can swap it after the check."""
+    import stat
+    fd = os.open("/dev/null", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+        os.close(fd)
+        raise OSError(22, "/dev/null is not the null device")
+    return fd
+
+
 def mount_all(spec, rootfd, cgroup_paths, new_cgroupns):
     for m in spec.mounts:
         try:
@@ -74,9 +99,7 @@ def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns):
                 os.close(fd)
                 fd = paths.open_in_root(rootfd, dest)
                 target = paths.fd_path(fd)
-                keep = _locked_flags(target) & ~sc.MS_RDONLY if not extra & sc.MS_RDONLY \
-                    else _locked_flags(target)
-                sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | extra | keep)
+                _bind_remount(target, extra)
         else:
             data = opts.data
             if m.type == "tmpfs" and "tmpcopyup" in opts.extensions:
@@ -183,14 +206,21 @@ def pivot(rootfs, no_pivot):
 def finish_root(spec):
     """After pivot_root: propagation of /, masked and read-only paths, ro /."""
     rootfd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    null_fd = None
     try:
+        if any(not os.path.isdir(p) for p in spec.linux.masked_paths if os.path.lexists(p)):
+            try:
+                null_fd = open_dev_null()
+            except OSError as e:
+                raise ConfigError("linux.maskedPaths", f"cannot mask with /dev/null: "
+                                  f"{e.strerror}") from None
         linux = spec.linux
         # sysctl before the read-only paths: /proc/sys is usually one of them
         write_sysctl(linux.sysctl)
         for i, p in enumerate(linux.readonly_paths):
             _readonly(rootfd, p, f"linux.readonlyPaths[{i}]")
         for i, p in enumerate(linux.masked_paths):
-            _mask(rootfd, p, f"linux.maskedPaths[{i}]")
+            _mask(rootfd, p, f"linux.maskedPaths[{i}]", null_fd)
         if linux.rootfs_propagation:
             flag = PROPAGATION.get(linux.rootfs_propagation)
             if flag is None:
@@ -201,6 +231,8 @@ def finish_root(spec):
             sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _locked_flags("/"))
     finally:
         os.close(rootfd)
+        if null_fd is not None:
+            os.close(null_fd)
 
 
 def _readonly(rootfd, path, where):
@@ -223,7 +255,7 @@ def _readonly(rootfd, path, where):
         os.close(fd)
 
 
-def _mask(rootfd, path, where):
+def _mask(rootfd, path, where, null_fd):
     try:
         fd = paths.open_in_root(rootfd, path)
     except FileNotFoundError:
@@ -235,7 +267,7 @@ def _mask(rootfd, path, where):
         if os.path.isdir(t):
             sc.mount("tmpfs", t, "tmpfs", sc.MS_RDONLY)
         else:
-            sc.mount("/dev/null", t, None, sc.MS_BIND)
+            sc.mount(paths.fd_path(null_fd), t, None, sc.MS_BIND)
     except OSError as e:
         raise ConfigError(where, f"{path}: {e.strerror}") from None
     finally:

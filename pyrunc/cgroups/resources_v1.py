@@ -42,6 +42,11 @@ def device_rule(r, where):
 
 
 def apply(mgr, res):
+    """Apply linux.resources; the device rules always (deny all, then the
+    config's, then the defaults), so a config without them is not a
+    container with every host device."""
+    if "devices" not in res:
+        _devices(mgr, [])
     for key in res:
         fn = _APPLY.get(key)
         if fn is None:
