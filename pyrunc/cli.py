@@ -209,7 +209,9 @@ def cmd_run(g, opts, pos):
     from . import syscalls as sc
     cid = need_id("run", pos)
     o = _create_opts(g, opts)
-    if not o.detach and not opts.get("no_subreaper"):
+    if not o.detach:
+        # Always, even with --no-subreaper: with a pid namespace the init is
+        # our grandchild and only a subreaper can wait for its exit status.
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     ours = None
     if not o.detach and not o.console_socket:

@@ -367,12 +367,17 @@ def _reap(pid):
 
 
 def _abort(st, procs, cg):
-    """A failed create leaves nothing: processes, cgroups, state dir."""
+    """A failed create leaves nothing: processes, cgroups, state dir. Once
+    an init existed, it goes through delete's steps, poststop hooks too (a
+    prestart hook may have set up what they undo)."""
     procs.kill_all()
     procs.close()
     if cg is not None:
         cg.kill_all()
         cg.remove()
+    hs = st.d.get("hooks", {}).get("poststop")
+    if hs and procs.child:
+        _run_saved_hooks(st, "poststop", hs, "stopped", warn=True)
     state.remove_dir(st.dir)
 
 
@@ -476,12 +481,7 @@ def _open_fifo_and_wait(st, fifo):
 def _run_saved_hooks(st, kind, hook_dicts, status, warn):
     from . import hooks
     hs = [config.Hook(h) for h in hook_dicts]
-    try:
-        hooks.run(kind, hs, st.hook_state(status))
-    except PyruncError as e:
-        if not warn:
-            raise
-        log.warn(str(e))
+    hooks.run(kind, hs, st.hook_state(status), warn=log.warn if warn else None)
 
 
 # -- kill / delete ----------------------------------------------------------

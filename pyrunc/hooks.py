@@ -13,10 +13,18 @@ class HookError(PyruncError):
     pass
 
 
-def run(kind, hooks, state):
+def run(kind, hooks, state, warn=None):
+    """Run the hooks of one kind in order. Without `warn` the first failure
+    raises; with it (poststart, poststop) each failure is passed to warn()
+    and the remaining hooks still run, as the spec asks."""
     data = jsonlite.dumps(state).encode()
     for i, h in enumerate(hooks):
-        _run_one(f"hooks.{kind}[{i}]", h, data)
+        try:
+            _run_one(f"hooks.{kind}[{i}]", h, data)
+        except HookError as e:
+            if warn is None:
+                raise
+            warn(str(e))
 
 
 def _run_one(where, h, data):
@@ -36,14 +44,13 @@ def _run_one(where, h, data):
             os.write(2, f"{where}: exec {h.path}: {e.strerror}\n".encode())
         os._exit(127)
     os.close(r)
+    import time
+    deadline = time.monotonic() + h.timeout if h.timeout else None
     try:
-        try:
-            os.write(w, data)
-        except OSError:
-            pass  # the hook need not read its stdin
+        _feed(w, data, pid, deadline)
     finally:
         os.close(w)
-    status = _wait(pid, h.timeout)
+    status = _wait(pid, None if deadline is None else max(0.0, deadline - time.monotonic()))
     if status is None:
         raise HookError(f"{where}: {h.path} timed out after {h.timeout}s")
     if os.WIFSIGNALED(status):
@@ -51,6 +58,29 @@ def _run_one(where, h, data):
     code = os.WEXITSTATUS(status)
     if code:
         raise HookError(f"{where}: {h.path} exited with status {code}")
+
+
+def _feed(w, data, pid, deadline):
+    """Write the state to the hook's stdin without outliving its timeout:
+    a hook that neither reads nor exits must not hang the runtime."""
+    import select
+    import time
+    os.set_blocking(w, False)
+    p = select.poll()
+    p.register(w, select.POLLOUT)
+    while data:
+        try:
+            n = os.write(w, data)
+            data = data[n:]
+            continue
+        except BlockingIOError:
+            pass
+        except OSError:
+            return  # EPIPE: the hook need not read its stdin
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return
+        p.poll(100 if left is None else min(100, int(left * 1000) + 1))
 
 
 def _env(env):
@@ -62,7 +92,7 @@ def _env(env):
 
 
 def _wait(pid, timeout):
-    if not timeout:
+    if timeout is None:
         while True:
             try:
                 return os.waitpid(pid, 0)[1]
@@ -73,7 +103,7 @@ def _wait(pid, timeout):
     try:
         p = select.poll()
         p.register(pfd, select.POLLIN)
-        if not p.poll(timeout * 1000):
+        if not p.poll(int(timeout * 1000)):
             os.kill(pid, 9)
             os.waitpid(pid, 0)
             return None

@@ -134,10 +134,6 @@ def _setup(ctx):
     if net is not None and not net.path:
         _loopback_up()
 
-    new_mntns = linux.ns("mount") is not None and not linux.ns("mount").path
-    if not new_mntns:
-        from .errors import ConfigError
-        raise ConfigError("linux.namespaces", "a new mount namespace is required")
     log.trace("init: prepare root")
     rootfd = mounts.prepare_root(spec)
     cgroupns = linux.ns("cgroup")

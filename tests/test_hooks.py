@@ -72,6 +72,31 @@ def test_failing_prestart_fails_create_and_cleans_up(runtime, bundle, tmp_path):
     p = runtime("create", "-b", bundle.path, cid)
     assert p.returncode == 1 and "hooks.prestart[0]" in p.stderr and "status 3" in p.stderr
     assert not os.path.exists(os.path.join(runtime.root, cid))
+    # the lifecycle goes on at delete: poststop ran
+    assert [k for k, _ in read_log(log)] == ["poststop"]
+
+
+def test_remaining_poststop_hooks_run_after_a_failure(runtime, bundle, tmp_path):
+    log = tmp_path / "hooks.log"
+    bundle.config["hooks"] = {"poststop": [{"path": "/bin/false"}, host_hook(log, "poststop")]}
+    bundle.write()
+    cid = runtime.new_id()
+    runtime("create", "-b", bundle.path, cid, check=True)
+    p = runtime("delete", "-f", cid)
+    assert p.returncode == 0 and "hooks.poststop[0]" in p.stderr
+    assert [k for k, _ in read_log(log)] == ["poststop"]
+
+
+def test_hook_that_never_reads_stdin_still_times_out(runtime, bundle):
+    bundle.config["annotations"] = {f"k{i}": "v" * 1000 for i in range(200)}  # > a pipe buffer
+    bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"],
+                                                 "timeout": 1}]}
+    bundle.write()
+    import time
+    t = time.monotonic()
+    p = runtime("create", "-b", bundle.path, runtime.new_id())
+    assert p.returncode == 1 and "timed out" in p.stderr
+    assert time.monotonic() - t < 10
 
 
 def test_failing_createcontainer_fails_create(runtime, bundle):
