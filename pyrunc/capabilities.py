@@ -49,6 +49,18 @@ class Sets:
             setattr(self, k, mask(getattr(caps, k), f"{where}.{k}", last))
 
 
+def check_grantable(sets, where="process.capabilities"):
+    """A capability the runtime itself lacks cannot be granted: say which,
+    and in which set, instead of a bare EPERM from capset later."""
+    have = sc.capget()[1]  # our permitted set
+    for k in ("bounding", "effective", "permitted", "inheritable", "ambient"):
+        missing = getattr(sets, k) & ~have
+        if missing and k != "bounding":
+            names = [NAMES[b] for b in range(len(NAMES)) if missing & (1 << b)]
+            raise ConfigError(f"{where}.{k}", f"{', '.join(names)} not held by the runtime "
+                              "(not in its bounding set), so not grantable")
+
+
 def drop_bounding(keep):
     last = last_cap()
     for cap in range(last + 1):

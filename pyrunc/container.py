@@ -115,7 +115,8 @@ def create(cid, opts):
     from . import process as process_mod, capabilities
     process_mod.check_rlimits(spec.process)
     if spec.process.capabilities is not None:
-        capabilities.Sets(spec.process.capabilities)  # unknown names fail here, early
+        # unknown names and capabilities we cannot grant fail here, early
+        capabilities.check_grantable(capabilities.Sets(spec.process.capabilities))
     if not os.path.isdir(spec.root_path):
         raise ConfigError("root.path", f"rootfs {spec.root_path} is not a directory")
     from . import cgroups

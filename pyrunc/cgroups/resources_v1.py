@@ -71,7 +71,8 @@ def _devices(mgr, rules):
 
 def _memory(mgr, m):
     f = "linux.resources.memory"
-    handled = {"limit", "reservation", "swap", "swappiness", "disableOOMKiller"}
+    handled = {"limit", "reservation", "swap", "swappiness", "disableOOMKiller", "kernel",
+               "kernelTCP", "useHierarchy", "checkBeforeUpdate"}
     for k in m:
         if k not in handled and m[k] is not None:
             raise NotSupported(f"{f}.{k}", "not supported by this version of pyrunc")
@@ -85,6 +86,15 @@ def _memory(mgr, m):
         _w(mgr, "memory", "memory.swappiness", m["swappiness"], f"{f}.swappiness")
     if m.get("disableOOMKiller"):
         _w(mgr, "memory", "memory.oom_control", 1, f"{f}.disableOOMKiller")
+    if m.get("kernelTCP") is not None:
+        _w(mgr, "memory", "memory.kmem.tcp.limit_in_bytes", m["kernelTCP"], f"{f}.kernelTCP")
+    if m.get("useHierarchy") is not None:
+        _w(mgr, "memory", "memory.use_hierarchy", int(bool(m["useHierarchy"])), f"{f}.useHierarchy")
+    if m.get("kernel") is not None:
+        # deprecated by the spec; Linux 5.16+ accepts and ignores the limit
+        from .. import log
+        log.warn("linux.resources.memory.kernel is deprecated and has no effect on this "
+                 "kernel; ignored (as runc does)")
 
 
 def _cpu(mgr, c):
