@@ -36,6 +36,7 @@ def test_run_killed_by_signal_is_128_plus(runtime, bundle):
     proc = subprocess.Popen([runtime.bin, "--root", runtime.root, "run", "-b", bundle.path, cid])
     try:
         st = wait_status(runtime, cid, "running")
+    _statecheck.validate(st)
         os.kill(st["pid"], signal.SIGKILL)
         assert proc.wait(10) == 128 + 9
     finally:
@@ -63,12 +64,15 @@ def test_lifecycle_states_and_pid_file(runtime, bundle, tmp_path):
     st = runtime.state(cid)
     assert st["status"] == "created"
     assert st["pid"] == int(raw)
+    from pyrunc import _statecheck  # spec/state-schema.json, compiled at build
+    _statecheck.validate(st)
     assert st["id"] == cid and st["bundle"] == bundle.path
     assert st["ociVersion"].startswith("1.")
     # the pid is the container's process, already in its namespaces
     assert os.readlink(f"/proc/{st['pid']}/ns/pid") != os.readlink("/proc/self/ns/pid")
     assert runtime("start", cid).returncode == 0
     st = wait_status(runtime, cid, "running")
+    _statecheck.validate(st)
     # start again: refused
     p = runtime("start", cid)
     assert p.returncode == 1

@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
+# the spec/ files of this checkout; pyrunc itself is the installed package
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 from pyrunc import schemagen  # noqa: E402
 from pyrunc.errors import ConfigError  # noqa: E402
@@ -728,11 +728,11 @@ def test_cli_and_load_validator(tmp_path, runc_default):
     assert mod.SCHEMA == "spec/config-schema.json"
     assert schemagen.main([]) == 2
     assert schemagen.main([str(tmp_path / "missing.json"), str(out)]) == 1
-    live = schemagen.load_validator("config")
+    live = schemagen.load_validator(CONFIG_SCHEMA)
     assert live.validate(runc_default) is None
-    assert schemagen.load_validator("config") is live
+    assert schemagen.load_validator(CONFIG_SCHEMA) is live
     with pytest.raises(ConfigError):
-        schemagen.load_validator("state").validate({})
+        schemagen.load_validator(STATE_SCHEMA).validate({})
 
 
 def test_generation_is_deterministic():
