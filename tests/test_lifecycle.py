@@ -36,7 +36,6 @@ def test_run_killed_by_signal_is_128_plus(runtime, bundle):
     proc = subprocess.Popen([runtime.bin, "--root", runtime.root, "run", "-b", bundle.path, cid])
     try:
         st = wait_status(runtime, cid, "running")
-    _statecheck.validate(st)
         os.kill(st["pid"], signal.SIGKILL)
         assert proc.wait(10) == 128 + 9
     finally:
