@@ -66,16 +66,20 @@ struct pr_clone_args {
              stack_size, tls, set_tid, set_tid_size, cgroup;
 };
 
-/* fork(2) straight into a cgroup v2 directory: the fork path takes only
- * the read side of the cgroup threadgroup lock, where writing a pid to
- * cgroup.procs waits for an RCU grace period (5-15 ms). Returns 0 in the
- * child, like fork. */
-int pr_fork_into_cgroup(int cgroup_fd)
+/* fork(2) with clone3: straight into a cgroup v2 directory (cgroup_fd >= 0)
+ * and/or into new namespaces (flags). The fork path takes only the read
+ * side of the cgroup threadgroup lock, where writing a pid to cgroup.procs
+ * waits for an RCU grace period (5-15 ms). Returns 0 in the child, like
+ * fork. */
+int pr_clone3(uint64_t flags, int cgroup_fd)
 {
     struct pr_clone_args a = { 0 };
-    a.flags = PR_CLONE_INTO_CGROUP;
+    a.flags = flags;
+    if (cgroup_fd >= 0) {
+        a.flags |= PR_CLONE_INTO_CGROUP;
+        a.cgroup = (uint64_t)cgroup_fd;
+    }
     a.exit_signal = 17; /* SIGCHLD */
-    a.cgroup = (uint64_t)cgroup_fd;
     RET(syscall(SYS_clone3, &a, sizeof a));
 }
 

@@ -34,6 +34,6 @@ int pr_capset(const uint32_t caps[6]);
 int pr_close_range(unsigned int first, unsigned int last, unsigned int flags);
 int pr_keyctl_join(const char *name);
 int pr_personality(unsigned long persona);
-int pr_fork_into_cgroup(int cgroup_fd);
+int pr_clone3(uint64_t flags, int cgroup_fd);
 int pr_seccomp_load(unsigned int flags, const void *prog, unsigned int len);
 #endif

@@ -213,27 +213,17 @@ def cmd_run(g, opts, pos):
         # Always, even with --no-subreaper: with a pid namespace the init is
         # our grandchild and only a subreaper can wait for its exit status.
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-    ours = None
-    if not o.detach and not o.console_socket:
-        # a terminal (if the config asks for one) relayed by us, as runc
-        import _socket
-        a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
-        ours, o.console_fd = a.detach(), b.detach()
-    try:
-        st = container.create(cid, o)
-    except BaseException:
-        if ours is not None:
-            os.close(ours)
-        raise
+    # a terminal (if the config asks for one) relayed by us, as runc does
+    o.relay = not o.detach and not o.console_socket
+    st = container.create(cid, o)
     master = None
     try:
-        if ours is not None:
+        if o.console_ours is not None:
             from . import console
             try:
-                if st.d.get("terminal"):
-                    master = console.recv_master(ours)
+                master = console.recv_master(o.console_ours)
             finally:
-                os.close(ours)
+                os.close(o.console_ours)
         container.start(st)
     except BaseException:
         if master is not None:

@@ -13,7 +13,7 @@ class Options:
 
     __slots__ = ("root", "bundle", "pid_file", "console_socket", "no_pivot",
                  "no_new_keyring", "preserve_fds", "systemd_cgroup", "detach",
-                 "console_fd")
+                 "relay", "console_ours")
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -26,7 +26,7 @@ class InitContext:
     __slots__ = ("spec", "cid", "child_chan", "ns_fds", "cgroup_mounts", "parent_hooks",
                  "no_pivot", "no_new_keyring", "fifo_fd", "preserve_fds", "bundle",
                  "oci_version", "annotations", "debug", "memfd",
-                 "cgroups", "host_pid", "console_fd", "seccomp")
+                 "cgroups", "host_pid", "console_fd", "seccomp", "born_flags")
 
     def hook_state(self, status):
         d = {"ociVersion": self.oci_version, "id": self.cid, "status": status,
@@ -107,7 +107,7 @@ def create(cid, opts):
     if spec.process is None:
         raise ConfigError("process", "is required to create a container")
     if spec.process.terminal:
-        if not opts.console_socket and opts.console_fd is None:
+        if not opts.console_socket and not opts.relay:
             raise ContainerError("cannot allocate tty if runc will detach without setting "
                                  "console socket")
     elif opts.console_socket:
@@ -166,6 +166,7 @@ def create(cid, opts):
         ctx.annotations = spec.annotations
         ctx.debug = log.is_debug()
         ctx.cgroups = cg
+        ctx.born_flags = ns.birth_flags(spec.linux)
         ctx.console_fd = None
         ctx.seccomp = None
         if spec.linux.seccomp is not None:
@@ -174,8 +175,12 @@ def create(cid, opts):
                                               os.path.join(opts.root, ".seccomp-cache"))
         if spec.process.terminal:
             from . import console
-            ctx.console_fd = opts.console_fd if opts.console_fd is not None \
-                else console.connect(opts.console_socket)
+            if opts.console_socket:
+                ctx.console_fd = console.connect(opts.console_socket)
+            else:  # `run` relays the terminal itself: the master comes to us
+                import _socket
+                a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+                opts.console_ours, ctx.console_fd = a.detach(), b.detach()
         chan = parent_chan
         # always: without a devices section the default rules still apply
         cg.apply(spec.linux.resources)
@@ -184,7 +189,7 @@ def create(cid, opts):
         ctx.memfd = execinit.sealed_helper()
         log.trace("create: fork")
         try:
-            pid = _fork_into(cg)
+            pid = _fork_into(ctx, cg)
             if pid == 0:
                 parent_chan.close()
                 lock.release()  # the init may outlive this command (startContainer)
@@ -221,26 +226,30 @@ def create(cid, opts):
             chan.close()
 
 
-def _fork_into(cg):
-    """Fork the init, straight into its cgroup v2 directory if there is one.
+def _fork_into(ctx, cg):
+    """Fork the init: in one clone3, straight into its cgroup v2 directory
+    and, when namespaces.birth_flags allows, into its new namespaces.
 
     Without clone3 (an old kernel, or a seccomp profile around us that
-    refuses it) the init joins that cgroup itself, the slow way."""
+    refuses it) the init joins its cgroup and namespaces itself, the slow
+    way."""
     cgroup_dir = cg.unified_dir()
-    if cgroup_dir is None:
+    if cgroup_dir is None and not ctx.born_flags:
         return os.fork()
     from . import syscalls as sc
-    fd = os.open(cgroup_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    fd = os.open(cgroup_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if cgroup_dir else -1
     try:
-        return sc.fork_into_cgroup(fd)
+        return sc.clone3(ctx.born_flags, fd)
     except OSError as e:
         if e.errno in (38, 1):  # ENOSYS, EPERM
-            cg.unified_by_write = True
+            cg.unified_by_write = cgroup_dir is not None
+            ctx.born_flags = 0
             return os.fork()
         raise ConfigError("linux.cgroupsPath", f"cannot start the init in {cgroup_dir}: "
                           f"{e.strerror}") from None
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
 
 
 def sync_pair():

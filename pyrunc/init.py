@@ -7,7 +7,8 @@ execinit helper from a sealed memfd (see csrc/execinit.c), which waits for
 `start` and execs the user's program.
 
 Order (each step names the module that does it):
-  1. join the v1 cgroups (we were forked into the v2 one)   (cgroups)
+  1. join the v1 cgroups (we were forked into the v2 one, and, for the
+     usual all-new namespaces, born in them by clone3)   (cgroups)
   2. join namespaces given by path, user first       (namespaces)
   3. new user namespace: parent writes the id maps   (namespaces)
   4. unshare the other new namespaces; fork if pid/time
@@ -65,15 +66,37 @@ def _fail(ch, msg):
 
 
 def _run(ctx):
-    spec = ctx.spec
-    linux = spec.linux
-    ch = ctx.child_chan
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
     os.umask(0)
     _close_inherited(ctx)
-    # First, while still in the runtime's namespaces: our cgroups. We were
-    # forked straight into the v2 one; the v1 ones we join ourselves.
+    # First our cgroups (through the runtime's view of /sys/fs/cgroup): we
+    # were forked straight into the v2 one; the v1 ones we join ourselves.
     ctx.cgroups.join_self()
+    if ctx.born_flags:
+        _born_in_namespaces(ctx)
+    else:
+        _enter_namespaces(ctx)
+    sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    _setup(ctx)
+
+
+def _born_in_namespaces(ctx):
+    """clone3 made our namespaces; only the cgroup one is left, now that we
+    are in our cgroups."""
+    cg = ctx.spec.linux.ns("cgroup")
+    if cg is not None:
+        sc.unshare(sc.CLONE_NEWCGROUP)
+    # our pid as the host sees it, from the host's /proc this mount
+    # namespace (a copy of the host's) still shows
+    ctx.child_chan.send("pid", os.readlink("/proc/self"))
+
+
+def _enter_namespaces(ctx):
+    """Join the namespaces given by path, user first, then make the new
+    ones; fork when a pid or time namespace applies to children only."""
+    spec = ctx.spec
+    linux = spec.linux
+    ch = ctx.child_chan
     ns.join(ctx.ns_fds)
     flags = ns.new_flags(linux)
     if flags & sc.CLONE_NEWUSER:
@@ -96,8 +119,6 @@ def _run(ctx):
             os._exit(0)
     else:
         ch.send("pid", str(os.getpid()))
-    sc.prctl(sc.PR_SET_DUMPABLE, 0)
-    _setup(ctx)
 
 
 def _close_inherited(ctx):

@@ -57,6 +57,18 @@ def new_flags(linux):
     return flags
 
 
+def birth_flags(linux):
+    """Namespaces the init can be born in (clone3 flags), or 0.
+
+    When every namespace is new and none is a user or time namespace (the
+    usual container), one clone3 makes them all, saving the init an
+    unshare and a second fork. The cgroup namespace is left out: it must be
+    made after the init has joined its cgroups."""
+    if any(n.path or n.type in ("user", "time") for n in linux.namespaces):
+        return 0
+    return new_flags(linux) & ~sc.CLONE_NEWCGROUP
+
+
 def needs_fork(linux):
     """The init must be a child of the process that unshared/joined these."""
     return any(n.type in ("pid", "time") for n in linux.namespaces)

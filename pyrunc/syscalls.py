@@ -146,12 +146,13 @@ def personality(persona):
     return _check(lib.pr_personality(persona))
 
 
-def fork_into_cgroup(cgroup_fd):
-    """fork(2) into a cgroup v2 directory (clone3 CLONE_INTO_CGROUP).
+def clone3(flags=0, cgroup_fd=-1):
+    """fork(2) into new namespaces (flags) and/or a cgroup v2 directory
+    (clone3 with CLONE_INTO_CGROUP when cgroup_fd >= 0).
 
     Unlike os.fork this skips CPython's at-fork bookkeeping; callers are
     single-threaded and only run the container's init in the child."""
-    return _check(lib.pr_fork_into_cgroup(cgroup_fd))
+    return _check(lib.pr_clone3(flags, cgroup_fd))
 
 
 def seccomp_load(flags, prog):
