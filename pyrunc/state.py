@@ -62,7 +62,10 @@ class State:
 
     def init_alive(self):
         pid = self.d.get("pid") or 0
-        return pid > 0 and proc_start_time(pid) == self.d.get("start_time")
+        start = self.d.get("start_time")
+        # no recorded start time (the init died before create recorded it)
+        # must not match a dead pid's "no start time"
+        return pid > 0 and start is not None and proc_start_time(pid) == start
 
     def status(self):
         if self.d.get("status") == "creating":
