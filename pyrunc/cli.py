@@ -35,6 +35,18 @@ F = {
              "--rootless": ("rootless", False)},
     "features": {},
     "ps": {"--format": ("format", True), "-f": ("format", True)},
+    "exec": {"--process": ("process", True), "-p": ("process", True),
+             "--tty": ("tty", False), "-t": ("tty", False),
+             "--console-socket": ("console_socket", True), "--cwd": ("cwd", True),
+             "--env": ("env", "list"), "-e": ("env", "list"),
+             "--user": ("user", True), "-u": ("user", True),
+             "--additional-gids": ("additional_gids", "list"), "-g": ("additional_gids", "list"),
+             "--cap": ("cap", "list"), "-c": ("cap", "list"),
+             "--no-new-privs": ("no_new_privs", False), "--detach": ("detach", False),
+             "-d": ("detach", False), "--pid-file": ("pid_file", True),
+             "--preserve-fds": ("preserve_fds", True), "--ignore-paused": ("ignore_paused", False),
+             "--process-label": ("process_label", True), "--apparmor": ("apparmor", True),
+             "--cgroup": ("cgroup", "list")},
 }
 F["run"] = dict(F["create"], **{"--detach": ("detach", False), "-d": ("detach", False),
                                 "--keep": ("keep", False), "--no-subreaper": ("no_subreaper", False)})
@@ -105,6 +117,8 @@ def parse_cmd(cmd, argv):
         if flags_done or not a.startswith("-") or a == "-":
             pos.append(a)
             i += 1
+            if cmd == "exec":  # after the id: the process's own arguments
+                flags_done = True
             continue
         if a == "--":
             flags_done = True
@@ -125,7 +139,10 @@ def parse_cmd(cmd, argv):
                 if i >= len(argv):
                     raise Usage(f"flag needs an argument: {name}")
                 val = argv[i]
-            opts[key] = val
+            if takes == "list":
+                opts.setdefault(key, []).append(val)
+            else:
+                opts[key] = val
         else:
             opts[key] = eq == "" or val.lower() in ("1", "true")
         i += 1
@@ -365,8 +382,40 @@ def cmd_ps(g, opts, pos):
     os.execvp("ps", ["ps", "-f", "-p", ",".join(map(str, pids)) or "0"] + pos[1:])
 
 
+def cmd_exec(g, opts, pos):
+    """Exit status: the process's (128+signal if killed) without --detach;
+    255 when it could not be started, as runc."""
+    from . import execute
+    from .errors import NotSupported
+    cid = need_id("exec", pos)
+    for flag in ("process_label", "apparmor"):
+        if opts.get(flag):
+            raise NotSupported(f"--{flag.replace('_', '-')}", "no LSM is supported by this "
+                               "version of pyrunc")
+    if opts.get("cgroup"):
+        raise NotSupported("--cgroup", "exec into a sub-cgroup is not supported yet")
+    pf = opts.get("preserve_fds")
+    try:
+        pf = int(pf) if pf is not None else 0
+    except ValueError:
+        raise Usage(f"invalid value {pf!r} for flag --preserve-fds") from None
+    o = execute.ExecOptions(
+        process_file=opts.get("process"), args=pos[1:], tty=opts.get("tty"),
+        console_socket=opts.get("console_socket"), cwd=opts.get("cwd"), env=opts.get("env"),
+        user=opts.get("user"), additional_gids=opts.get("additional_gids"), caps=opts.get("cap"),
+        no_new_privs=opts.get("no_new_privs"), detach=opts.get("detach"),
+        pid_file=opts.get("pid_file"), preserve_fds=pf, ignore_paused=opts.get("ignore_paused"))
+    try:
+        return execute.run(g["root"], cid, o)
+    except PyruncError as e:
+        if isinstance(e, Usage):
+            raise
+        log.error(f"exec failed: {e}")
+        return 255
+
+
 COMMANDS = {
     "create": cmd_create, "start": cmd_start, "run": cmd_run, "state": cmd_state,
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
-    "features": cmd_features, "ps": cmd_ps,
+    "features": cmd_features, "ps": cmd_ps, "exec": cmd_exec,
 }

@@ -131,6 +131,10 @@ def create(cid, opts):
         "terminal": spec.process.terminal,
         "hooks": {k: [h.to_dict() for h in v] for k, v in spec.hooks.items()
                   if k in ("poststart", "poststop")},
+        # what `exec` needs, so that config.json is never read again
+        "process": spec.process.raw,
+        "namespaces": [n.type for n in spec.linux.namespaces],
+        "seccomp": spec.linux.seccomp,
     }
     log.trace("create: config loaded")
     # other commands on this id wait until the create is done or undone

@@ -1,0 +1,247 @@
+"""`pyrunc exec`: a new process in a running container.
+
+The process joins the container's namespaces (from /proc/<init>/ns, user
+first, mount last) and cgroups, gets the process attributes of
+process.json or of the container's process with the command line's
+changes, and ends, like the init, in the sealed execinit helper (here
+without waiting for anything). The exec'd process never runs Python code
+of the host inside the container: the Python child is non-dumpable from
+the fork to the hand-over.
+"""
+import os
+
+from . import container, log, state
+from . import namespaces as ns
+from . import syscalls as sc
+from .errors import ContainerError, InitError, PyruncError
+
+# setns order: user first (the rest are owned by it), mount last
+ORDER = ("user", "ipc", "uts", "network", "pid", "time", "cgroup", "mount")
+
+
+class ExecOptions:
+    __slots__ = ("process_file", "args", "tty", "console_socket", "cwd", "env", "user",
+                 "additional_gids", "caps", "no_new_privs", "detach", "pid_file",
+                 "preserve_fds", "ignore_paused")
+
+    def __init__(self, **kw):
+        for k in self.__slots__:
+            setattr(self, k, kw.get(k))
+
+
+def build_process(st, o):
+    """The process to run: process.json, or the container's with changes."""
+    from . import config
+    if o.process_file:
+        proc = config.load_process(o.process_file)
+    else:
+        raw = dict(st.d.get("process") or {})
+        if not o.args:
+            raise ContainerError("exec: no command given (arguments or --process)")
+        raw["args"] = list(o.args)
+        raw["terminal"] = bool(o.tty)
+        raw.pop("consoleSize", None)
+        if o.env:
+            raw["env"] = list(raw.get("env") or []) + list(o.env)
+        if o.cwd:
+            raw["cwd"] = o.cwd
+        user = dict(raw.get("user") or {})
+        if o.user:
+            u, _, g = o.user.partition(":")
+            try:
+                user["uid"] = int(u)
+                if g:
+                    user["gid"] = int(g)
+            except ValueError:
+                raise ContainerError(f"invalid --user {o.user!r}: numeric uid[:gid] expected") \
+                    from None
+        if o.additional_gids:
+            user["additionalGids"] = [int(x) for x in o.additional_gids]
+        raw["user"] = user
+        if o.caps:
+            caps = {k: list(v) for k, v in (raw.get("capabilities") or {}).items()}
+            for k in ("bounding", "effective", "permitted", "inheritable", "ambient"):
+                caps.setdefault(k, [])
+                for c in o.caps:
+                    if c not in caps[k]:
+                        caps[k].append(c)
+            raw["capabilities"] = caps
+        if o.no_new_privs:
+            raw["noNewPrivileges"] = True
+        proc = config.Process(raw)
+    if o.tty:
+        proc.terminal = True
+    return proc
+
+
+def _open_namespaces(pid, kinds):
+    fds = []
+    try:
+        for kind in ORDER:
+            if kind not in kinds:
+                continue
+            name = ns.PROC_NAMES[kind]
+            path = f"/proc/{pid}/ns/{name}"
+            if os.readlink(path) == os.readlink(f"/proc/self/ns/{name}"):
+                continue  # shared with us (e.g. joined the host's)
+            fds.append((kind, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
+    except OSError:
+        for _, fd in fds:
+            os.close(fd)
+        raise
+    return fds
+
+
+def run(root, cid, o):
+    """Exec; returns the exit status to exit with."""
+    from . import capabilities, execinit, init, process
+    st, lock = state.load_locked(root, cid)
+    try:
+        status = st.status()
+        if status == "stopped" or status == "creating":
+            raise ContainerError("cannot exec in a stopped container")
+        if status == "paused" and not o.ignore_paused:
+            raise ContainerError("cannot exec in a paused container")
+        proc = build_process(st, o)
+        process.check_rlimits(proc)
+        if proc.capabilities is not None:
+            capabilities.check_grantable(capabilities.Sets(proc.capabilities))
+        if proc.terminal and not o.console_socket and o.detach:
+            raise ContainerError("cannot allocate tty if runc will detach without setting "
+                                 "console socket")
+        from . import cgroups
+        cg = cgroups.from_state(st.d.get("cgroups", {}))
+        seccomp = None
+        if st.d.get("seccomp"):
+            from . import seccomp as scmp
+            seccomp = scmp.compile_bpf(st.d["seccomp"], os.path.join(root, ".seccomp-cache"))
+        ns_fds = _open_namespaces(st.pid, set(st.d.get("namespaces") or ()))
+        init.preload(proc.terminal, log.is_debug())
+        memfd = execinit.sealed_helper()
+        console_fd = ours = None
+        if proc.terminal:
+            from . import console
+            if o.console_socket:
+                console_fd = console.connect(o.console_socket)
+            else:
+                import _socket
+                a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+                ours, console_fd = a.detach(), b.detach()
+        if not o.detach:
+            sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+        parent, child = container.sync_pair()
+        pid = container._fork_into(_Born(), cg)
+        if pid == 0:
+            parent.close()
+            lock.release()
+            _child(child, proc, cg, ns_fds, memfd, console_fd, seccomp, o)
+        child.close()
+        os.close(memfd)
+        for _, fd in ns_fds:
+            os.close(fd)
+        if console_fd is not None:
+            os.close(console_fd)
+        exec_pid = _drive(parent, pid)
+        parent.close()
+    finally:
+        lock.release()
+    if o.pid_file:
+        container.write_pid_file(o.pid_file, exec_pid)
+    if o.detach:
+        return 0
+    from . import cli
+    master = None
+    if ours is not None:
+        from . import console
+        try:
+            master = console.recv_master(ours)
+        finally:
+            os.close(ours)
+    return cli._wait_forwarding(exec_pid, master)
+
+
+class _Born:
+    """container._fork_into's view of an exec: never born in namespaces."""
+    born_flags = 0
+
+
+def _drive(chan, child):
+    exec_pid = child
+    while True:
+        tag, payload = chan.recv()
+        if tag == "pid":
+            exec_pid = int(payload)
+            if exec_pid != child:
+                container._reap(child)
+        elif tag == "ready":
+            tag, payload = chan.recv()
+            if tag is None:
+                return exec_pid
+            raise InitError(payload if tag == "error" else f"exec: unexpected {tag!r}")
+        elif tag == "error":
+            container._reap(child)
+            raise InitError(payload)
+        else:
+            container._reap(child)
+            raise InitError("exec: the process exited before it started")
+
+
+def _child(ch, proc, cg, ns_fds, memfd, console_fd, seccomp, o):
+    try:
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        _close_others({0, 1, 2, ch.rfd, ch.wfd, memfd, console_fd, *(fd for _, fd in ns_fds),
+                       *range(3, 3 + (o.preserve_fds or 0))})
+        cg.join_self()
+        needs_fork = False
+        for kind, fd in ns_fds:
+            sc.setns(fd, ns.FLAGS[kind])
+            os.close(fd)
+            needs_fork = needs_fork or kind in ("pid", "time")
+        if any(k == "user" for k, _ in ns_fds):
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        if needs_fork:
+            pid = os.fork()
+            if pid:
+                ch.send("pid", str(pid))
+                os._exit(0)
+        else:
+            ch.send("pid", str(os.getpid()))
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        if proc.terminal:
+            from . import console
+            master, slave = console.open_pty(proc.console_size)
+            console.make_controlling(slave)
+            console.send_master(console_fd, master)
+        from . import execinit
+        keep = list(range(3, 3 + (o.preserve_fds or 0)))
+
+        def ready():
+            ch.send("ready")
+            return None
+        execinit.exec_process(proc, memfd, keep, ready, seccomp=seccomp)
+    except PyruncError as e:
+        _fail(ch, str(e))
+    except OSError as e:
+        _fail(ch, f"{e.strerror}{': ' + str(e.filename) if e.filename else ''}")
+    except BaseException as e:
+        _fail(ch, f"internal error in exec: {type(e).__name__}: {e}")
+    os._exit(1)
+
+
+def _close_others(keep):
+    """Only stdio, --preserve-fds and our own fds reach the container."""
+    start = 0
+    for fd in sorted(k for k in keep if k is not None and k >= 0):
+        if fd > start:
+            sc.close_range(start, fd - 1)
+        start = fd + 1
+    sc.close_range(start)
+
+
+def _fail(ch, msg):
+    try:
+        ch.send("error", msg)
+    except OSError:
+        pass
+    os._exit(1)
