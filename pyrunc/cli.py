@@ -26,7 +26,7 @@ F = {
                "--no-pivot": ("no_pivot", False), "--no-new-keyring": ("no_new_keyring", False),
                "--preserve-fds": ("preserve_fds", True), "--pidfd-socket": ("pidfd_socket", True)},
     "start": {},
-    "state": {},
+    "state": {}, "pause": {}, "resume": {},
     "kill": {"--all": ("all", False), "-a": ("all", False)},
     "delete": {"--force": ("force", False), "-f": ("force", False)},
     "list": {"--format": ("format", True), "-f": ("format", True),
@@ -304,6 +304,24 @@ def cmd_state(g, opts, pos):
     sys.stdout.write(jsonlite.dumps(st.oci(), "  ") + "\n")
 
 
+def cmd_pause(g, opts, pos):
+    from . import container, state
+    st, lock = state.load_locked(g["root"], need_id("pause", pos))
+    try:
+        container.pause(st)
+    finally:
+        lock.release()
+
+
+def cmd_resume(g, opts, pos):
+    from . import container, state
+    st, lock = state.load_locked(g["root"], need_id("resume", pos))
+    try:
+        container.resume(st)
+    finally:
+        lock.release()
+
+
 def cmd_kill(g, opts, pos):
     from . import container, state
     cid = need_id("kill", pos)
@@ -418,4 +436,5 @@ COMMANDS = {
     "create": cmd_create, "start": cmd_start, "run": cmd_run, "state": cmd_state,
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
     "features": cmd_features, "ps": cmd_ps, "exec": cmd_exec,
+    "pause": cmd_pause, "resume": cmd_resume,
 }

@@ -550,6 +550,22 @@ def kill(st, sig, all_procs=False):
         raise ContainerError("container not running") from None
 
 
+def pause(st):
+    status = st.status()
+    if status != "running":
+        raise ContainerError(f"container not running" if status in ("stopped", "created")
+                             else f"cannot pause a {status} container")
+    from . import cgroups
+    cgroups.from_state(st.d.get("cgroups", {})).freeze(True)
+
+
+def resume(st):
+    if st.status() != "paused":
+        raise ContainerError("container not paused")
+    from . import cgroups
+    cgroups.from_state(st.d.get("cgroups", {})).freeze(False)
+
+
 def delete(st, force=False):
     status = st.status()
     if status != "stopped":
@@ -560,6 +576,9 @@ def delete(st, force=False):
                 os.kill(st.pid, 9)
             except ProcessLookupError:
                 pass
+            if status == "paused":  # frozen tasks only die once thawed
+                from . import cgroups
+                cgroups.from_state(st.d.get("cgroups", {})).freeze(False)
             _wait_gone(st.pid)
     destroy(st)
 

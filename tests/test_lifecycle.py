@@ -202,3 +202,39 @@ def test_run_forwards_signals(runtime, bundle):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_pause_resume(runtime, bundle):
+    counter = os.path.join(bundle.rootfs, "tmp", "count")
+    bundle.sh("i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.01; done").write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    time.sleep(0.2)
+    assert runtime("pause", cid).returncode == 0
+    assert runtime.state(cid)["status"] == "paused"
+    with open(counter) as f:
+        a = f.read()
+    time.sleep(0.3)
+    with open(counter) as f:
+        assert f.read() == a  # no progress while frozen
+    p = runtime("pause", cid)
+    assert p.returncode == 1
+    assert runtime("resume", cid).returncode == 0
+    assert runtime.state(cid)["status"] == "running"
+    time.sleep(0.3)
+    with open(counter) as f:
+        assert f.read() != a
+    runtime("pause", cid, check=True)
+    # a paused container is deleted (thawed so SIGKILL lands)
+    assert runtime("delete", "-f", cid).returncode == 0
+    assert runtime("state", cid).returncode == 1
+
+
+def test_pause_requires_running(runtime, bundle):
+    cid = runtime.new_id()
+    runtime("create", "-b", bundle.path, cid, check=True)
+    p = runtime("pause", cid)
+    assert p.returncode == 1 and "not running" in p.stderr
+    p = runtime("resume", cid)
+    assert p.returncode == 1 and "not paused" in p.stderr
+    runtime("delete", "-f", cid, check=True)

@@ -103,5 +103,9 @@ def manager(cgroups_path, cid, systemd=False):
 
 def from_state(d):
     """The manager of an existing container, from what create recorded."""
+    dirs = d.get("dirs", {})
+    if list(dirs) == ["unified"]:  # a v2-only host
+        from .v2 import Manager as V2
+        return V2.from_state(d)
     from .v1 import Manager
     return Manager.from_state(d)

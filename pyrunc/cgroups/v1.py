@@ -92,6 +92,24 @@ class Manager:
         d = self.path("freezer")
         return os.path.join(d, "freezer.state") if d else None
 
+    def freeze(self, frozen):
+        """Stop (or resume) every process of the container: v1 freezer,
+        waiting until the kernel reports FROZEN (tasks may be mid-syscall)."""
+        f = self.freezer_file()
+        if f is None:
+            raise NotSupported("linux.resources", "no freezer cgroup on this host: "
+                               "pause/resume are not possible")
+        want = "FROZEN" if frozen else "THAWED"
+        deadline = time.monotonic() + 10
+        while True:
+            _write(f, want)
+            if _read(f).strip() == want:
+                return
+            if time.monotonic() > deadline:
+                _write(f, "THAWED")
+                raise OSError(16, f"the container's processes did not become {want.lower()}")
+            time.sleep(0.001)
+
     def pids(self):
         for name in ("pids", "freezer", "memory", "unified"):
             d = self.path(name)
