@@ -103,8 +103,9 @@ def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns):
         else:
             data = opts.data
             if m.type == "tmpfs" and "tmpcopyup" in opts.extensions:
-                raise ConfigError(f"{m.where}.options", "tmpcopyup is not supported yet")
-            sc.mount(m.source or m.type, target, m.type, opts.flags, data)
+                _tmpfs_copyup(m, target, opts)
+            else:
+                sc.mount(m.source or m.type, target, m.type, opts.flags, data)
         if opts.propagation or opts.attr_set or opts.attr_clr:
             os.close(fd)
             fd = paths.open_in_root(rootfd, dest)
@@ -115,6 +116,56 @@ def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns):
                 _setattr_recursive(fd, opts.attr_set, opts.attr_clr)
     finally:
         os.close(fd)
+
+
+def _tmpfs_copyup(m, target, opts):
+    """tmpfs with what the image has at the destination copied in (podman's
+    --read-only /tmp, /run). The tmpfs is filled at a staging directory of
+    this private mount namespace, then moved onto the destination."""
+    stage = f"/tmp/.pyrunc-copyup-{os.getpid()}"
+    os.mkdir(stage, 0o700)
+    try:
+        sc.mount(m.source or "tmpfs", stage, "tmpfs", opts.flags & ~sc.MS_RDONLY, opts.data)
+        try:
+            _copy_tree(target, stage)
+            sc.mount(stage, target, None, sc.MS_MOVE)
+        except BaseException:
+            sc.umount2(stage, sc.MNT_DETACH)
+            raise
+        if opts.flags & sc.MS_RDONLY:
+            sc.mount(None, target, None, sc.MS_REMOUNT | opts.flags, opts.data)
+    finally:
+        os.rmdir(stage)
+
+
+def _copy_tree(src, dst):
+    """Copy src's contents into dst keeping modes, owners and symlinks as
+    they are (never followed)."""
+    import stat
+    st = os.stat(src)
+    os.chmod(dst, stat.S_IMODE(st.st_mode))
+    os.chown(dst, st.st_uid, st.st_gid)
+    with os.scandir(src) as it:
+        for e in it:
+            s_path, d_path = os.path.join(src, e.name), os.path.join(dst, e.name)
+            est = e.stat(follow_symlinks=False)
+            if e.is_symlink():
+                os.symlink(os.readlink(s_path), d_path)
+            elif e.is_dir(follow_symlinks=False):
+                os.mkdir(d_path)
+                _copy_tree(s_path, d_path)
+                continue
+            elif e.is_file(follow_symlinks=False):
+                with open(s_path, "rb") as fi, open(d_path, "wb") as fo:
+                    while True:
+                        chunk = fi.read(1 << 20)
+                        if not chunk:
+                            break
+                        fo.write(chunk)
+                os.chmod(d_path, stat.S_IMODE(est.st_mode))
+            else:
+                continue  # devices, fifos, sockets: not carried over
+            os.chown(d_path, est.st_uid, est.st_gid, follow_symlinks=False)
 
 
 def _setattr_recursive(fd, attr_set, attr_clr):

@@ -36,9 +36,9 @@ def set_rlimits(proc, where="process"):
         try:
             resource.setrlimit(RLIMITS[r.type], (soft, hard))
         except (OSError, ValueError) as e:
-            msg = e.strerror if isinstance(e, OSError) else str(e)
-            raise InitError(f"error setting rlimit type {RLIMITS[r.type]}: "
-                            f"{(msg or 'operation not permitted').lower()} "
+            # Python words EPERM as a ValueError; clients match runc's words
+            msg = e.strerror if isinstance(e, OSError) else "operation not permitted"
+            raise InitError(f"error setting rlimit type {RLIMITS[r.type]}: {msg.lower()} "
                             f"({where}.rlimits[{i}] {r.type})") from None
 
 

@@ -197,3 +197,19 @@ def test_time_namespace_offsets(runtime, bundle, kind):
     with open("/proc/uptime") as f:
         host = float(f.read().split()[0])
     assert int(out) >= host + 86400 * 365 - 5
+
+
+def test_tmpfs_tmpcopyup(runtime, bundle):
+    os.makedirs(os.path.join(bundle.rootfs, "data", "sub"))
+    with open(os.path.join(bundle.rootfs, "data", "sub", "f"), "w") as f:
+        f.write("from image\n")
+    os.symlink("sub/f", os.path.join(bundle.rootfs, "data", "link"))
+    os.chmod(os.path.join(bundle.rootfs, "data"), 0o750)
+    bundle.config["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                                    "options": ["tmpcopyup", "size=1m"]})
+    out = run_out(runtime, bundle, "cat /data/link; stat -c %a /data; "
+                                   "grep ' /data ' /proc/self/mountinfo | grep -c tmpfs; "
+                                   "echo x > /data/new && echo writable")
+    assert out.split() == ["from", "image", "750", "1", "writable"]
+    assert not os.path.exists(os.path.join(bundle.rootfs, "data", "new"))
+    assert not [n for n in os.listdir("/tmp") if n.startswith(".pyrunc-copyup-")]
