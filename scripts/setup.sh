@@ -5,7 +5,7 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${PYRUNC_VENV:-$TOP/.venv}
 
 need_pkgs=""
-for p in busybox-static gcc libc6-dev libseccomp-dev runc podman conmon; do
+for p in busybox-static gcc libc6-dev libseccomp-dev runc podman conmon containerd; do
 	dpkg -s "$p" >/dev/null 2>&1 || need_pkgs="$need_pkgs $p"
 done
 if [ -n "$need_pkgs" ]; then
