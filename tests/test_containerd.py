@@ -83,6 +83,10 @@ class Ctr:
 @pytest.fixture(scope="module")
 def ctr(tmp_path_factory):
     top = str(tmp_path_factory.mktemp("ctd"))
+    # ctr and the shim keep fifos and sockets under /run/containerd whatever
+    # the daemon's state dir: remove afterwards what was not there before
+    preexisting = {d for d in ("/run/containerd", "/run/containerd/fifo", "/run/containerd/s")
+                   if os.path.exists(d)}
     with open(os.path.join(top, "config.toml"), "w") as f:
         f.write(f'version = 2\nroot = "{top}/root"\nstate = "{top}/state"\n'
                 f'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
@@ -116,6 +120,12 @@ def ctr(tmp_path_factory):
         with open("/proc/self/mountinfo") as f:
             for m in sorted((line.split()[4] for line in f if top in line), reverse=True):
                 subprocess.run(["umount", "-l", m])
+        for d in ("/run/containerd/fifo", "/run/containerd/s", "/run/containerd"):
+            if d not in preexisting:
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
 
 
 def test_run_rm_and_exit_status(ctr):
