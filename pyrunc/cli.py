@@ -201,7 +201,20 @@ def _create_opts(g, opts):
                    pid_file=opts.get("pid_file"), console_socket=opts.get("console_socket"),
                    no_pivot=opts.get("no_pivot"), no_new_keyring=opts.get("no_new_keyring"),
                    preserve_fds=pf, systemd_cgroup=g["systemd_cgroup"],
-                   detach=opts.get("detach"))
+                   detach=opts.get("detach"), listen_fds=_listen_fds())
+
+
+def _listen_fds():
+    """Socket activation as runc passes it on: the fds systemd gave us
+    (LISTEN_FDS, meant for this pid) go to the container first, before
+    --preserve-fds, and its env says so (LISTEN_PID=1)."""
+    n = os.environ.get("LISTEN_FDS")
+    if not n or os.environ.get("LISTEN_PID") != str(os.getpid()):
+        return 0
+    try:
+        return max(0, int(n))
+    except ValueError:
+        return 0
 
 
 def cmd_create(g, opts, pos):

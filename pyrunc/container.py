@@ -13,7 +13,7 @@ class Options:
 
     __slots__ = ("root", "bundle", "pid_file", "console_socket", "no_pivot",
                  "no_new_keyring", "preserve_fds", "systemd_cgroup", "detach",
-                 "relay", "console_ours")
+                 "relay", "console_ours", "listen_fds")
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -164,7 +164,10 @@ def create(cid, opts):
         ctx.no_pivot = bool(opts.no_pivot)
         ctx.no_new_keyring = bool(opts.no_new_keyring)
         ctx.fifo_fd = fifo_fd
-        ctx.preserve_fds = opts.preserve_fds or 0
+        ctx.preserve_fds = (opts.preserve_fds or 0) + (opts.listen_fds or 0)
+        if opts.listen_fds:
+            spec.process.env = list(spec.process.env) + [f"LISTEN_FDS={opts.listen_fds}",
+                                                          "LISTEN_PID=1"]
         ctx.bundle = bundle
         ctx.oci_version = spec.oci_version
         ctx.annotations = spec.annotations

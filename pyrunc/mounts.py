@@ -138,13 +138,15 @@ def _tmpfs_copyup(m, target, opts):
         os.rmdir(stage)
 
 
-def _copy_tree(src, dst):
+def _copy_tree(src, dst, top=True):
     """Copy src's contents into dst keeping modes, owners and symlinks as
-    they are (never followed)."""
+    they are (never followed). The top directory keeps the tmpfs's own
+    mode and owner (its mount options say them), as runc does."""
     import stat
-    st = os.stat(src)
-    os.chmod(dst, stat.S_IMODE(st.st_mode))
-    os.chown(dst, st.st_uid, st.st_gid)
+    if not top:
+        st = os.stat(src)
+        os.chmod(dst, stat.S_IMODE(st.st_mode))
+        os.chown(dst, st.st_uid, st.st_gid)
     with os.scandir(src) as it:
         for e in it:
             s_path, d_path = os.path.join(src, e.name), os.path.join(dst, e.name)
@@ -153,7 +155,7 @@ def _copy_tree(src, dst):
                 os.symlink(os.readlink(s_path), d_path)
             elif e.is_dir(follow_symlinks=False):
                 os.mkdir(d_path)
-                _copy_tree(s_path, d_path)
+                _copy_tree(s_path, d_path, top=False)
                 continue
             elif e.is_file(follow_symlinks=False):
                 with open(s_path, "rb") as fi, open(d_path, "wb") as fo:

@@ -76,12 +76,16 @@ class Ctr:
         return p
 
     def run(self, *args, **kw):
-        return self("run", "--runc-binary", os.path.realpath(pyrunc_bin()),
-                    "--runc-root", self.runc_root, *args, **kw)
+        return self("run", "--runc-binary", self.binary, "--runc-root", self.runc_root,
+                    *args, **kw)
 
 
-@pytest.fixture(scope="module")
-def ctr(tmp_path_factory):
+# every scenario with pyrunc, and with runc as the reference
+RUNTIMES = ["pyrunc"] + (["runc"] if shutil.which("runc") else [])
+
+
+@pytest.fixture(scope="module", params=RUNTIMES)
+def ctr(request, tmp_path_factory):
     top = str(tmp_path_factory.mktemp("ctd"))
     # ctr and the shim keep fifos and sockets under /run/containerd whatever
     # the daemon's state dir: remove afterwards what was not there before
@@ -95,6 +99,8 @@ def ctr(tmp_path_factory):
     daemon = subprocess.Popen(["containerd", "--config", os.path.join(top, "config.toml")],
                               stdout=log, stderr=log)
     c = Ctr(top)
+    c.binary = os.path.realpath(pyrunc_bin()) if request.param == "pyrunc" else shutil.which("runc")
+    c.name = request.param
     try:
         for _ in range(100):
             if os.path.exists(c.sock) and c("version").returncode == 0:
@@ -143,8 +149,11 @@ def test_missing_binary_error(ctr):
 def test_task_exec_ps_pause_kill(ctr):
     ctr.run("-d", IMAGE, "r3", "sleep", "100", check=True)
     try:
-        with open(os.path.join(ctr.runc_root, "default", "r3", "state.json")) as f:
-            assert "start_time" in json.load(f)  # pyrunc's state, not runc's
+        if ctr.name == "pyrunc":
+            with open(os.path.join(ctr.runc_root, "default", "r3", "state.json")) as f:
+                assert "start_time" in json.load(f)  # pyrunc's state, not runc's
+        p = ctr("task", "metrics", "r3")  # the shim reads the task's cgroups itself
+        assert p.returncode == 0 and "memory" in p.stdout.lower(), p.stderr
         p = ctr("task", "exec", "--exec-id", "e1", "r3", "sh", "-c", "echo in; exit 5")
         assert p.returncode == 5 and p.stdout.strip() == "in", p.stderr
         p = ctr("task", "ps", "r3")

@@ -204,10 +204,10 @@ def test_tmpfs_tmpcopyup(runtime, bundle):
     with open(os.path.join(bundle.rootfs, "data", "sub", "f"), "w") as f:
         f.write("from image\n")
     os.symlink("sub/f", os.path.join(bundle.rootfs, "data", "link"))
-    os.chmod(os.path.join(bundle.rootfs, "data"), 0o750)
+    os.chmod(os.path.join(bundle.rootfs, "data", "sub"), 0o750)
     bundle.config["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
                                     "options": ["tmpcopyup", "size=1m"]})
-    out = run_out(runtime, bundle, "cat /data/link; stat -c %a /data; "
+    out = run_out(runtime, bundle, "cat /data/link; stat -c %a /data/sub; "
                                    "grep ' /data ' /proc/self/mountinfo | grep -c tmpfs; "
                                    "echo x > /data/new && echo writable")
     assert out.split() == ["from", "image", "750", "1", "writable"]

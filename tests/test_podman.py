@@ -20,6 +20,7 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 [engine.runtimes]
 pyrunc = ["{bin}"]
+runc = ["{runc}"]
 """
 
 
@@ -41,11 +42,16 @@ class Podman:
         return p
 
 
-@pytest.fixture(scope="module")
-def podman(tmp_path_factory):
+# every scenario with pyrunc, and with runc as the reference
+RUNTIMES = ["pyrunc"] + (["runc"] if shutil.which("runc") else [])
+
+
+@pytest.fixture(scope="module", params=RUNTIMES)
+def podman(request, tmp_path_factory):
     top = str(tmp_path_factory.mktemp("podman"))
     with open(os.path.join(top, "containers.conf"), "w") as f:
-        f.write(CONF.format(bin=os.path.realpath(pyrunc_bin())))
+        f.write(CONF.format(bin=os.path.realpath(pyrunc_bin()), runc=shutil.which("runc") or "")
+                .replace('runtime = "pyrunc"', f'runtime = "{request.param}"'))
     rootfs = os.path.join(top, "rootfs")
     make_rootfs(rootfs)
     tar = os.path.join(top, "bb.tar")
@@ -112,3 +118,25 @@ def test_read_only_volume_tmpfs_caps(podman, tmp_path):
     assert out[:2] == ["vol", "rofs"]
     assert int(out[3], 16) == 1  # CAP_CHOWN only
     assert out[4:] == ["lo"]
+
+
+def test_run_flags_tmpfs_kill(podman):
+    p = podman("run", "--rm", "-e", "A=b", "-w", "/tmp", "-u", "1000:1000", "--tmpfs",
+               "/scratch:size=1m", "localhost/bb:latest", "sh", "-c",
+               "echo $A; pwd; id -u; touch /scratch/x && grep -c ' /scratch ' /proc/self/mountinfo")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["b", "/tmp", "1000", "1"]
+    podman("run", "-d", "--name", "k1", "localhost/bb:latest", "sleep", "100", check=True)
+    try:
+        podman("kill", "k1", check=True)
+        p = podman("wait", "k1")
+        assert p.stdout.strip() == "137", p.stderr
+    finally:
+        podman("rm", "-f", "k1")
+
+
+def test_memory_limit_oom_kills(podman):
+    # tail keeps its last line, and /dev/zero has no newline: far past 20 MiB
+    p = podman("run", "--rm", "-m", "20m", "--memory-swap", "20m", "localhost/bb:latest",
+               "sh", "-c", "head -c 200000000 /dev/zero | tail >/dev/null")
+    assert p.returncode == 137, (p.returncode, p.stderr)

@@ -123,3 +123,17 @@ def test_container_stdio_is_callers(runtime, bundle):
     bundle.sh("read x; echo got:$x; echo err >&2").write()
     p = runtime("run", "-b", bundle.path, runtime.new_id(), input="hello\n")
     assert p.stdout == "got:hello\n" and p.stderr == "err\n"
+
+
+def test_socket_activation_fds(runtime, bundle, tmp_path):
+    import subprocess
+    f = tmp_path / "data"
+    f.write_text("listen\n")
+    bundle.sh('echo "$LISTEN_FDS $LISTEN_PID"; cat <&3').write()
+    cid = runtime.new_id()
+    # as systemd would start us: fd 3 open, LISTEN_FDS=1, LISTEN_PID=our pid
+    p = subprocess.run(["/bin/sh", "-c", f'exec 3<{f}; LISTEN_FDS=1 LISTEN_PID=$$ exec "$@"',
+                        "sh", runtime.bin, "--root", runtime.root, "run", "-b", bundle.path, cid],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "1 1\nlisten\n"
