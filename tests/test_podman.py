@@ -46,9 +46,17 @@ class Podman:
 RUNTIMES = ["pyrunc"] + (["runc"] if shutil.which("runc") else [])
 
 
+def _parents():
+    return {os.path.join(base, d) for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified")
+            if os.path.isdir(base) for d in os.listdir(base) if d == "libpod_parent"} | {
+        os.path.join("/sys/fs/cgroup", c, "libpod_parent") for c in os.listdir("/sys/fs/cgroup")
+        if os.path.isdir(os.path.join("/sys/fs/cgroup", c, "libpod_parent"))}
+
+
 @pytest.fixture(scope="module", params=RUNTIMES)
 def podman(request, tmp_path_factory):
     top = str(tmp_path_factory.mktemp("podman"))
+    before = _parents()  # podman's cgroupsPath parent, left by runc
     with open(os.path.join(top, "containers.conf"), "w") as f:
         f.write(CONF.format(bin=os.path.realpath(pyrunc_bin()), runc=shutil.which("runc") or "")
                 .replace('runtime = "pyrunc"', f'runtime = "{request.param}"'))
@@ -64,6 +72,16 @@ def podman(request, tmp_path_factory):
     with open("/proc/self/mountinfo") as f:
         for m in sorted((line.split()[4] for line in f if top in line), reverse=True):
             subprocess.run(["umount", "-l", m])
+    for d in _parents() - before:  # made during this test: ours to remove
+        for sub in ("conmon",):  # podman's own cgroup for conmon
+            try:
+                os.rmdir(os.path.join(d, sub))
+            except OSError:
+                pass
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
 
 
 def test_run_rm(podman):

@@ -126,8 +126,12 @@ class Manager:
                 pass
 
     def remove(self, timeout=5.0):
-        """rmdir what we created, deepest first; EBUSY while tasks exit."""
+        """rmdir what we created, deepest first. The container's own
+        directories are retried while their last tasks exit (EBUSY); a
+        parent we made is removed only if nothing else lives in it now (another
+        container may have been created under it since)."""
         deadline = time.monotonic() + timeout
+        own = {d for d, _ in self.dirs.values()}
         for d in sorted(self.created, key=len, reverse=True):
             while True:
                 try:
@@ -136,7 +140,7 @@ class Manager:
                 except FileNotFoundError:
                     break
                 except OSError as e:
-                    if e.errno == 16 and time.monotonic() < deadline:  # EBUSY
+                    if e.errno == 16 and d in own and time.monotonic() < deadline:  # EBUSY
                         self.kill_all_in(d)
                         time.sleep(0.01)
                         continue
