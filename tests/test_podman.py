@@ -97,6 +97,8 @@ def test_exit_code_and_missing_binary(podman):
     assert p.returncode == 127, p.stderr  # podman's classification of runc's wording
     p = podman("run", "--rm", "localhost/bb:latest", "nosuchcmd")
     assert p.returncode == 127 and "executable file not found in $PATH" in p.stderr
+    p = podman("run", "--rm", "localhost/bb:latest", "/etc/passwd")  # not executable
+    assert p.returncode == 126 and "permission denied" in p.stderr
 
 
 def test_detached_exec_pause_stop(podman):
