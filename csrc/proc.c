@@ -89,3 +89,38 @@ int pr_seccomp_load(unsigned int flags, const void *prog, unsigned int len)
     struct { unsigned short len; const void *filter; } fprog = { (unsigned short)(len / 8), prog };
     RET(syscall(SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, flags, &fprog));
 }
+
+#ifndef SYS_sched_setattr
+#define SYS_sched_setattr 314
+#endif
+#ifndef SYS_ioprio_set
+#define SYS_ioprio_set 251
+#endif
+#ifndef SYS_set_mempolicy
+#define SYS_set_mempolicy 238
+#endif
+
+struct pr_sched_attr {
+    uint32_t size, sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime, sched_deadline, sched_period;
+};
+
+int pr_sched_setattr(uint32_t policy, uint64_t flags, int32_t nice, uint32_t priority,
+                     uint64_t runtime, uint64_t deadline, uint64_t period)
+{
+    struct pr_sched_attr a = { sizeof a, policy, flags, nice, priority, runtime, deadline, period };
+    RET(syscall(SYS_sched_setattr, 0, &a, 0));
+}
+
+int pr_ioprio_set(int ioprio)
+{
+    RET(syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, ioprio));
+}
+
+int pr_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long maxnode)
+{
+    RET(syscall(SYS_set_mempolicy, mode, nodemask, maxnode));
+}

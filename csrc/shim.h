@@ -36,4 +36,8 @@ int pr_keyctl_join(const char *name);
 int pr_personality(unsigned long persona);
 int pr_clone3(uint64_t flags, int cgroup_fd);
 int pr_seccomp_load(unsigned int flags, const void *prog, unsigned int len);
+int pr_sched_setattr(uint32_t policy, uint64_t flags, int32_t nice, uint32_t priority,
+                     uint64_t runtime, uint64_t deadline, uint64_t period);
+int pr_ioprio_set(int ioprio);
+int pr_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long maxnode);
 #endif

@@ -48,7 +48,8 @@ class Capabilities:
 class Process:
     __slots__ = ("terminal", "console_size", "user", "args", "env", "cwd",
                  "capabilities", "rlimits", "no_new_privileges",
-                 "apparmor_profile", "selinux_label", "oom_score_adj", "raw")
+                 "apparmor_profile", "selinux_label", "oom_score_adj", "raw",
+                 "scheduler", "io_priority", "cpu_affinity", "personality", "memory_policy")
 
     def __init__(self, d, where="process"):
         self.raw = d
@@ -65,6 +66,9 @@ class Process:
         self.apparmor_profile = d.get("apparmorProfile", "")
         self.selinux_label = d.get("selinuxLabel", "")
         self.oom_score_adj = d.get("oomScoreAdj")
+        # set from linux.* by Spec (the init applies them with the process's)
+        self.personality = None
+        self.memory_policy = None
         if not self.args:
             raise ConfigError(f"{where}.args", "must name the program to run")
         if not self.cwd.startswith("/"):
@@ -80,9 +84,12 @@ class Process:
         if self.selinux_label:
             raise NotSupported(f"{where}.selinuxLabel", "SELinux is not supported by this "
                                "version of pyrunc")
-        for key in ("scheduler", "ioPriority", "execCPUAffinity"):
-            if d.get(key) is not None:
-                raise NotSupported(f"{where}.{key}", "not supported by this version of pyrunc")
+        from . import process as _p
+        self.scheduler = _p.parse_scheduler(d.get("scheduler"), f"{where}.scheduler")
+        self.io_priority = _p.parse_io_priority(d.get("ioPriority"), f"{where}.ioPriority")
+        aff = d.get("execCPUAffinity") or {}
+        self.cpu_affinity = (_p.parse_cpus(aff.get("initial"), f"{where}.execCPUAffinity.initial"),
+                             _p.parse_cpus(aff.get("final"), f"{where}.execCPUAffinity.final"))
 
 
 class Mount:
@@ -161,7 +168,7 @@ class Linux:
     __slots__ = ("namespaces", "uid_mappings", "gid_mappings", "time_offsets",
                  "devices", "cgroups_path", "resources", "sysctl",
                  "rootfs_propagation", "masked_paths", "readonly_paths",
-                 "mount_label", "seccomp")
+                 "mount_label", "seccomp", "personality", "memory_policy")
 
     def __init__(self, d):
         seen = set()
@@ -204,7 +211,10 @@ class Linux:
         # A section we cannot honour must be refused, never skipped: a
         # silently ignored seccomp profile is a hole, not a gap.
         self.seccomp = d.get("seccomp")
-        for key in ("intelRdt", "personality", "netDevices", "memoryPolicy"):
+        from . import process as _p
+        self.personality = _p.parse_personality(d.get("personality"), "linux.personality")
+        self.memory_policy = _p.parse_memory_policy(d.get("memoryPolicy"), "linux.memoryPolicy")
+        for key in ("intelRdt", "netDevices"):
             if d.get(key) is not None:
                 raise NotSupported(f"linux.{key}", "not supported by this version of pyrunc")
 
@@ -260,6 +270,9 @@ class Spec:
                       if k in HOOK_KINDS and v}
         self.annotations = doc.get("annotations") or {}
         self.linux = Linux(doc.get("linux") or {})
+        if self.process is not None:
+            self.process.personality = self.linux.personality
+            self.process.memory_policy = self.linux.memory_policy
         if self.hostname and not self.linux.ns("uts"):
             raise ConfigError("hostname", "setting the hostname requires a new uts namespace")
         if self.domainname and not self.linux.ns("uts"):

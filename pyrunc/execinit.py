@@ -44,6 +44,7 @@ def exec_process(proc, memfd, keep_fds, before_exec, where="process", seccomp=No
         if proc.capabilities is not None else None
     env = process.env_list(proc)
     process.set_rlimits(proc, where)
+    process.set_sched_io_affinity(proc, where)
     # Everything above stdio closes at exec, but what the user passes on
     # and the fifo handle (the helper closes that one itself). Before the
     # seccomp filter: profiles need not allow close_range.
@@ -68,6 +69,8 @@ def exec_process(proc, memfd, keep_fds, before_exec, where="process", seccomp=No
     path = process.lookup(proc.args[0], env)
     if proc.no_new_privileges:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    # the affinity the program starts with (its cgroup's cpuset permitting)
+    process.set_affinity(proc.cpu_affinity[1], f"{where}.execCPUAffinity.final")
     fifo_how = before_exec()
     for fd in keep_fds:
         os.set_inheritable(fd, True)

@@ -189,6 +189,8 @@ def _drive(chan, child):
 def _child(ch, proc, cg, ns_fds, memfd, console_fd, seccomp, o):
     try:
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        from . import process
+        process.set_affinity(proc.cpu_affinity[0], "process.execCPUAffinity.initial")
         _close_others({0, 1, 2, ch.rfd, ch.wfd, memfd, console_fd, *(fd for _, fd in ns_fds),
                        *range(3, 3 + (o.preserve_fds or 0))})
         cg.join_self()

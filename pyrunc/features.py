@@ -21,7 +21,7 @@ def get():
             "capabilities": list(capabilities.NAMES[:last + 1]),
             "cgroup": {"v1": bool(v1), "v2": v2 is not None, "systemd": False,
                        "systemdUser": False},
-            "seccomp": {"enabled": False},
+            "seccomp": _seccomp(),
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
         },
@@ -32,3 +32,28 @@ def get():
 def _procname(t):
     from .namespaces import PROC_NAMES
     return PROC_NAMES[t]
+
+
+def _seccomp():
+    from . import seccomp
+    try:
+        from ._seccomp import lib
+    except ImportError:
+        return {"enabled": False}
+    archs = sorted(a for a in _ARCHS if lib.seccomp_arch_resolve_name(
+        seccomp._arch_name(a).encode()) != 0)
+    return {
+        "enabled": True,
+        "actions": sorted(a for a in seccomp.ACTIONS if a != "SCMP_ACT_NOTIFY"),
+        "operators": sorted(seccomp.OPS),
+        "archs": archs,
+        "knownFlags": sorted(seccomp.FLAGS),
+        "supportedFlags": sorted(seccomp.FLAGS),
+    }
+
+
+_ARCHS = ("SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_ARM",
+          "SCMP_ARCH_AARCH64", "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32",
+          "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
+          "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390", "SCMP_ARCH_S390X",
+          "SCMP_ARCH_PARISC", "SCMP_ARCH_PARISC64", "SCMP_ARCH_RISCV64")

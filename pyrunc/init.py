@@ -67,6 +67,8 @@ def _fail(ch, msg):
 
 def _run(ctx):
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    from . import process
+    process.set_affinity(ctx.spec.process.cpu_affinity[0], "process.execCPUAffinity.initial")
     os.umask(0)
     _close_inherited(ctx)
     # First our cgroups (through the runtime's view of /sys/fs/cgroup): we

@@ -5,7 +5,7 @@ import os
 
 from . import capabilities
 from . import syscalls as sc
-from .errors import ConfigError, InitError
+from .errors import ConfigError, InitError, NotSupported
 
 RLIMITS = {
     "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3,
@@ -140,3 +140,126 @@ def chdir(cwd):
         where = ""
     if not where.startswith("/"):
         raise InitError(f"cwd {cwd!r} is outside the container's root (process.cwd)")
+
+
+# -- scheduling, I/O priority, CPU affinity, personality, NUMA policy -------
+SCHED_POLICIES = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3,
+                  "SCHED_ISO": 4, "SCHED_IDLE": 5, "SCHED_DEADLINE": 6}
+SCHED_FLAGS = {"SCHED_FLAG_RESET_ON_FORK": 1, "SCHED_FLAG_RECLAIM": 2,
+               "SCHED_FLAG_DL_OVERRUN": 4, "SCHED_FLAG_KEEP_POLICY": 8,
+               "SCHED_FLAG_KEEP_PARAMS": 16, "SCHED_FLAG_UTIL_CLAMP_MIN": 32,
+               "SCHED_FLAG_UTIL_CLAMP_MAX": 64}
+IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
+MPOL_MODES = {"MPOL_DEFAULT": 0, "MPOL_PREFERRED": 1, "MPOL_BIND": 2, "MPOL_INTERLEAVE": 3,
+              "MPOL_LOCAL": 4, "MPOL_PREFERRED_MANY": 5, "MPOL_WEIGHTED_INTERLEAVE": 6}
+MPOL_FLAGS = {"MPOL_F_STATIC_NODES": 1 << 15, "MPOL_F_RELATIVE_NODES": 1 << 14,
+              "MPOL_F_NUMA_BALANCING": 1 << 13}
+
+
+def _lookup(table, value, where):
+    v = table.get(value)
+    if v is None:
+        raise ConfigError(where, f"expected one of {', '.join(table)}, got {value!r}")
+    return v
+
+
+def parse_scheduler(d, where):
+    """(policy, flags, nice, priority, runtime, deadline, period) or None."""
+    if not d:
+        return None
+    policy = _lookup(SCHED_POLICIES, d.get("policy"), f"{where}.policy")
+    flags = 0
+    for i, f in enumerate(d.get("flags") or ()):
+        flags |= _lookup(SCHED_FLAGS, f, f"{where}.flags[{i}]")
+    nice = d.get("nice", 0)
+    if not -20 <= nice <= 19:
+        raise ConfigError(f"{where}.nice", f"expected -20..19, got {nice}")
+    return (policy, flags, nice, d.get("priority", 0), d.get("runtime", 0),
+            d.get("deadline", 0), d.get("period", 0))
+
+
+def parse_io_priority(d, where):
+    if not d:
+        return None
+    cls = _lookup(IOPRIO_CLASSES, d.get("class"), f"{where}.class")
+    prio = d.get("priority", 0)
+    if not 0 <= prio <= 7:
+        raise ConfigError(f"{where}.priority", f"expected 0..7, got {prio}")
+    return (cls << 13) | prio
+
+
+def parse_cpus(text, where):
+    """'0-3,7' -> {0, 1, 2, 3, 7}; None when not set."""
+    if not text:
+        return None
+    return parse_list(text, where)
+
+
+def parse_list(text, where):
+    out = set()
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                lo, hi = part.split("-", 1)
+                lo, hi = int(lo), int(hi)
+                if lo > hi:
+                    raise ValueError
+                out.update(range(lo, hi + 1))
+            else:
+                out.add(int(part))
+        except ValueError:
+            raise ConfigError(where, f"expected a list like '0-3,7', got {text!r}") from None
+    return out
+
+
+def parse_personality(d, where):
+    if not d:
+        return None
+    dom = _lookup(PERSONALITY_DOMAINS, d.get("domain"), f"{where}.domain")
+    if d.get("flags"):
+        raise NotSupported(f"{where}.flags", "personality flags are not supported")
+    return dom
+
+
+def parse_memory_policy(d, where):
+    if not d:
+        return None
+    mode = _lookup(MPOL_MODES, d.get("mode"), f"{where}.mode")
+    for i, f in enumerate(d.get("flags") or ()):
+        mode |= _lookup(MPOL_FLAGS, f, f"{where}.flags[{i}]")
+    nodes = parse_list(d["nodes"], f"{where}.nodes") if d.get("nodes") else set()
+    return mode, nodes
+
+
+def set_sched_io_affinity(proc, where="process"):
+    """Before the uid change: real-time policies need CAP_SYS_NICE."""
+    if proc.scheduler is not None:
+        try:
+            sc.sched_setattr(*proc.scheduler)
+        except OSError as e:
+            raise InitError(f"sched_setattr: {e.strerror.lower()} ({where}.scheduler)") from None
+    if proc.io_priority is not None:
+        try:
+            sc.ioprio_set(proc.io_priority)
+        except OSError as e:
+            raise InitError(f"ioprio_set: {e.strerror.lower()} ({where}.ioPriority)") from None
+    if proc.personality is not None:
+        try:
+            sc.personality(proc.personality)
+        except OSError as e:
+            raise InitError(f"personality: {e.strerror.lower()} (linux.personality)") from None
+    if proc.memory_policy is not None:
+        try:
+            sc.set_mempolicy(*proc.memory_policy)
+        except OSError as e:
+            raise InitError(f"set_mempolicy: {e.strerror.lower()} (linux.memoryPolicy)") from None
+
+
+def set_affinity(cpus, where):
+    if cpus is not None:
+        try:
+            os.sched_setaffinity(0, cpus)
+        except OSError as e:
+            raise InitError(f"sched_setaffinity: {e.strerror.lower()} ({where})") from None

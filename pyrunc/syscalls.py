@@ -158,3 +158,21 @@ def clone3(flags=0, cgroup_fd=-1):
 def seccomp_load(flags, prog):
     """seccomp(SECCOMP_SET_MODE_FILTER) of a BPF program (bytes)."""
     _check(lib.pr_seccomp_load(flags, prog, len(prog)))
+
+
+def sched_setattr(policy, flags=0, nice=0, priority=0, runtime=0, deadline=0, period=0):
+    _check(lib.pr_sched_setattr(policy, flags, nice, priority, runtime, deadline, period))
+
+
+def ioprio_set(ioprio):
+    _check(lib.pr_ioprio_set(ioprio))
+
+
+def set_mempolicy(mode, nodes):
+    """nodes: an iterable of NUMA node numbers (empty for MPOL_DEFAULT/LOCAL)."""
+    nodes = list(nodes)
+    words = (max(nodes) // 64 + 1) if nodes else 1
+    mask = ffi.new("unsigned long[]", words)
+    for n in nodes:
+        mask[n // 64] |= 1 << (n % 64)
+    _check(lib.pr_set_mempolicy(mode, mask if nodes else ffi.NULL, words * 64 + 1 if nodes else 0))

@@ -147,3 +147,16 @@ def test_status_derivation(tmp_path):
     assert state.load(str(tmp_path), "c1").d["pid"] == os.getpid()
     assert state.list_ids(str(tmp_path)) == ["c1"]
     lock.release()
+
+
+def test_features_report_this_build():
+    from pyrunc import features
+    f = features.get()
+    assert f["ociVersionMin"] == "1.0.0" and set(f["hooks"]) >= {"prestart", "poststop"}
+    assert "rro" in f["mountOptions"] and "tmpcopyup" in f["mountOptions"]
+    sc_ = f["linux"]["seccomp"]
+    assert sc_["enabled"] and "SCMP_ACT_ERRNO" in sc_["actions"]
+    assert "SCMP_ACT_NOTIFY" not in sc_["actions"]  # refused: must not be advertised
+    assert "SCMP_ARCH_X86_64" in sc_["archs"] and "SCMP_CMP_MASKED_EQ" in sc_["operators"]
+    assert f["linux"]["apparmor"] == {"enabled": False}
+    assert "mount" in f["linux"]["namespaces"]
