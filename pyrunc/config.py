@@ -168,7 +168,7 @@ class Linux:
     __slots__ = ("namespaces", "uid_mappings", "gid_mappings", "time_offsets",
                  "devices", "cgroups_path", "resources", "sysctl",
                  "rootfs_propagation", "masked_paths", "readonly_paths",
-                 "mount_label", "seccomp", "personality", "memory_policy")
+                 "mount_label", "seccomp", "personality", "memory_policy", "net_devices")
 
     def __init__(self, d):
         seen = set()
@@ -206,6 +206,8 @@ class Linux:
             if not self.uid_mappings or not self.gid_mappings:
                 raise ConfigError("linux.uidMappings",
                                   "a new user namespace needs uidMappings and gidMappings")
+        if d.get("netDevices") and "network" not in seen:
+            raise ConfigError("linux.netDevices", "needs a network namespace for the container")
         if self.time_offsets and "time" not in seen:
             raise ConfigError("linux.timeOffsets", "requires a time namespace in linux.namespaces")
         # A section we cannot honour must be refused, never skipped: a
@@ -214,7 +216,8 @@ class Linux:
         from . import process as _p
         self.personality = _p.parse_personality(d.get("personality"), "linux.personality")
         self.memory_policy = _p.parse_memory_policy(d.get("memoryPolicy"), "linux.memoryPolicy")
-        for key in ("intelRdt", "netDevices"):
+        self.net_devices = d.get("netDevices") or {}
+        for key in ("intelRdt",):
             if d.get(key) is not None:
                 raise NotSupported(f"linux.{key}", "not supported by this version of pyrunc")
 

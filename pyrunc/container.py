@@ -341,6 +341,9 @@ def _drive_init(chan, procs, spec, cg, st):
             oom = spec.process.oom_score_adj
             if oom is not None:
                 _write_oom(init_pid, oom)
+            if spec.linux.net_devices:
+                from . import netdevices
+                netdevices.move(init_pid, spec.linux.net_devices)
         elif tag == "hooks":
             from . import hooks
             hs = st.hook_state("created")

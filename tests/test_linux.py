@@ -213,3 +213,33 @@ def test_tmpfs_tmpcopyup(runtime, bundle):
     assert out.split() == ["from", "image", "750", "1", "writable"]
     assert not os.path.exists(os.path.join(bundle.rootfs, "data", "new"))
     assert not [n for n in os.listdir("/tmp") if n.startswith(".pyrunc-copyup-")]
+
+
+def test_net_devices_moved_renamed_with_addresses(runtime, bundle):
+    host, peer = "vpyrt0", "vpyrt1"
+    subprocess.run(["ip", "link", "add", host, "type", "veth", "peer", "name", peer], check=True)
+    try:
+        # a documentation-range address: configured, never used for traffic
+        subprocess.run(["ip", "addr", "add", "192.0.2.10/24", "dev", host], check=True)
+        bundle.config["linux"]["netDevices"] = {host: {"name": "eth9"}}
+        out = run_out(runtime, bundle, "ip -o addr show eth9; ip -o link show eth9")
+        assert "192.0.2.10/24" in out and ",UP" in out
+        assert subprocess.run(["ip", "link", "show", host], capture_output=True).returncode != 0
+    finally:
+        # the container's namespace took one end with it; remove what is left
+        for dev in (host, peer):
+            subprocess.run(["ip", "link", "del", dev], capture_output=True)
+
+
+def test_net_devices_errors(runtime, bundle):
+    bundle.config["linux"]["netDevices"] = {"nosuchdev0": {}}
+    bundle.write()
+    cid = runtime.new_id()
+    p = runtime("create", "-b", bundle.path, cid)
+    assert p.returncode == 1 and "linux.netDevices.nosuchdev0" in p.stderr
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"]
+                                            if n["type"] != "network"]
+    bundle.write()
+    p = runtime("create", "-b", bundle.path, runtime.new_id())
+    assert p.returncode == 1 and "linux.netDevices" in p.stderr
