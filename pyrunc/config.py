@@ -93,7 +93,8 @@ class Process:
 
 
 class Mount:
-    __slots__ = ("destination", "type", "source", "options", "index")
+    __slots__ = ("destination", "type", "source", "options", "index", "uid_mappings",
+                 "gid_mappings")
 
     def __init__(self, d, index):
         self.index = index
@@ -101,9 +102,9 @@ class Mount:
         self.type = d.get("type") or ""
         self.source = d.get("source") or ""
         self.options = d.get("options") or []
-        if d.get("uidMappings") or d.get("gidMappings"):
-            raise NotSupported(f"mounts[{index}].uidMappings",
-                               "idmapped mounts are not supported by this version of pyrunc")
+        # idmapped mounts (see idmap.py)
+        self.uid_mappings = d.get("uidMappings") or []
+        self.gid_mappings = d.get("gidMappings") or []
 
     @property
     def where(self):

@@ -3,7 +3,7 @@ delete (runtime-spec "Operations"), and the clean-up of a failed create."""
 import os
 import time
 
-from . import config, log, state
+from . import config, idmap, log, state
 from . import namespaces as ns
 from .errors import ConfigError, ContainerError, InitError, NotExist, PyruncError
 
@@ -26,7 +26,8 @@ class InitContext:
     __slots__ = ("spec", "cid", "child_chan", "ns_fds", "cgroup_mounts", "parent_hooks",
                  "no_pivot", "no_new_keyring", "fifo_fd", "preserve_fds", "bundle",
                  "oci_version", "annotations", "debug", "memfd",
-                 "cgroups", "host_pid", "console_fd", "seccomp", "born_flags")
+                 "cgroups", "host_pid", "console_fd", "seccomp", "born_flags",
+                 "idmapped")
 
     def hook_state(self, status):
         d = {"ociVersion": self.oci_version, "id": self.cid, "status": status,
@@ -174,6 +175,9 @@ def create(cid, opts):
         ctx.debug = log.is_debug()
         ctx.cgroups = cg
         ctx.born_flags = ns.birth_flags(spec.linux)
+        ctx.idmapped = {}
+        if any(idmap.wanted(m) for m in spec.mounts):
+            ctx.idmapped = idmap.prepare(spec)
         ctx.console_fd = None
         ctx.seccomp = None
         if spec.linux.seccomp is not None:
@@ -205,6 +209,8 @@ def create(cid, opts):
         finally:
             # (the child never gets here: child_main ends in exec or _exit)
             os.close(ctx.memfd)
+            for fd in ctx.idmapped.values():
+                os.close(fd)
             if ctx.console_fd is not None:
                 os.close(ctx.console_fd)
         child_chan.close()

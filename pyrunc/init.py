@@ -130,6 +130,7 @@ def _close_inherited(ctx):
     keep = {0, 1, 2, ctx.child_chan.rfd, ctx.child_chan.wfd, ctx.fifo_fd, ctx.memfd}
     keep.update(range(3, 3 + (ctx.preserve_fds or 0)))
     keep.update(fd for _, fd in ctx.ns_fds)
+    keep.update(ctx.idmapped.values())
     if ctx.console_fd is not None:
         keep.add(ctx.console_fd)
     start = 0
@@ -160,7 +161,8 @@ def _setup(ctx):
     log.trace("init: prepare root")
     rootfd = mounts.prepare_root(spec)
     cgroupns = linux.ns("cgroup")
-    mounts.mount_all(spec, rootfd, ctx.cgroup_mounts, cgroupns is not None and not cgroupns.path)
+    mounts.mount_all(spec, rootfd, ctx.cgroup_mounts, cgroupns is not None and not cgroupns.path,
+                     ctx.idmapped)
     if not mounts.dev_is_bind(spec):
         in_userns = linux.ns("user") is not None
         devices.setup(rootfd, linux, in_userns, ctx.map_uid, ctx.map_gid)

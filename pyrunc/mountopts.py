@@ -46,7 +46,7 @@ RECURSIVE = {
     "ratime": (True, ATTR__ATIME), "rnorelatime": (True, ATTR__ATIME),
     "rnostrictatime": (True, ATTR__ATIME),
 }
-EXTENSIONS = ("tmpcopyup",)
+EXTENSIONS = ("tmpcopyup", "idmap", "ridmap")
 ALL = sorted(set(FLAGS) | set(PROPAGATION) | set(RECURSIVE) | set(EXTENSIONS))
 
 

@@ -60,9 +60,15 @@ def open_dev_null():
     return fd
 
 
-def mount_all(spec, rootfd, cgroup_paths, new_cgroupns):
+def mount_all(spec, rootfd, cgroup_paths, new_cgroupns, idmapped=None):
+    """Every mount in config order. idmapped: {mount index: fd of the
+    detached idmapped mount the runtime prepared (idmap.py)}."""
     for m in spec.mounts:
         try:
+            tree = (idmapped or {}).get(m.index)
+            if tree is not None:
+                _attach(rootfd, m, tree)
+                continue
             _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns)
         except ConfigError:
             raise
@@ -116,6 +122,31 @@ def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns):
                 _setattr_recursive(fd, opts.attr_set, opts.attr_clr)
     finally:
         os.close(fd)
+
+
+def _attach(rootfd, m, tree):
+    """Attach a detached (idmapped) mount at the destination, then apply
+    the flags and propagation the options ask for."""
+    import stat
+    opts = Options(m.options, m.where)
+    dest = "/" + m.destination.lstrip("/")
+    isdir = stat.S_ISDIR(os.fstat(tree).st_mode)
+    fd = paths.mkdir_all(rootfd, dest) if isdir else paths.make_file(rootfd, dest)
+    try:
+        sc.move_mount(tree, "", fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH)
+    finally:
+        os.close(fd)
+        os.close(tree)
+    extra = opts.flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
+    if extra or opts.propagation:
+        fd = paths.open_in_root(rootfd, dest)
+        try:
+            if extra:
+                _bind_remount(paths.fd_path(fd), extra)
+            for p in opts.propagation:
+                sc.mount(None, paths.fd_path(fd), None, p)
+        finally:
+            os.close(fd)
 
 
 def _tmpfs_copyup(m, target, opts):

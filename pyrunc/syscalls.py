@@ -176,3 +176,23 @@ def set_mempolicy(mode, nodes):
     for n in nodes:
         mask[n // 64] |= 1 << (n % 64)
     _check(lib.pr_set_mempolicy(mode, mask if nodes else ffi.NULL, words * 64 + 1 if nodes else 0))
+
+
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+OPEN_TREE_CLONE = 1
+MOUNT_ATTR_IDMAP = 0x00100000
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+
+
+def open_tree(dirfd, path, flags):
+    return _check(lib.pr_open_tree(dirfd, _b(path), flags | os.O_CLOEXEC), path)
+
+
+def mount_setattr(fd, path, flags, attr_set=0, attr_clr=0, propagation=0, userns_fd=0):
+    _check(lib.pr_mount_setattr(fd, _b(path), flags, attr_set, attr_clr, propagation, userns_fd))
+
+
+def move_mount(from_fd, from_path, to_fd, to_path, flags):
+    _check(lib.pr_move_mount(from_fd, _b(from_path), to_fd, _b(to_path), flags))

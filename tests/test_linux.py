@@ -243,3 +243,20 @@ def test_net_devices_errors(runtime, bundle):
     bundle.write()
     p = runtime("create", "-b", bundle.path, runtime.new_id())
     assert p.returncode == 1 and "linux.netDevices" in p.stderr
+
+
+def test_idmapped_bind_mount(runtime, bundle, tmp_path):
+    src = tmp_path / "idsrc"
+    src.mkdir()
+    (src / "f").write_text("x")
+    os.chown(src / "f", 1000, 1000)
+    os.chown(src, 1000, 1000)  # (the kernel refuses writes into unmapped-owner dirs)
+    # written into the mount's user namespace as is (as runc does): the
+    # source's id containerID shows as hostID through the mount
+    m = [{"containerID": 1000, "hostID": 0, "size": 1}]
+    bundle.config["mounts"].append({"destination": "/idm", "type": "bind", "source": str(src),
+                                    "options": ["bind"], "uidMappings": m, "gidMappings": m})
+    out = run_out(runtime, bundle, "stat -c '%u %g' /idm/f; touch /idm/new && echo made")
+    assert out.split() == ["0", "0", "made"]
+    st = os.stat(src / "new")  # root in the container wrote as host 1000
+    assert (st.st_uid, st.st_gid) == (1000, 1000)
