@@ -46,7 +46,7 @@ class InitContext:
         from . import execinit
         keep = list(range(3, 3 + (self.preserve_fds or 0)))
         execinit.exec_process(self.spec.process, self.memfd, keep, self._before_exec,
-                              seccomp=self.seccomp)
+                              seccomp=self.seccomp, host_pid=self.host_pid)
 
     def _before_exec(self):
         """Tell the parent we are ready; say how the helper waits for start.
@@ -182,8 +182,14 @@ def create(cid, opts):
         ctx.seccomp = None
         if spec.linux.seccomp is not None:
             from . import seccomp
-            ctx.seccomp = seccomp.compile_bpf(spec.linux.seccomp,
+            prog, flags = seccomp.compile_bpf(spec.linux.seccomp,
                                               os.path.join(opts.root, ".seccomp-cache"))
+            listener = None
+            if seccomp.uses_notify(spec.linux.seccomp):
+                listener = seccomp.Listener(spec.linux.seccomp["listenerPath"],
+                                            spec.linux.seccomp.get("listenerMetadata"),
+                                            st.hook_state("creating"))
+            ctx.seccomp = (prog, flags, listener)
         if spec.process.terminal:
             from . import console
             if opts.console_socket:
@@ -211,6 +217,8 @@ def create(cid, opts):
             os.close(ctx.memfd)
             for fd in ctx.idmapped.values():
                 os.close(fd)
+            if ctx.seccomp is not None and ctx.seccomp[2] is not None:
+                os.close(ctx.seccomp[2].fd)
             if ctx.console_fd is not None:
                 os.close(ctx.console_fd)
         child_chan.close()

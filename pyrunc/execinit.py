@@ -30,7 +30,8 @@ def sealed_helper():
 CAP_SYS_ADMIN = 21
 
 
-def exec_process(proc, memfd, keep_fds, before_exec, where="process", seccomp=None):
+def exec_process(proc, memfd, keep_fds, before_exec, where="process", seccomp=None,
+                 host_pid=0):
     """Apply the process attributes, close what must not leak, exec.
 
     keep_fds: fds the user asked to pass on (--preserve-fds), which stay
@@ -52,11 +53,16 @@ def exec_process(proc, memfd, keep_fds, before_exec, where="process", seccomp=No
     filt = "-"
     filt_fd = None
     if seccomp is not None:
-        prog, flags = seccomp
+        prog, flags, listener = seccomp
         # Last of all, in the helper, when the process may still load a filter
         # then (no_new_privs, or CAP_SYS_ADMIN kept); otherwise now, while we
-        # are still privileged, as runc does.
-        if proc.no_new_privileges or caps is None or caps.effective & (1 << CAP_SYS_ADMIN):
+        # are still privileged, as runc does. With a notify listener, here:
+        # the notify fd goes to the agent at once, before any notified call.
+        if listener is not None:
+            from .seccomp import SECCOMP_FILTER_FLAG_NEW_LISTENER
+            notify_fd = sc.seccomp_load(flags | SECCOMP_FILTER_FLAG_NEW_LISTENER, prog)
+            listener.send(notify_fd, host_pid)
+        elif proc.no_new_privileges or caps is None or caps.effective & (1 << CAP_SYS_ADMIN):
             fd = os.memfd_create("pyrunc-seccomp", 0)
             os.write(fd, prog)
             os.lseek(fd, 0, 0)

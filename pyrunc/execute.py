@@ -114,7 +114,13 @@ def run(root, cid, o):
         seccomp = None
         if st.d.get("seccomp"):
             from . import seccomp as scmp
-            seccomp = scmp.compile_bpf(st.d["seccomp"], os.path.join(root, ".seccomp-cache"))
+            prog, flags = scmp.compile_bpf(st.d["seccomp"], os.path.join(root, ".seccomp-cache"))
+            listener = None
+            if scmp.uses_notify(st.d["seccomp"]):  # the agent hears of each exec too
+                listener = scmp.Listener(st.d["seccomp"]["listenerPath"],
+                                         st.d["seccomp"].get("listenerMetadata"),
+                                         st.hook_state(st.status()))
+            seccomp = (prog, flags, listener)
         ns_fds = _open_namespaces(st.pid, set(st.d.get("namespaces") or ()))
         init.preload(proc.terminal, log.is_debug())
         memfd = execinit.sealed_helper()
@@ -192,7 +198,8 @@ def _child(ch, proc, cg, ns_fds, memfd, console_fd, seccomp, o):
         from . import process
         process.set_affinity(proc.cpu_affinity[0], "process.execCPUAffinity.initial")
         _close_others({0, 1, 2, ch.rfd, ch.wfd, memfd, console_fd, *(fd for _, fd in ns_fds),
-                       *range(3, 3 + (o.preserve_fds or 0))})
+                       *range(3, 3 + (o.preserve_fds or 0)),
+                       seccomp[2].fd if seccomp and seccomp[2] else None})
         cg.join_self()
         needs_fork = False
         for kind, fd in ns_fds:
@@ -203,12 +210,18 @@ def _child(ch, proc, cg, ns_fds, memfd, console_fd, seccomp, o):
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
         if needs_fork:
+            r, w = os.pipe2(os.O_CLOEXEC)  # the new process learns its host pid
             pid = os.fork()
             if pid:
+                os.write(w, str(pid).encode())
                 ch.send("pid", str(pid))
                 os._exit(0)
+            os.close(w)
+            host_pid = int(os.read(r, 32))
+            os.close(r)
         else:
-            ch.send("pid", str(os.getpid()))
+            host_pid = os.getpid()
+            ch.send("pid", str(host_pid))
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
         if proc.terminal:
             from . import console
@@ -221,7 +234,8 @@ def _child(ch, proc, cg, ns_fds, memfd, console_fd, seccomp, o):
         def ready():
             ch.send("ready")
             return None
-        execinit.exec_process(proc, memfd, keep, ready, seccomp=seccomp)
+        execinit.exec_process(proc, memfd, keep, ready, seccomp=seccomp,
+                              host_pid=host_pid)
     except PyruncError as e:
         _fail(ch, str(e))
     except OSError as e:

@@ -131,6 +131,8 @@ def _close_inherited(ctx):
     keep.update(range(3, 3 + (ctx.preserve_fds or 0)))
     keep.update(fd for _, fd in ctx.ns_fds)
     keep.update(ctx.idmapped.values())
+    if ctx.seccomp is not None and ctx.seccomp[2] is not None:
+        keep.add(ctx.seccomp[2].fd)
     if ctx.console_fd is not None:
         keep.add(ctx.console_fd)
     start = 0

@@ -7,7 +7,7 @@ is cached under the state root, keyed by a hash of the profile.
 """
 import os
 
-from .errors import ConfigError, NotSupported
+from .errors import ConfigError
 
 ACTIONS = {
     "SCMP_ACT_KILL": 0x00000000, "SCMP_ACT_KILL_THREAD": 0x00000000,
@@ -29,8 +29,6 @@ def _action(name, errno_ret, default_errno, where):
     code = ACTIONS.get(name)
     if code is None:
         raise ConfigError(where, f"unknown seccomp action {name!r}")
-    if name == "SCMP_ACT_NOTIFY":
-        raise NotSupported(where, "SCMP_ACT_NOTIFY is not supported by this version of pyrunc")
     if name in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
         value = errno_ret if errno_ret is not None else default_errno
         code |= value & 0xFFFF
@@ -50,9 +48,8 @@ def compile_bpf(sc_cfg, cache_dir=None):
         if bit is None:
             raise ConfigError(f"linux.seccomp.flags[{i}]", f"unknown seccomp flag {f!r}")
         flags |= bit
-    if sc_cfg.get("listenerPath"):
-        raise NotSupported("linux.seccomp.listenerPath",
-                           "seccomp notify listeners are not supported by this version of pyrunc")
+    if uses_notify(sc_cfg) and not sc_cfg.get("listenerPath"):
+        raise ConfigError("linux.seccomp.listenerPath", "is required with SCMP_ACT_NOTIFY")
     key = None
     if cache_dir:
         import _sha256
@@ -67,6 +64,51 @@ def compile_bpf(sc_cfg, cache_dir=None):
     if key:
         _cache_store(cache_dir, key, prog)
     return prog, flags
+
+
+def uses_notify(sc_cfg):
+    return sc_cfg.get("defaultAction") == "SCMP_ACT_NOTIFY" or any(
+        r.get("action") == "SCMP_ACT_NOTIFY" for r in sc_cfg.get("syscalls") or ())
+
+
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 8
+
+
+class Listener:
+    """SCMP_ACT_NOTIFY: the agent at listenerPath gets the notify fd, with
+    the container process state (runtime-spec "Container process state"),
+    over one connection made by the runtime before the fork (the path is
+    on the host; the init sends once it has loaded the filter)."""
+
+    __slots__ = ("fd", "metadata", "state")
+
+    def __init__(self, path, metadata, state):
+        import _socket
+        s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC, 0)
+        try:
+            s.connect(path)
+        except OSError as e:
+            s.close()
+            raise ConfigError("linux.seccomp.listenerPath",
+                              f"cannot connect to {path}: {e.strerror}") from None
+        self.fd = s.detach()
+        self.metadata = metadata or ""
+        self.state = state
+
+    def send(self, notify_fd, pid):
+        import _socket
+        import struct
+        from . import jsonlite
+        state = dict(self.state, pid=pid)
+        msg = {"ociVersion": state["ociVersion"], "fds": ["seccompFd"], "pid": pid,
+               "metadata": self.metadata, "state": state}
+        s = _socket.socket(fileno=self.fd)
+        try:
+            s.sendmsg([jsonlite.dumps(msg).encode()],
+                      [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", notify_fd))])
+        finally:
+            s.close()
+            os.close(notify_fd)
 
 
 def _cache_store(cache_dir, key, prog):

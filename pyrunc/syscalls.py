@@ -156,8 +156,9 @@ def clone3(flags=0, cgroup_fd=-1):
 
 
 def seccomp_load(flags, prog):
-    """seccomp(SECCOMP_SET_MODE_FILTER) of a BPF program (bytes)."""
-    _check(lib.pr_seccomp_load(flags, prog, len(prog)))
+    """seccomp(SECCOMP_SET_MODE_FILTER) of a BPF program (bytes); the
+    notify fd with SECCOMP_FILTER_FLAG_NEW_LISTENER."""
+    return _check(lib.pr_seccomp_load(flags, prog, len(prog)))
 
 
 def sched_setattr(policy, flags=0, nice=0, priority=0, runtime=0, deadline=0, period=0):

@@ -58,7 +58,7 @@ def test_bad_action_names_field(runtime, bundle):
     assert r.returncode == 1 and "linux.seccomp.syscalls[0].action" in r.stderr
 
 
-def test_notify_is_refused_not_ignored(runtime, bundle):
+def test_notify_with_an_unreachable_listener_is_refused(runtime, bundle):
     bundle.config["linux"]["seccomp"] = profile({"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"})
     bundle.config["linux"]["seccomp"]["listenerPath"] = "/tmp/nowhere.sock"
     bundle.write()

@@ -156,7 +156,7 @@ def test_features_report_this_build():
     assert "rro" in f["mountOptions"] and "tmpcopyup" in f["mountOptions"]
     sc_ = f["linux"]["seccomp"]
     assert sc_["enabled"] and "SCMP_ACT_ERRNO" in sc_["actions"]
-    assert "SCMP_ACT_NOTIFY" not in sc_["actions"]  # refused: must not be advertised
+    assert "SCMP_ACT_NOTIFY" in sc_["actions"] and "SCMP_ACT_KILL_PROCESS" in sc_["actions"]
     assert "SCMP_ARCH_X86_64" in sc_["archs"] and "SCMP_CMP_MASKED_EQ" in sc_["operators"]
     assert f["linux"]["apparmor"] == {"enabled": False}
     assert "mount" in f["linux"]["namespaces"]
