@@ -4,6 +4,10 @@
 # medians and ratios. Not a test: run it by hand or from the stop hook.
 #
 #   bench/start.sh [RUNS]        (default 25; PYRUNC=path to pick a binary)
+#   SECCOMP=podman bench/start.sh  the same with podman's default seccomp
+#                                  profile (containers-common's seccomp.json,
+#                                  turned into its OCI form as podman does
+#                                  for root with its default capabilities)
 set -eu
 RUNS=${1:-25}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,6 +31,39 @@ with open(cfg) as f:
     c = json.load(f)
 c["process"]["terminal"] = False
 c["process"]["args"] = ["/bin/true"]
+PODMAN_CAPS = {"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+               "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP",
+               "CAP_SETUID", "CAP_SYS_CHROOT"}
+
+
+def oci_profile(path, arch="SCMP_ARCH_X86_64"):
+    """A docker-format profile (archMap, includes/excludes) in OCI form."""
+    with open(path) as f:
+        p = json.load(f)
+    archs = [arch]
+    for m in p.get("archMap") or ():
+        if m["architecture"] == arch:
+            archs += m.get("subArchitectures") or []
+    rules = []
+    for r in p["syscalls"]:
+        inc, exc = r.get("includes") or {}, r.get("excludes") or {}
+        if inc.get("caps") and not set(inc["caps"]) <= PODMAN_CAPS:
+            continue
+        if inc.get("arches") and not {"amd64", "x86_64", "x32"} & set(inc["arches"]):
+            continue
+        if exc.get("caps") and set(exc["caps"]) & PODMAN_CAPS:
+            continue
+        rules.append({k: r[k] for k in ("names", "action", "args", "errnoRet") if k in r})
+    out = {"defaultAction": p["defaultAction"], "architectures": archs, "syscalls": rules}
+    if "defaultErrnoRet" in p:
+        out["defaultErrnoRet"] = p["defaultErrnoRet"]
+    return out
+
+
+if os.environ.get("SECCOMP") == "podman":
+    c["linux"]["seccomp"] = oci_profile("/usr/share/containers/seccomp.json")
+    n = sum(len(r["names"]) for r in c["linux"]["seccomp"]["syscalls"])
+    print(f"# with podman's default seccomp profile ({n} syscall names)")
 with open(cfg, "w") as f:
     json.dump(c, f)
 runtimes = [("pyrunc", pyrunc)]

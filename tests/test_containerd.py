@@ -91,6 +91,11 @@ def ctr(request, tmp_path_factory):
     # the daemon's state dir: remove afterwards what was not there before
     preexisting = {d for d in ("/run/containerd", "/run/containerd/fifo", "/run/containerd/s")
                    if os.path.exists(d)}
+    # cgroupsPath is /<namespace>/<id>: runc leaves the /default parent
+    parents = lambda: {os.path.join("/sys/fs/cgroup", c, "default")  # noqa: E731
+                       for c in os.listdir("/sys/fs/cgroup")
+                       if os.path.isdir(os.path.join("/sys/fs/cgroup", c, "default"))}
+    cg_before = parents()
     with open(os.path.join(top, "config.toml"), "w") as f:
         f.write(f'version = 2\nroot = "{top}/root"\nstate = "{top}/state"\n'
                 f'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
@@ -126,6 +131,11 @@ def ctr(request, tmp_path_factory):
         with open("/proc/self/mountinfo") as f:
             for m in sorted((line.split()[4] for line in f if top in line), reverse=True):
                 subprocess.run(["umount", "-l", m])
+        for d in sorted(parents() - cg_before):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
         for d in ("/run/containerd/fifo", "/run/containerd/s", "/run/containerd"):
             if d not in preexisting:
                 try:
