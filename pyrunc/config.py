@@ -218,9 +218,12 @@ class Linux:
         self.personality = _p.parse_personality(d.get("personality"), "linux.personality")
         self.memory_policy = _p.parse_memory_policy(d.get("memoryPolicy"), "linux.memoryPolicy")
         self.net_devices = d.get("netDevices") or {}
-        for key in ("intelRdt",):
-            if d.get(key) is not None:
-                raise NotSupported(f"linux.{key}", "not supported by this version of pyrunc")
+        if d.get("intelRdt") is not None:
+            if not os.path.exists("/sys/fs/resctrl/info"):
+                raise NotSupported("linux.intelRdt", "Intel RDT (resctrl) is not available on "
+                                   "this host")
+            raise NotSupported("linux.intelRdt", "Intel RDT is not supported by this version "
+                               "of pyrunc")
 
     def ns(self, kind):
         for n in self.namespaces:

@@ -40,6 +40,10 @@ def assert_nothing_left(runtime, cid):
     (lambda c: c["linux"]["namespaces"].append({"type": "network", "path": "/nonexistent/ns"}),
      "linux.namespaces"),
     (lambda c: c["linux"].__setitem__("sysctl", {"vm.swappiness": "10"}), "linux.sysctl.vm.swappiness"),
+    (lambda c: c["linux"].__setitem__("intelRdt", {"closID": "x"}), "linux.intelRdt"),
+    (lambda c: c["process"].__setitem__("apparmorProfile", "p"), "process.apparmorProfile"),
+    (lambda c: c["process"].__setitem__("selinuxLabel", "l"), "process.selinuxLabel"),
+    (lambda c: c["linux"].__setitem__("mountLabel", "l"), "linux.mountLabel"),
     (lambda c: c["linux"].__setitem__("uidMappings", [{"containerID": 0, "hostID": 1, "size": 1}]),
      "linux.uidMappings"),
 ])
