@@ -23,6 +23,8 @@ def get():
                        "systemdUser": False},
             "seccomp": _seccomp(),
             "apparmor": {"enabled": False},
+            "mountExtensions": {"idmap": {"enabled": True}},
+            "intelRdt": {"enabled": False},
             "selinux": {"enabled": False},
         },
         "annotations": {"org.opencontainers.runc.version": "pyrunc"},

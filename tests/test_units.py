@@ -159,4 +159,5 @@ def test_features_report_this_build():
     assert "SCMP_ACT_NOTIFY" in sc_["actions"] and "SCMP_ACT_KILL_PROCESS" in sc_["actions"]
     assert "SCMP_ARCH_X86_64" in sc_["archs"] and "SCMP_CMP_MASKED_EQ" in sc_["operators"]
     assert f["linux"]["apparmor"] == {"enabled": False}
+    assert f["linux"]["mountExtensions"]["idmap"]["enabled"] is True
     assert "mount" in f["linux"]["namespaces"]
