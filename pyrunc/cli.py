@@ -290,14 +290,24 @@ def _wait_forwarding(pid, master=None):
             pass
     for s in (1, 2, 3, 10, 12, 15):
         _signal.signal(s, forward)
+    reaped = []
     if master is not None:
-        from . import console, state
-        start = state.proc_start_time(pid)
+        from . import console
+
+        def exited():
+            try:
+                wpid, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:  # not reparented to us yet
+                return False
+            if wpid == pid:
+                reaped.append(status)
+                return True
+            return False
         try:
-            console.relay(master, lambda: state.proc_start_time(pid) == start)
+            console.relay(master, exited)
         finally:
             os.close(master)
-    while True:
+    while not reaped:
         try:
             wpid, status = os.waitpid(-1, 0)
         except InterruptedError:
@@ -305,9 +315,11 @@ def _wait_forwarding(pid, master=None):
         except ChildProcessError:
             return 255
         if wpid == pid:
-            if os.WIFSIGNALED(status):
-                return 128 + os.WTERMSIG(status)
-            return os.WEXITSTATUS(status)
+            reaped.append(status)
+    status = reaped[0]
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
 
 
 def cmd_state(g, opts, pos):
@@ -442,6 +454,9 @@ def cmd_exec(g, opts, pos):
         if isinstance(e, Usage):
             raise
         log.error(f"exec failed: {e}")
+        return 255
+    except OSError as e:
+        log.error(f"exec failed: {e.strerror}{': ' + str(e.filename) if e.filename else ''}")
         return 255
 
 

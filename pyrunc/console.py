@@ -81,7 +81,7 @@ def recv_master(sock_fd):
     s = _socket.socket(fileno=sock_fd)
     try:
         fds = array.array("i")
-        _, anc, _, _ = s.recvmsg(64, _socket.CMSG_LEN(fds.itemsize))
+        _, anc, _, _ = s.recvmsg(64, _socket.CMSG_LEN(fds.itemsize), _socket.MSG_CMSG_CLOEXEC)
         for level, kind, data in anc:
             if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
                 fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
@@ -92,8 +92,22 @@ def recv_master(sock_fd):
         s.detach()  # the caller owns sock_fd
 
 
-def relay(master, pid_alive):
-    """Copy between our stdio and the container's terminal until it closes.
+def _drain(master):
+    os.set_blocking(master, False)
+    try:
+        while True:
+            data = os.read(master, 65536)
+            if not data:
+                return
+            os.write(1, data)
+    except OSError:  # EAGAIN: nothing more now; EIO: no writer left
+        return
+
+
+def relay(master, exited):
+    """Copy between our stdio and the container's terminal until the
+    process has exited (exited() is checked at every turn: a background
+    process still holding the terminal must not keep us here).
 
     Our terminal (if stdin is one) is put in raw mode meanwhile, and its
     size given to the container's."""
@@ -134,7 +148,8 @@ def relay(master, pid_alive):
                     fds = [master]
                 else:
                     os.write(master, data)
-            if not r and not pid_alive():
+            if exited():
+                _drain(master)  # what it wrote just before it exited
                 return
     finally:
         if saved is not None:

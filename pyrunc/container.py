@@ -436,6 +436,13 @@ def _wait_gone(pid, timeout=5.0):
 def write_pid_file(path, pid):
     """Atomically, decimal, no newline (containerd Atoi's the whole file)."""
     path = os.path.abspath(path)
+    try:
+        import stat
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            # renaming over it would replace a device, a dir's link, ...
+            raise ContainerError(f"pid file {path} exists and is not a regular file")
+    except FileNotFoundError:
+        pass
     tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
@@ -576,14 +583,20 @@ def pause(st):
         raise ContainerError(f"container not running" if status in ("stopped", "created")
                              else f"cannot pause a {status} container")
     from . import cgroups
-    cgroups.from_state(st.d.get("cgroups", {})).freeze(True)
+    try:
+        cgroups.from_state(st.d.get("cgroups", {})).freeze(True)
+    except OSError as e:
+        raise ContainerError(f"pause: {e.strerror}") from None
 
 
 def resume(st):
     if st.status() != "paused":
         raise ContainerError("container not paused")
     from . import cgroups
-    cgroups.from_state(st.d.get("cgroups", {})).freeze(False)
+    try:
+        cgroups.from_state(st.d.get("cgroups", {})).freeze(False)
+    except OSError as e:
+        raise ContainerError(f"resume: {e.strerror}") from None
 
 
 def delete(st, force=False):

@@ -47,24 +47,30 @@ def build_process(st, o):
             raw["cwd"] = o.cwd
         user = dict(raw.get("user") or {})
         if o.user:
-            u, _, g = o.user.partition(":")
-            try:
-                user["uid"] = int(u)
-                if g:
-                    user["gid"] = int(g)
-            except ValueError:
-                raise ContainerError(f"invalid --user {o.user!r}: numeric uid[:gid] expected") \
-                    from None
+            u, sep, g = o.user.partition(":")
+            if not u.isdigit() or (sep and not g.isdigit()):
+                raise ContainerError(f"invalid --user {o.user!r}: uid[:gid] as numbers expected")
+            user["uid"] = int(u)
+            if sep:
+                user["gid"] = int(g)
         if o.additional_gids:
-            user["additionalGids"] = [int(x) for x in o.additional_gids]
+            if not all(x.isdigit() for x in o.additional_gids):
+                raise ContainerError(f"invalid --additional-gids {o.additional_gids!r}")
+            user["additionalGids"] = list(user.get("additionalGids") or []) + \
+                [int(x) for x in o.additional_gids]
         raw["user"] = user
         if o.caps:
             caps = {k: list(v) for k, v in (raw.get("capabilities") or {}).items()}
+            # as runc: bounding, effective, permitted; ambient only where
+            # inheritable already has it (never inheritable: CVE-2022-29162)
             for k in ("bounding", "effective", "permitted", "inheritable", "ambient"):
                 caps.setdefault(k, [])
-                for c in o.caps:
+            for c in o.caps:
+                for k in ("bounding", "effective", "permitted"):
                     if c not in caps[k]:
                         caps[k].append(c)
+                if c in caps["inheritable"] and c not in caps["ambient"]:
+                    caps["ambient"].append(c)
             raw["capabilities"] = caps
         if o.no_new_privs:
             raw["noNewPrivileges"] = True
@@ -143,10 +149,15 @@ def run(root, cid, o):
             _child(child, proc, cg, ns_fds, memfd, console_fd, seccomp, o)
         child.close()
         os.close(memfd)
+        if seccomp and seccomp[2]:
+            os.close(seccomp[2].fd)
         for _, fd in ns_fds:
             os.close(fd)
         if console_fd is not None:
             os.close(console_fd)
+        # the lock only guarded the state read: never hold it while the new
+        # process starts (in a paused container it waits for `resume`)
+        lock.release()
         exec_pid = _drive(parent, pid)
         parent.close()
     finally:
@@ -180,10 +191,21 @@ def _drive(chan, child):
             if exec_pid != child:
                 container._reap(child)
         elif tag == "ready":
-            tag, payload = chan.recv()
-            if tag is None:
+            # then the helper's word on the pipe: "0" and EOF at the exec,
+            # "0<errno>" when the program could not be exec'd
+            data = chan.buf
+            while True:
+                chunk = os.read(chan.rfd, 256)
+                if not chunk:
+                    break
+                data += chunk
+            if data == b"0":
                 return exec_pid
-            raise InitError(payload if tag == "error" else f"exec: unexpected {tag!r}")
+            if data[:1] == b"0" and data[1:].isdigit():
+                raise InitError(f"exec: {os.strerror(int(data[1:])).lower()}")
+            if data.startswith(b"error "):
+                raise InitError(data[6:].decode(errors="replace").strip())
+            raise InitError("exec: the process exited before it started")
         elif tag == "error":
             container._reap(child)
             raise InitError(payload)
@@ -232,8 +254,9 @@ def _child(ch, proc, cg, ns_fds, memfd, console_fd, seccomp, o):
         keep = list(range(3, 3 + (o.preserve_fds or 0)))
 
         def ready():
+            # the helper reports an exec failure on our pipe (see _drive)
             ch.send("ready")
-            return None
+            return ("f", ch.wfd)
         execinit.exec_process(proc, memfd, keep, ready, seccomp=seccomp,
                               host_pid=host_pid)
     except PyruncError as e:

@@ -42,15 +42,17 @@ def _detached(spec, m):
     if m.type not in ("bind", "") and not {"bind", "rbind"} & set(m.options):
         raise ConfigError(f"{where}.type", "only bind mounts can be idmapped")
     src = m.source if os.path.isabs(m.source) else os.path.join(spec.bundle, m.source)
-    recursive = "rbind" in m.options or "ridmap" in m.options
+    # submounts come along with rbind; they are idmapped too with ridmap
+    rbind = "rbind" in m.options
+    ridmap = "ridmap" in m.options
     userns = _userns_with(uids, gids, where)
     try:
         try:
-            fd = sc.open_tree(-100, src, sc.OPEN_TREE_CLONE | (sc.AT_RECURSIVE if recursive else 0))
+            fd = sc.open_tree(-100, src, sc.OPEN_TREE_CLONE | (sc.AT_RECURSIVE if rbind else 0))
         except OSError as e:
             raise ConfigError(f"{where}.source", f"{src}: {e.strerror}") from None
         try:
-            sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH | (sc.AT_RECURSIVE if recursive else 0),
+            sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH | (sc.AT_RECURSIVE if ridmap else 0),
                              attr_set=sc.MOUNT_ATTR_IDMAP, userns_fd=userns)
         except OSError as e:
             os.close(fd)

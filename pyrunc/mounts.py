@@ -153,12 +153,19 @@ def _tmpfs_copyup(m, target, opts):
     """tmpfs with what the image has at the destination copied in (podman's
     --read-only /tmp, /run). The tmpfs is filled at a staging directory of
     this private mount namespace, then moved onto the destination."""
-    stage = f"/tmp/.pyrunc-copyup-{os.getpid()}"
+    # (our pid is 1 in a new pid namespace: a random name, never reused)
+    stage = f"/tmp/.pyrunc-copyup-{os.urandom(8).hex()}"
     os.mkdir(stage, 0o700)
     try:
         sc.mount(m.source or "tmpfs", stage, "tmpfs", opts.flags & ~sc.MS_RDONLY, opts.data)
         try:
-            _copy_tree(target, stage)
+            src = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            dst = os.open(stage, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                _copy_tree(src, dst)
+            finally:
+                os.close(src)
+                os.close(dst)
             sc.mount(stage, target, None, sc.MS_MOVE)
         except BaseException:
             sc.umount2(stage, sc.MNT_DETACH)
@@ -170,35 +177,49 @@ def _tmpfs_copyup(m, target, opts):
 
 
 def _copy_tree(src, dst, top=True):
-    """Copy src's contents into dst keeping modes, owners and symlinks as
-    they are (never followed). The top directory keeps the tmpfs's own
-    mode and owner (its mount options say them), as runc does."""
+    """Copy the contents of directory fd src into directory fd dst keeping
+    modes, owners and symlinks as they are. Everything goes through
+    directory fds with O_NOFOLLOW: an entry swapped for a symlink meanwhile
+    is never followed out of the rootfs. The top directory keeps the
+    tmpfs's own mode and owner (its mount options say them), as runc does."""
     import stat
+    nf = os.O_NOFOLLOW | os.O_CLOEXEC
     if not top:
-        st = os.stat(src)
-        os.chmod(dst, stat.S_IMODE(st.st_mode))
-        os.chown(dst, st.st_uid, st.st_gid)
-    with os.scandir(src) as it:
-        for e in it:
-            s_path, d_path = os.path.join(src, e.name), os.path.join(dst, e.name)
-            est = e.stat(follow_symlinks=False)
-            if e.is_symlink():
-                os.symlink(os.readlink(s_path), d_path)
-            elif e.is_dir(follow_symlinks=False):
-                os.mkdir(d_path)
-                _copy_tree(s_path, d_path, top=False)
-                continue
-            elif e.is_file(follow_symlinks=False):
-                with open(s_path, "rb") as fi, open(d_path, "wb") as fo:
-                    while True:
-                        chunk = fi.read(1 << 20)
-                        if not chunk:
-                            break
-                        fo.write(chunk)
-                os.chmod(d_path, stat.S_IMODE(est.st_mode))
-            else:
-                continue  # devices, fifos, sockets: not carried over
-            os.chown(d_path, est.st_uid, est.st_gid, follow_symlinks=False)
+        st = os.fstat(src)
+        os.fchmod(dst, stat.S_IMODE(st.st_mode))
+        os.fchown(dst, st.st_uid, st.st_gid)
+    for e in os.scandir(src):
+        name = e.name
+        est = os.stat(name, dir_fd=src, follow_symlinks=False)
+        mode = est.st_mode
+        if stat.S_ISLNK(mode):
+            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+        elif stat.S_ISDIR(mode):
+            os.mkdir(name, 0o700, dir_fd=dst)
+            s2 = os.open(name, os.O_RDONLY | os.O_DIRECTORY | nf, dir_fd=src)
+            d2 = os.open(name, os.O_RDONLY | os.O_DIRECTORY | nf, dir_fd=dst)
+            try:
+                _copy_tree(s2, d2, top=False)
+            finally:
+                os.close(s2)
+                os.close(d2)
+            continue
+        elif stat.S_ISREG(mode):
+            fi = os.open(name, os.O_RDONLY | nf, dir_fd=src)
+            fo = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | nf, 0o600, dir_fd=dst)
+            try:
+                while True:
+                    chunk = os.read(fi, 1 << 20)
+                    if not chunk:
+                        break
+                    os.write(fo, chunk)
+                os.fchmod(fo, stat.S_IMODE(mode))
+            finally:
+                os.close(fi)
+                os.close(fo)
+        else:
+            continue  # devices, fifos, sockets: not carried over
+        os.chown(name, est.st_uid, est.st_gid, dir_fd=dst, follow_symlinks=False)
 
 
 def _setattr_recursive(fd, attr_set, attr_clr):

@@ -28,8 +28,13 @@ def move(pid, devices):
             except Exception as e:  # pyroute2's NetlinkError carries the errno text
                 raise ConfigError(where, f"cannot move {host_name!r} into the container: {e}") \
                     from None
-            links = cont.get_links(idx) if "%d" in new else None
-            cidx = idx if links else cont.link_lookup(ifname=new)[0]
+            # by its new name (its index may change on a clash); a "%d"
+            # template leaves the kernel's choice, found by the index
+            found = cont.link_lookup(ifname=new) if "%d" not in new else \
+                [x["index"] for x in cont.get_links() if x["index"] == idx]
+            if not found:
+                raise ConfigError(where, f"{new!r} not found in the container after the move")
+            cidx = found[0]
             for address, prefixlen in keep:
                 cont.addr("add", index=cidx, address=address, prefixlen=prefixlen)
             cont.link("set", index=cidx, state="up")

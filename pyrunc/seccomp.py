@@ -99,7 +99,11 @@ class Listener:
         import _socket
         import struct
         from . import jsonlite
-        state = dict(self.state, pid=pid)
+        # pid: the process that loaded the filter; state.pid stays the
+        # container's init (set already for an exec; ours for a create)
+        state = dict(self.state)
+        if not state.get("pid"):
+            state["pid"] = pid
         msg = {"ociVersion": state["ociVersion"], "fds": ["seccompFd"], "pid": pid,
                "metadata": self.metadata, "state": state}
         s = _socket.socket(fileno=self.fd)

@@ -87,3 +87,58 @@ def test_exec_with_terminal(runtime, running):
     p = runtime("exec", "-t", running, "sh", "-c", "test -t 0 && echo tty")
     assert p.returncode == 0, p.stderr
     assert p.stdout.replace("\r", "").strip() == "tty"
+
+
+def test_exec_format_error_is_255(runtime, running, bundle):
+    with open(os.path.join(bundle.rootfs, "junk"), "w") as f:
+        f.write("not a program\n")
+    os.chmod(os.path.join(bundle.rootfs, "junk"), 0o755)
+    p = runtime("exec", running, "/junk")
+    assert p.returncode == 255 and "exec format error" in p.stderr
+
+
+def test_exec_cap_goes_where_runc_puts_it(runtime, running):
+    p = runtime("exec", "--cap", "CAP_CHOWN", running, "grep", "Cap", "/proc/self/status")
+    assert p.returncode == 0, p.stderr
+    caps = {line.split(":")[0]: int(line.split()[1], 16) for line in p.stdout.splitlines()}
+    assert caps["CapEff"] & 1 and caps["CapBnd"] & 1
+    assert not caps["CapInh"] & 1 and not caps["CapAmb"] & 1  # CVE-2022-29162
+
+
+def test_exec_ignore_paused_does_not_block_resume(runtime, running):
+    import time
+    runtime("pause", running, check=True)
+    proc = subprocess.Popen([runtime.bin, "--root", runtime.root, "exec", "--ignore-paused",
+                             running, "echo", "thawed"], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        assert runtime("resume", running, timeout=10).returncode == 0
+        out, _ = proc.communicate(timeout=20)
+        assert proc.returncode == 0 and out.strip() == "thawed"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_exec_tty_returns_when_the_process_exits(runtime, running):
+    import time
+    t = time.monotonic()
+    p = runtime("exec", "-t", running, "sh", "-c", "trap '' HUP; sleep 5 & exit 3")
+    assert p.returncode == 3
+    assert time.monotonic() - t < 4
+
+
+def test_delete_removes_sub_cgroups(runtime, running, tmp_path):
+    pid = runtime.state(running)["pid"]
+    with open(f"/proc/{pid}/cgroup") as f:
+        rel = next(line.split(":", 2)[2].strip() for line in f if ":pids:" in line)
+    sub = f"/sys/fs/cgroup/pids{rel}/sub"
+    os.mkdir(sub)
+    p = runtime("exec", "-d", "--pid-file", tmp_path / "pid", running, "sleep", "30")
+    assert p.returncode == 0, p.stderr
+    import time
+    t = time.monotonic()
+    assert runtime("delete", "-f", running).returncode == 0
+    assert time.monotonic() - t < 3
+    assert not os.path.exists(sub) and not os.path.exists(os.path.dirname(sub))

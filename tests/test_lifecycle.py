@@ -238,3 +238,13 @@ def test_pause_requires_running(runtime, bundle):
     p = runtime("resume", cid)
     assert p.returncode == 1 and "not paused" in p.stderr
     runtime("delete", "-f", cid, check=True)
+
+
+def test_pid_file_never_replaces_a_device(runtime, bundle, tmp_path):
+    dev = tmp_path / "nul"
+    os.mknod(dev, 0o666 | 0o020000, os.makedev(1, 3))
+    cid = runtime.new_id()
+    p = runtime("create", "-b", bundle.path, "--pid-file", dev, cid)
+    assert p.returncode == 1 and "not a regular file" in p.stderr
+    assert os.path.exists(dev) and not os.path.isfile(dev)
+    assert not os.path.exists(os.path.join(runtime.root, cid))

@@ -111,10 +111,14 @@ class Manager:
             time.sleep(0.001)
 
     def pids(self):
+        """Every process of the container, sub-cgroups included."""
         for name in ("pids", "freezer", "memory", "unified"):
             d = self.path(name)
-            if d:
-                return _read_pids(os.path.join(d, "cgroup.procs"))
+            if d and os.path.isdir(d):
+                out = []
+                for base, _, _ in os.walk(d):
+                    out += _read_pids(os.path.join(base, "cgroup.procs"))
+                return out
         return []
 
     # -- removal ----------------------------------------------------------
@@ -135,6 +139,8 @@ class Manager:
         for d in sorted(self.created, key=len, reverse=True):
             while True:
                 try:
+                    if d in own:
+                        _remove_children(d)  # sub-cgroups the container made
                     os.rmdir(d)
                     break
                 except FileNotFoundError:
@@ -148,11 +154,12 @@ class Manager:
         self.created = []
 
     def kill_all_in(self, d):
-        for pid in _read_pids(os.path.join(d, "cgroup.procs")):
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
+        for base, dirs, _ in os.walk(d):
+            for pid in _read_pids(os.path.join(base, "cgroup.procs")):
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
 
     # -- state ------------------------------------------------------------
     def to_state(self):
@@ -170,6 +177,17 @@ class Manager:
         """name -> (mountpoint, host dir, mount options) for the cgroup mount."""
         return {n: (h.mountpoint if h else None, d, h.options if h else None)
                 for n, (d, h) in self.dirs.items()}
+
+
+def _remove_children(d):
+    """rmdir the sub-cgroups under d, deepest first (cgroupfs dirs hold
+    only control files, which rmdir takes with them)."""
+    for base, dirs, _ in os.walk(d, topdown=False):
+        if base != d:
+            try:
+                os.rmdir(base)
+            except FileNotFoundError:
+                pass
 
 
 def _read(path):
