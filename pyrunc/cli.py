@@ -330,19 +330,18 @@ def cmd_state(g, opts, pos):
 
 
 def cmd_pause(g, opts, pos):
-    from . import container, state
-    st, lock = state.load_locked(g["root"], need_id("pause", pos))
-    try:
-        container.pause(st)
-    finally:
-        lock.release()
+    _locked_op(g, "pause", pos)
 
 
 def cmd_resume(g, opts, pos):
+    _locked_op(g, "resume", pos)
+
+
+def _locked_op(g, name, pos):
     from . import container, state
-    st, lock = state.load_locked(g["root"], need_id("resume", pos))
+    st, lock = state.load_locked(g["root"], need_id(name, pos))
     try:
-        container.resume(st)
+        getattr(container, name)(st)
     finally:
         lock.release()
 

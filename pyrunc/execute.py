@@ -219,7 +219,7 @@ def _child(ch, proc, cg, ns_fds, memfd, console_fd, seccomp, o):
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
         from . import process
         process.set_affinity(proc.cpu_affinity[0], "process.execCPUAffinity.initial")
-        _close_others({0, 1, 2, ch.rfd, ch.wfd, memfd, console_fd, *(fd for _, fd in ns_fds),
+        sc.close_all_except({0, 1, 2, ch.rfd, ch.wfd, memfd, console_fd, *(fd for _, fd in ns_fds),
                        *range(3, 3 + (o.preserve_fds or 0)),
                        seccomp[2].fd if seccomp and seccomp[2] else None})
         cg.join_self()
@@ -266,16 +266,6 @@ def _child(ch, proc, cg, ns_fds, memfd, console_fd, seccomp, o):
     except BaseException as e:
         _fail(ch, f"internal error in exec: {type(e).__name__}: {e}")
     os._exit(1)
-
-
-def _close_others(keep):
-    """Only stdio, --preserve-fds and our own fds reach the container."""
-    start = 0
-    for fd in sorted(k for k in keep if k is not None and k >= 0):
-        if fd > start:
-            sc.close_range(start, fd - 1)
-        start = fd + 1
-    sc.close_range(start)
 
 
 def _fail(ch, msg):

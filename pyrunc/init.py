@@ -135,12 +135,7 @@ def _close_inherited(ctx):
         keep.add(ctx.seccomp[2].fd)
     if ctx.console_fd is not None:
         keep.add(ctx.console_fd)
-    start = 0
-    for fd in sorted(keep):
-        if fd > start:
-            sc.close_range(start, fd - 1)
-        start = fd + 1
-    sc.close_range(start)
+    sc.close_all_except(keep)
 
 
 def _setup(ctx):

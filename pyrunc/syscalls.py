@@ -197,3 +197,14 @@ def mount_setattr(fd, path, flags, attr_set=0, attr_clr=0, propagation=0, userns
 
 def move_mount(from_fd, from_path, to_fd, to_path, flags):
     _check(lib.pr_move_mount(from_fd, _b(from_path), to_fd, _b(to_path), flags))
+
+
+def close_all_except(keep):
+    """Close every fd but those in keep (None entries ignored), in as few
+    close_range calls as there are gaps."""
+    start = 0
+    for fd in sorted(k for k in keep if k is not None and k >= 0):
+        if fd > start:
+            close_range(start, fd - 1)
+        start = fd + 1
+    close_range(start)

@@ -13,6 +13,9 @@ pytestmark = [needs_root, pytest.mark.skipif(not shutil.which("podman"), reason=
 CONF = """[containers]
 # the host's hard limits: podman's defaults are above them here
 default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+# no bridge, veth or firewall rules on the host: each container only
+# gets its own empty network namespace (loopback)
+netns = "none"
 [engine]
 runtime = "pyrunc"
 runtime_supports_json = ["pyrunc"]
