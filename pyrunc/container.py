@@ -149,8 +149,10 @@ def create(cid, opts):
         os.mkfifo(fifo, 0o622)
         os.chmod(fifo, 0o622)
         fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        log.trace("create: state+fifo")
         cg.create()
         cg_made = True
+        log.trace("create: cgroups made")
         st.d["cgroups"] = cg.to_state()
         st.save()
         ns_fds = ns.open_joined(spec.linux)
@@ -201,8 +203,11 @@ def create(cid, opts):
         chan = parent_chan
         # always: without a devices section the default rules still apply
         cg.apply(spec.linux.resources)
+        log.trace("create: resources")
         from . import execinit, init
-        init.preload(spec.process.terminal, ctx.debug)
+        init.preload(spec.process, spec, ctx.debug,
+                     sockets=ctx.seccomp is not None and ctx.seccomp[2] is not None)
+        log.trace("create: preloaded")
         ctx.memfd = execinit.sealed_helper()
         log.trace("create: fork")
         try:

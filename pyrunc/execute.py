@@ -128,7 +128,8 @@ def run(root, cid, o):
                                          st.hook_state(st.status()))
             seccomp = (prog, flags, listener)
         ns_fds = _open_namespaces(st.pid, set(st.d.get("namespaces") or ()))
-        init.preload(proc.terminal, log.is_debug())
+        init.preload(proc, None, log.is_debug(),
+                     sockets=seccomp is not None and seccomp[2] is not None)
         memfd = execinit.sealed_helper()
         console_fd = ours = None
         if proc.terminal:

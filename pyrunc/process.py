@@ -29,6 +29,8 @@ def check_rlimits(proc, where="process"):
 
 
 def set_rlimits(proc, where="process"):
+    if not proc.rlimits:
+        return
     import resource
     for i, r in enumerate(proc.rlimits):
         soft = resource.RLIM_INFINITY if r.soft >= INFINITY else r.soft
