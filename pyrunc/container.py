@@ -142,7 +142,7 @@ def create(cid, opts):
     st, lock = state.new(opts.root, cid, d)
     pid = 0
     procs = _Procs()
-    fifo_fd = chan = None
+    fifo_fd = chan = child_chan = None
     cg_made = False
     try:
         fifo = os.path.join(st.dir, state.FIFO)
@@ -157,6 +157,7 @@ def create(cid, opts):
         st.save()
         ns_fds = ns.open_joined(spec.linux)
         parent_chan, child_chan = sync_pair()
+        chan = parent_chan  # closed in `finally`, whatever happens next
         ctx = InitContext()
         ctx.spec = spec
         ctx.cid = cid
@@ -200,7 +201,6 @@ def create(cid, opts):
                 import _socket
                 a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
                 opts.console_ours, ctx.console_fd = a.detach(), b.detach()
-        chan = parent_chan
         # always: without a devices section the default rules still apply
         cg.apply(spec.linux.resources)
         log.trace("create: resources")
@@ -250,6 +250,8 @@ def create(cid, opts):
             os.close(fifo_fd)
         if chan is not None:
             chan.close()
+        if child_chan is not None:
+            child_chan.close()  # (idempotent: a no-op when closed after the fork)
 
 
 def _fork_into(ctx, cg):

@@ -41,11 +41,14 @@ class Channel:
         raise InitError(f"init: expected {tag!r}, got {got!r}")
 
     def close(self):
+        """Idempotent: a second close must not hit an fd number reused since."""
         for fd in (self.rfd, self.wfd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.rfd = self.wfd = -1
 
 
 def pair():
