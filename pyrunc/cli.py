@@ -35,6 +35,12 @@ F = {
              "--rootless": ("rootless", False)},
     "features": {},
     "ps": {"--format": ("format", True), "-f": ("format", True)},
+    "update": {"--resources": ("resources", True), "-r": ("resources", True),
+               "--memory": ("memory", True), "--memory-swap": ("memory_swap", True),
+               "--memory-reservation": ("memory_reservation", True),
+               "--cpu-shares": ("cpu_shares", True), "--cpu-quota": ("cpu_quota", True),
+               "--cpu-period": ("cpu_period", True), "--cpuset-cpus": ("cpuset_cpus", True),
+               "--cpuset-mems": ("cpuset_mems", True), "--pids-limit": ("pids_limit", True)},
     "exec": {"--process": ("process", True), "-p": ("process", True),
              "--tty": ("tty", False), "-t": ("tty", False),
              "--console-socket": ("console_socket", True), "--cwd": ("cwd", True),
@@ -346,6 +352,47 @@ def _locked_op(g, name, pos):
         lock.release()
 
 
+def cmd_update(g, opts, pos):
+    """`update`: linux.resources from --resources (a file, or - for stdin)
+    and runc's flags, applied to the running container's cgroups."""
+    from . import cgroups, jsonlite, state
+    from .errors import ConfigError
+    cid = need_id("update", pos)
+    res = {}
+    if opts.get("resources"):
+        src = opts["resources"]
+        data = sys.stdin.buffer.read() if src == "-" else open(src, "rb").read()
+        res = jsonlite.loads(data, "resources")
+        if not isinstance(res, dict):
+            raise ConfigError("", "resources: expected a JSON object")
+
+    def num(flag, key):
+        try:
+            return int(opts[key])
+        except ValueError:
+            raise Usage(f"invalid value {opts[key]!r} for flag {flag}") from None
+    flags = (("--memory", "memory", "memory", "limit"),
+             ("--memory-swap", "memory_swap", "memory", "swap"),
+             ("--memory-reservation", "memory_reservation", "memory", "reservation"),
+             ("--cpu-shares", "cpu_shares", "cpu", "shares"),
+             ("--cpu-quota", "cpu_quota", "cpu", "quota"),
+             ("--cpu-period", "cpu_period", "cpu", "period"),
+             ("--pids-limit", "pids_limit", "pids", "limit"))
+    for flag, key, section, field in flags:
+        if opts.get(key) is not None:
+            res.setdefault(section, {})[field] = num(flag, key)
+    for key, field in (("cpuset_cpus", "cpus"), ("cpuset_mems", "mems")):
+        if opts.get(key) is not None:
+            res.setdefault("cpu", {})[field] = opts[key]
+    st, lock = state.load_locked(g["root"], cid)
+    try:
+        if st.status() in ("stopped", "creating"):
+            raise ContainerError("container not running")
+        cgroups.from_state(st.d.get("cgroups", {})).apply(res, update=True)
+    finally:
+        lock.release()
+
+
 def cmd_kill(g, opts, pos):
     from . import container, state
     cid = need_id("kill", pos)
@@ -463,5 +510,5 @@ COMMANDS = {
     "create": cmd_create, "start": cmd_start, "run": cmd_run, "state": cmd_state,
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
     "features": cmd_features, "ps": cmd_ps, "exec": cmd_exec,
-    "pause": cmd_pause, "resume": cmd_resume,
+    "pause": cmd_pause, "resume": cmd_resume, "update": cmd_update,
 }

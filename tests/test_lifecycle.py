@@ -248,3 +248,30 @@ def test_pid_file_never_replaces_a_device(runtime, bundle, tmp_path):
     assert p.returncode == 1 and "not a regular file" in p.stderr
     assert os.path.exists(dev) and not os.path.isfile(dev)
     assert not os.path.exists(os.path.join(runtime.root, cid))
+
+
+def test_update_resources(runtime, bundle, tmp_path):
+    bundle.args("sleep", "30")
+    bundle.config["linux"]["resources"]["pids"] = {"limit": 50}
+    bundle.write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    try:
+        pid = runtime.state(cid)["pid"]
+        with open(f"/proc/{pid}/cgroup") as f:
+            rel = {l.split(":")[1]: l.split(":", 2)[2].strip() for l in f}
+        pids_max = f"/sys/fs/cgroup/pids{rel['pids']}/pids.max"
+        mem = f"/sys/fs/cgroup/memory{rel['memory']}/memory.limit_in_bytes"
+        assert runtime("update", "--pids-limit", "7", "--memory", "33554432", cid).returncode == 0
+        assert open(pids_max).read().strip() == "7"
+        assert open(mem).read().strip() == "33554432"
+        (tmp_path / "r.json").write_text('{"pids": {"limit": 9}}')
+        assert runtime("update", "--resources", tmp_path / "r.json", cid).returncode == 0
+        assert open(pids_max).read().strip() == "9"
+        p = runtime("update", "--resources", "-", cid, input='{"blockIO": {"weight": 10}}')
+        assert p.returncode == 1 and "linux.resources.blockIO" in p.stderr
+        # the device rules are left as they are
+        out = runtime("exec", cid, "sh", "-c", "echo ok > /dev/null && echo fine").stdout
+        assert out.strip() == "fine"
+    finally:
+        runtime("delete", "-f", cid)

@@ -41,11 +41,12 @@ def device_rule(r, where):
            f"{'*' if minor is None or minor < 0 else minor} {access}"
 
 
-def apply(mgr, res):
-    """Apply linux.resources; the device rules always (deny all, then the
-    config's, then the defaults), so a config without them is not a
-    container with every host device."""
-    if "devices" not in res:
+def apply(mgr, res, update=False):
+    """Apply linux.resources; at create the device rules always (deny all,
+    then the config's, then the defaults), so a config without them is not
+    a container with every host device. An update changes only what it
+    names."""
+    if "devices" not in res and not update:
         _devices(mgr, [])
     for key in res:
         fn = _APPLY.get(key)

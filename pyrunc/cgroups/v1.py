@@ -79,9 +79,9 @@ class Manager:
     def unified_dir(self):
         return self.path("unified")
 
-    def apply(self, resources):
+    def apply(self, resources, update=False):
         from . import resources_v1
-        resources_v1.apply(self, resources)
+        resources_v1.apply(self, resources, update)
 
     # -- queries ----------------------------------------------------------
     def path(self, name):

@@ -24,7 +24,7 @@ class Manager(_Base):
                 raise OSError(16, "the container's processes did not freeze")
             time.sleep(0.001)
 
-    def apply(self, resources):
+    def apply(self, resources, update=False):
         # Devices on v2 need an eBPF program (the cgroups work); until then a
         # v2-only host is refused rather than run with every device open.
         from ..errors import NotSupported
