@@ -35,6 +35,7 @@ F = {
              "--rootless": ("rootless", False)},
     "features": {},
     "ps": {"--format": ("format", True), "-f": ("format", True)},
+    "events": {"--stats": ("stats", False), "--interval": ("interval", True)},
     "update": {"--resources": ("resources", True), "-r": ("resources", True),
                "--memory": ("memory", True), "--memory-swap": ("memory_swap", True),
                "--memory-reservation": ("memory_reservation", True),
@@ -352,6 +353,46 @@ def _locked_op(g, name, pos):
         lock.release()
 
 
+def cmd_events(g, opts, pos):
+    """`events --stats`: one stats object; else one every --interval (5s)
+    while the container lives, in runc's {"type","id","data"} shape."""
+    import time
+    from . import cgroups, jsonlite, state
+    from .cgroups import stats
+    cid = need_id("events", pos)
+    st = state.load(g["root"], cid)
+    if st.status() in ("stopped", "creating"):
+        raise ContainerError("container not running")
+    mgr = cgroups.from_state(st.d.get("cgroups", {}))
+    secs = _duration(opts.get("interval", "5s"), "--interval")
+    while True:
+        ev = {"type": "stats", "id": cid, "data": stats.collect(mgr)}
+        sys.stdout.write(jsonlite.dumps(ev) + "\n")
+        sys.stdout.flush()
+        if opts.get("stats"):
+            return 0
+        time.sleep(secs)
+        if st.status() == "stopped":
+            return 0
+
+
+def _duration(text, flag):
+    """Go-style durations as runc takes them: 500ms, 5s, 1m."""
+    for suffix, mult in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
+        if text.endswith(suffix):
+            text, scale = text[:-len(suffix)], mult
+            break
+    else:
+        scale = 1.0
+    try:
+        v = float(text) * scale
+    except ValueError:
+        v = -1
+    if v <= 0:
+        raise Usage(f"invalid value {text!r} for flag {flag}")
+    return v
+
+
 def cmd_update(g, opts, pos):
     """`update`: linux.resources from --resources (a file, or - for stdin)
     and runc's flags, applied to the running container's cgroups."""
@@ -510,5 +551,5 @@ COMMANDS = {
     "create": cmd_create, "start": cmd_start, "run": cmd_run, "state": cmd_state,
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
     "features": cmd_features, "ps": cmd_ps, "exec": cmd_exec,
-    "pause": cmd_pause, "resume": cmd_resume, "update": cmd_update,
+    "pause": cmd_pause, "resume": cmd_resume, "update": cmd_update, "events": cmd_events,
 }

@@ -275,3 +275,40 @@ def test_update_resources(runtime, bundle, tmp_path):
         assert out.strip() == "fine"
     finally:
         runtime("delete", "-f", cid)
+
+
+def test_events_stats(runtime, bundle):
+    bundle.args("sleep", "30")
+    bundle.config["linux"]["resources"]["pids"] = {"limit": 50}
+    bundle.config["linux"]["resources"]["memory"] = {"limit": 64 << 20}
+    bundle.write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    try:
+        p = runtime("events", "--stats", cid)
+        assert p.returncode == 0, p.stderr
+        ev = json.loads(p.stdout)
+        assert ev["type"] == "stats" and ev["id"] == cid
+        data = ev["data"]
+        assert data["pids"] == {"current": 1, "limit": 50}
+        assert data["memory"]["usage"]["limit"] == 64 << 20
+        assert data["memory"]["usage"]["usage"] > 0
+        assert data["cpu"]["usage"]["total"] > 0
+    finally:
+        runtime("delete", "-f", cid)
+    p = runtime("events", "--stats", cid)
+    assert p.returncode == 1
+
+
+def test_events_interval_stream_ends_with_the_container(runtime, bundle):
+    bundle.args("sleep", "1")
+    bundle.write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    try:
+        p = runtime("events", "--interval", "200ms", cid, timeout=15)
+        assert p.returncode == 0, p.stderr
+        lines = p.stdout.splitlines()
+        assert len(lines) >= 2 and all(json.loads(x)["type"] == "stats" for x in lines)
+    finally:
+        runtime("delete", "-f", cid)
