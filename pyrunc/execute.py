@@ -13,7 +13,7 @@ import os
 from . import container, log, state
 from . import namespaces as ns
 from . import syscalls as sc
-from .errors import ContainerError, InitError, PyruncError
+from .errors import ContainerError, InitError
 
 # setns order: user first (the rest are owned by it), mount last
 ORDER = ("user", "ipc", "uts", "network", "pid", "time", "cgroup", "mount")
@@ -216,62 +216,52 @@ def _drive(chan, child):
 
 
 def _child(ch, proc, cg, ns_fds, memfd, console_fd, seccomp, o):
-    try:
-        sc.prctl(sc.PR_SET_DUMPABLE, 0)
-        from . import process
-        process.set_affinity(proc.cpu_affinity[0], "process.execCPUAffinity.initial")
-        sc.close_all_except({0, 1, 2, ch.rfd, ch.wfd, memfd, console_fd, *(fd for _, fd in ns_fds),
-                       *range(3, 3 + (o.preserve_fds or 0)),
-                       seccomp[2].fd if seccomp and seccomp[2] else None})
-        cg.join_self()
-        needs_fork = False
-        for kind, fd in ns_fds:
-            sc.setns(fd, ns.FLAGS[kind])
-            os.close(fd)
-            needs_fork = needs_fork or kind in ("pid", "time")
-        if any(k == "user" for k, _ in ns_fds):
-            os.setresgid(0, 0, 0)
-            os.setresuid(0, 0, 0)
-        if needs_fork:
-            r, w = os.pipe2(os.O_CLOEXEC)  # the new process learns its host pid
-            pid = os.fork()
-            if pid:
-                os.write(w, str(pid).encode())
-                ch.send("pid", str(pid))
-                os._exit(0)
-            os.close(w)
-            host_pid = int(os.read(r, 32))
-            os.close(r)
-        else:
-            host_pid = os.getpid()
-            ch.send("pid", str(host_pid))
-        sc.prctl(sc.PR_SET_DUMPABLE, 0)
-        if proc.terminal:
-            from . import console
-            master, slave = console.open_pty(proc.console_size)
-            console.make_controlling(slave)
-            console.send_master(console_fd, master)
-        from . import execinit
-        keep = list(range(3, 3 + (o.preserve_fds or 0)))
-
-        def ready():
-            # the helper reports an exec failure on our pipe (see _drive)
-            ch.send("ready")
-            return ("f", ch.wfd)
-        execinit.exec_process(proc, memfd, keep, ready, seccomp=seccomp,
-                              host_pid=host_pid)
-    except PyruncError as e:
-        _fail(ch, str(e))
-    except OSError as e:
-        _fail(ch, f"{e.strerror}{': ' + str(e.filename) if e.filename else ''}")
-    except BaseException as e:
-        _fail(ch, f"internal error in exec: {type(e).__name__}: {e}")
-    os._exit(1)
+    from . import init
+    init.run_reporting(ch, lambda: _exec_child(ch, proc, cg, ns_fds, memfd, console_fd,
+                                               seccomp, o), "exec", log.is_debug())
 
 
-def _fail(ch, msg):
-    try:
-        ch.send("error", msg)
-    except OSError:
-        pass
-    os._exit(1)
+def _exec_child(ch, proc, cg, ns_fds, memfd, console_fd, seccomp, o):
+    sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    from . import process
+    process.set_affinity(proc.cpu_affinity[0], "process.execCPUAffinity.initial")
+    sc.close_all_except({0, 1, 2, ch.rfd, ch.wfd, memfd, console_fd, *(fd for _, fd in ns_fds),
+                         *range(3, 3 + (o.preserve_fds or 0)),
+                         seccomp[2].fd if seccomp and seccomp[2] else None})
+    cg.join_self()
+    needs_fork = False
+    for kind, fd in ns_fds:
+        sc.setns(fd, ns.FLAGS[kind])
+        os.close(fd)
+        needs_fork = needs_fork or kind in ("pid", "time")
+    if any(k == "user" for k, _ in ns_fds):
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    if needs_fork:
+        r, w = os.pipe2(os.O_CLOEXEC)  # the new process learns its host pid
+        pid = os.fork()
+        if pid:
+            os.write(w, str(pid).encode())
+            ch.send("pid", str(pid))
+            os._exit(0)
+        os.close(w)
+        host_pid = int(os.read(r, 32))
+        os.close(r)
+    else:
+        host_pid = os.getpid()
+        ch.send("pid", str(host_pid))
+    sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    if proc.terminal:
+        from . import console
+        master, slave = console.open_pty(proc.console_size)
+        console.make_controlling(slave)
+        console.send_master(console_fd, master)
+    from . import execinit
+    keep = list(range(3, 3 + (o.preserve_fds or 0)))
+
+    def ready():
+        # the helper reports an exec failure on our pipe (see _drive)
+        ch.send("ready")
+        return ("f", ch.wfd)
+    execinit.exec_process(proc, memfd, keep, ready, seccomp=seccomp,
+                          host_pid=host_pid)

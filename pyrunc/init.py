@@ -57,18 +57,23 @@ def preload(proc, spec=None, debug=False, sockets=False):
 
 def child_main(ctx):
     """Entry point of the forked child; never returns."""
-    ch = ctx.child_chan
+    run_reporting(ctx.child_chan, lambda: _run(ctx), "init", ctx.debug)
+
+
+def run_reporting(ch, fn, what, debug=False):
+    """Run fn() in a forked child (init or exec); never returns. Any failure
+    reaches the parent as one "error" line, so it never waits in vain."""
     try:
-        _run(ctx)
+        fn()
     except PyruncError as e:
         _fail(ch, str(e))
     except OSError as e:
-        if ctx.debug:
+        if debug:
             import traceback
             traceback.print_exc()
         _fail(ch, f"{e.strerror}{': ' + str(e.filename) if e.filename else ''}")
     except BaseException as e:  # a bug: still report, never hang the parent
-        _fail(ch, f"internal error in init: {type(e).__name__}: {e}")
+        _fail(ch, f"internal error in {what}: {type(e).__name__}: {e}")
     os._exit(1)
 
 
