@@ -37,11 +37,12 @@ F = {
     "ps": {"--format": ("format", True), "-f": ("format", True)},
     "events": {"--stats": ("stats", False), "--interval": ("interval", True)},
     "update": {"--resources": ("resources", True), "-r": ("resources", True),
-               "--memory": ("memory", True), "--memory-swap": ("memory_swap", True),
-               "--memory-reservation": ("memory_reservation", True),
-               "--cpu-shares": ("cpu_shares", True), "--cpu-quota": ("cpu_quota", True),
-               "--cpu-period": ("cpu_period", True), "--cpuset-cpus": ("cpuset_cpus", True),
-               "--cpuset-mems": ("cpuset_mems", True), "--pids-limit": ("pids_limit", True)},
+               **{"--" + n: (n.replace("-", "_"), True) for n in (
+                   "memory", "memory-swap", "memory-reservation", "kernel-memory",
+                   "kernel-memory-tcp", "cpu-share", "cpu-quota", "cpu-period", "cpu-burst",
+                   "cpu-rt-period", "cpu-rt-runtime", "cpu-idle", "cpuset-cpus", "cpuset-mems",
+                   "pids-limit", "blkio-weight", "l3-cache-schema", "mem-bw-schema")},
+               "--cpu-shares": ("cpu_share", True)},
     "exec": {"--process": ("process", True), "-p": ("process", True),
              "--tty": ("tty", False), "-t": ("tty", False),
              "--console-socket": ("console_socket", True), "--cwd": ("cwd", True),
@@ -354,8 +355,9 @@ def _locked_op(g, name, pos):
 
 
 def cmd_events(g, opts, pos):
-    """`events --stats`: one stats object; else one every --interval (5s)
-    while the container lives, in runc's {"type","id","data"} shape."""
+    """`events --stats`: one stats object. Otherwise a stream while the
+    container lives: stats every --interval (5s), and an {"type":"oom"}
+    event as soon as the kernel OOM-kills in the container."""
     import time
     from . import cgroups, jsonlite, state
     from .cgroups import stats
@@ -365,15 +367,30 @@ def cmd_events(g, opts, pos):
         raise ContainerError("container not running")
     mgr = cgroups.from_state(st.d.get("cgroups", {}))
     secs = _duration(opts.get("interval", "5s"), "--interval")
-    while True:
-        ev = {"type": "stats", "id": cid, "data": stats.collect(mgr)}
+
+    def emit(ev):
         sys.stdout.write(jsonlite.dumps(ev) + "\n")
         sys.stdout.flush()
-        if opts.get("stats"):
-            return 0
-        time.sleep(secs)
-        if st.status() == "stopped":
-            return 0
+    if opts.get("stats"):
+        emit({"type": "stats", "id": cid, "data": stats.collect(mgr)})
+        return 0
+    from .cgroups import oom
+    watcher = oom.Watcher(mgr)
+    try:
+        while True:
+            emit({"type": "stats", "id": cid, "data": stats.collect(mgr)})
+            deadline = time.monotonic() + secs
+            while (left := deadline - time.monotonic()) > 0:
+                for _ in range(watcher.wait(min(left, 0.5))):
+                    emit({"type": "oom", "id": cid})
+                if st.status() == "stopped":
+                    # an OOM kill of the init stops the container: report
+                    # the kill that may have come just before
+                    for _ in range(watcher.wait(0.05)):
+                        emit({"type": "oom", "id": cid})
+                    return 0
+    finally:
+        watcher.close()
 
 
 def _duration(text, flag):
@@ -395,36 +412,19 @@ def _duration(text, flag):
 
 def cmd_update(g, opts, pos):
     """`update`: linux.resources from --resources (a file, or - for stdin)
-    and runc's flags, applied to the running container's cgroups."""
+    or from runc's flags, applied to the running container's cgroups.
+    Only what is named changes (device rules stay as created)."""
     from . import cgroups, jsonlite, state
     from .errors import ConfigError
     cid = need_id("update", pos)
-    res = {}
     if opts.get("resources"):
         src = opts["resources"]
         data = sys.stdin.buffer.read() if src == "-" else open(src, "rb").read()
         res = jsonlite.loads(data, "resources")
         if not isinstance(res, dict):
             raise ConfigError("", "resources: expected a JSON object")
-
-    def num(flag, key):
-        try:
-            return int(opts[key])
-        except ValueError:
-            raise Usage(f"invalid value {opts[key]!r} for flag {flag}") from None
-    flags = (("--memory", "memory", "memory", "limit"),
-             ("--memory-swap", "memory_swap", "memory", "swap"),
-             ("--memory-reservation", "memory_reservation", "memory", "reservation"),
-             ("--cpu-shares", "cpu_shares", "cpu", "shares"),
-             ("--cpu-quota", "cpu_quota", "cpu", "quota"),
-             ("--cpu-period", "cpu_period", "cpu", "period"),
-             ("--pids-limit", "pids_limit", "pids", "limit"))
-    for flag, key, section, field in flags:
-        if opts.get(key) is not None:
-            res.setdefault(section, {})[field] = num(flag, key)
-    for key, field in (("cpuset_cpus", "cpus"), ("cpuset_mems", "mems")):
-        if opts.get(key) is not None:
-            res.setdefault("cpu", {})[field] = opts[key]
+    else:
+        res = _update_flags(opts)
     st, lock = state.load_locked(g["root"], cid)
     try:
         if st.status() in ("stopped", "creating"):
@@ -432,6 +432,72 @@ def cmd_update(g, opts, pos):
         cgroups.from_state(st.d.get("cgroups", {})).apply(res, update=True)
     finally:
         lock.release()
+
+
+# update flag -> (section, field, parser)
+_UPDATE_FLAGS = (
+    ("memory", "memory", "limit", "bytes"), ("memory-swap", "memory", "swap", "bytes"),
+    ("memory-reservation", "memory", "reservation", "bytes"),
+    ("kernel-memory", "memory", "kernel", "bytes"),
+    ("kernel-memory-tcp", "memory", "kernelTCP", "bytes"),
+    ("cpu-share", "cpu", "shares", "uint"), ("cpu-quota", "cpu", "quota", "int"),
+    ("cpu-period", "cpu", "period", "uint"), ("cpu-burst", "cpu", "burst", "uint"),
+    ("cpu-rt-period", "cpu", "realtimePeriod", "uint"),
+    ("cpu-rt-runtime", "cpu", "realtimeRuntime", "int"), ("cpu-idle", "cpu", "idle", "int"),
+    ("cpuset-cpus", "cpu", "cpus", "str"), ("cpuset-mems", "cpu", "mems", "str"),
+    ("pids-limit", "pids", "limit", "int"), ("blkio-weight", "blockIO", "weight", "uint"),
+)
+
+
+def _update_flags(opts):
+    res = {}
+    for flag, section, field, kind in _UPDATE_FLAGS:
+        val = opts.get(flag.replace("-", "_"))
+        if val is None or (val == "" and kind != "int"):
+            continue
+        try:
+            v = _bytes(val) if kind == "bytes" else val if kind == "str" else int(val, 10)
+            if kind == "uint" and v < 0:
+                raise ValueError
+        except ValueError:
+            raise Usage(f"invalid value for {flag}: {val!r}") from None
+        if flag == "blkio-weight" and v == 0:
+            continue  # runc: 0 means "not given"
+        res.setdefault(section, {})[field] = v
+    mem = res.get("memory", {})
+    if "kernel" in mem or "kernelTCP" in mem:
+        from . import log
+        log.warn("Kernel memory settings are ignored and will be removed")
+        mem.pop("kernel", None)
+        mem.pop("kernelTCP", None)
+    if mem.get("limit") == -1 and "swap" not in mem:
+        mem["swap"] = 0  # (runc: unlimited memory alone means unlimited swap too)
+    for flag in ("l3-cache-schema", "mem-bw-schema"):
+        if opts.get(flag.replace("-", "_")):
+            from .errors import NotSupported
+            raise NotSupported("linux.intelRdt", f"--{flag}: Intel RDT is not supported "
+                                                 "by pyrunc")
+    return res
+
+
+def _bytes(text):
+    """Sizes as runc's flags take them: -1, or a number with an optional
+    binary unit (k, m, g, t, p; "kb", "KiB" and " m" too)."""
+    if text == "-1":
+        return -1
+    t = text.strip().lower()
+    for suffix in ("ib", "b"):
+        if t.endswith(suffix) and len(t) > len(suffix):
+            t = t[:-len(suffix)]
+            break
+    mult = 1
+    if t and t[-1] in "kmgtp":
+        mult = 1024 ** ("kmgtp".index(t[-1]) + 1)
+        t = t[:-1].rstrip()
+    v = float(t)
+    if v < 0:
+        raise ValueError(text)
+    return int(v * mult)
 
 
 def cmd_kill(g, opts, pos):

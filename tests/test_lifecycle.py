@@ -268,8 +268,8 @@ def test_update_resources(runtime, bundle, tmp_path):
         (tmp_path / "r.json").write_text('{"pids": {"limit": 9}}')
         assert runtime("update", "--resources", tmp_path / "r.json", cid).returncode == 0
         assert open(pids_max).read().strip() == "9"
-        p = runtime("update", "--resources", "-", cid, input='{"blockIO": {"weight": 10}}')
-        assert p.returncode == 1 and "linux.resources.blockIO" in p.stderr
+        p = runtime("update", "--resources", "-", cid, input='{"rdma": {"mlx5_0": {"hcaHandles": 3}}}')
+        assert p.returncode == 1 and "linux.resources.rdma" in p.stderr
         # the device rules are left as they are
         out = runtime("exec", cid, "sh", "-c", "echo ok > /dev/null && echo fine").stdout
         assert out.strip() == "fine"

@@ -1,12 +1,14 @@
-"""linux.resources on cgroup v1: the controls the core runtime applies.
+"""linux.resources written to cgroup v1 control files.
 
-The complete set (blkio, hugetlb, rdma, network, the v2 conversions) is
-the cgroups work's; a field not handled here is refused naming it, never
-ignored.
+resources.py decides which hierarchy serves a field; the functions here
+take the controller's directory and the config section. Values are
+written as the spec gives them (v1 files take the spec's units), in the
+order the kernel's checks need.
 """
 import os
 
 from ..errors import ConfigError, NotSupported
+from .files import read, write_field as w
 
 # Devices every container gets, as runc grants them (the default device
 # nodes, /dev/pts and /dev/ptmx, tun, and mknod of anything).
@@ -16,110 +18,175 @@ DEFAULT_DEVICE_RULES = (
 )
 
 
-def _w(mgr, ctl, name, value, field):
-    d = mgr.path(ctl)
-    if d is None:
-        raise NotSupported(field, f"the {ctl} cgroup controller is not mounted")
-    try:
-        fd = os.open(os.path.join(d, name), os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, str(value).encode())
-        finally:
-            os.close(fd)
-    except OSError as e:
-        raise ConfigError(field, f"writing {value} to {name}: {e.strerror}") from None
-
-
-def device_rule(r, where):
+def device_rule(r):
     t = r.get("type", "a")
-    major = r.get("major")
-    minor = r.get("minor")
-    access = r.get("access", "rwm")
     if t == "a":
         return "a"
+    major, minor = r.get("major"), r.get("minor")
     return f"{t} {'*' if major is None or major < 0 else major}:" \
-           f"{'*' if minor is None or minor < 0 else minor} {access}"
+           f"{'*' if minor is None or minor < 0 else minor} {r.get('access') or 'rwm'}"
 
 
-def apply(mgr, res, update=False):
-    """Apply linux.resources; at create the device rules always (deny all,
-    then the config's, then the defaults), so a config without them is not
-    a container with every host device. An update changes only what it
-    names."""
-    if "devices" not in res and not update:
-        _devices(mgr, [])
-    for key in res:
-        fn = _APPLY.get(key)
-        if fn is None:
-            raise NotSupported(f"linux.resources.{key}", "not supported by this version of pyrunc")
-        fn(mgr, res[key])
-
-
-def _devices(mgr, rules):
-    if mgr.path("devices") is None:
-        return
-    f = "linux.resources.devices"
+def devices(d, rules, f="linux.resources.devices"):
     # Start from deny-all so the order of the config's rules is what counts.
-    _w(mgr, "devices", "devices.deny", "a", f)
+    w(d, "devices.deny", "a", f)
     for i, r in enumerate(rules):
-        rule = device_rule(r, f"{f}[{i}]")
-        _w(mgr, "devices", "devices.allow" if r.get("allow") else "devices.deny", rule, f"{f}[{i}]")
+        w(d, "devices.allow" if r.get("allow") else "devices.deny", device_rule(r), f"{f}[{i}]")
     # after the config's rules, as runc does: a leading deny-all must not
     # take away the container's own /dev/null
     for rule in DEFAULT_DEVICE_RULES:
-        _w(mgr, "devices", "devices.allow", rule, f)
+        w(d, "devices.allow", rule, f)
 
 
-def _memory(mgr, m):
-    f = "linux.resources.memory"
-    handled = {"limit", "reservation", "swap", "swappiness", "disableOOMKiller", "kernel",
-               "kernelTCP", "useHierarchy", "checkBeforeUpdate"}
-    for k in m:
-        if k not in handled and m[k] is not None:
-            raise NotSupported(f"{f}.{k}", "not supported by this version of pyrunc")
-    if m.get("limit") is not None:
-        _w(mgr, "memory", "memory.limit_in_bytes", m["limit"], f"{f}.limit")
-    if m.get("swap") is not None:
-        _w(mgr, "memory", "memory.memsw.limit_in_bytes", m["swap"], f"{f}.swap")
+def memory(d, m, update, f="linux.resources.memory"):
+    limit, swap = m.get("limit"), m.get("swap")
+    if m.get("checkBeforeUpdate") and update:
+        check_usage(int(read(d, "memory.usage_in_bytes") or 0), limit, swap, f)
+    # memsw must stay >= the memory limit at every step: raising both means
+    # swap first, lowering both means memory first
+    swap_first = False
+    if limit is not None and swap is not None and swap != 0:
+        cur = int(read(d, "memory.limit_in_bytes") or 0)
+        swap_first = swap == -1 or cur < swap
+    if swap is not None and swap != 0 and swap_first:
+        _swap(d, swap, f)
+    if limit is not None and limit != 0:
+        w(d, "memory.limit_in_bytes", limit, f"{f}.limit")
+    if swap is not None and swap != 0 and not swap_first:
+        _swap(d, swap, f)
     if m.get("reservation") is not None:
-        _w(mgr, "memory", "memory.soft_limit_in_bytes", m["reservation"], f"{f}.reservation")
+        w(d, "memory.soft_limit_in_bytes", m["reservation"], f"{f}.reservation")
     if m.get("swappiness") is not None:
-        _w(mgr, "memory", "memory.swappiness", m["swappiness"], f"{f}.swappiness")
-    if m.get("disableOOMKiller"):
-        _w(mgr, "memory", "memory.oom_control", 1, f"{f}.disableOOMKiller")
+        w(d, "memory.swappiness", m["swappiness"], f"{f}.swappiness")
+    if m.get("disableOOMKiller") is not None and (m["disableOOMKiller"] or update):
+        w(d, "memory.oom_control", int(m["disableOOMKiller"]), f"{f}.disableOOMKiller")
     if m.get("kernelTCP") is not None:
-        _w(mgr, "memory", "memory.kmem.tcp.limit_in_bytes", m["kernelTCP"], f"{f}.kernelTCP")
+        w(d, "memory.kmem.tcp.limit_in_bytes", m["kernelTCP"], f"{f}.kernelTCP")
     if m.get("useHierarchy") is not None:
-        _w(mgr, "memory", "memory.use_hierarchy", int(bool(m["useHierarchy"])), f"{f}.useHierarchy")
+        w(d, "memory.use_hierarchy", int(bool(m["useHierarchy"])), f"{f}.useHierarchy")
     if m.get("kernel") is not None:
-        # deprecated by the spec; Linux 5.16+ accepts and ignores the limit
+        # deprecated by the spec; Linux 5.16+ has no kernel memory limit
         from .. import log
-        log.warn("linux.resources.memory.kernel is deprecated and has no effect on this "
-                 "kernel; ignored (as runc does)")
+        log.warn(f"{f}.kernel is deprecated and has no effect on this kernel; ignored "
+                 "(as runc does)")
 
 
-def _cpu(mgr, c):
-    f = "linux.resources.cpu"
-    files = {"shares": ("cpu", "cpu.shares"), "quota": ("cpu", "cpu.cfs_quota_us"),
-             "period": ("cpu", "cpu.cfs_period_us"), "cpus": ("cpuset", "cpuset.cpus"),
-             "mems": ("cpuset", "cpuset.mems"),
-             "realtimeRuntime": ("cpu", "cpu.rt_runtime_us"),
-             "realtimePeriod": ("cpu", "cpu.rt_period_us")}
-    for k in c:
-        if k not in files and c[k] is not None:
-            raise NotSupported(f"{f}.{k}", "not supported by this version of pyrunc")
-    # period before quota: the kernel checks quota against the current period
-    for k in ("period", "quota", "shares", "cpus", "mems", "realtimePeriod", "realtimeRuntime"):
+def _swap(d, swap, f):
+    if not os.path.exists(os.path.join(d, "memory.memsw.limit_in_bytes")):
+        raise NotSupported(f"{f}.swap", "this kernel has no swap accounting "
+                                        "(memory.memsw.limit_in_bytes)")
+    w(d, "memory.memsw.limit_in_bytes", swap, f"{f}.swap")
+
+
+def check_usage(usage, limit, swap, f):
+    """memory.checkBeforeUpdate: refuse a limit at or below what is in use
+    (the kernel would reclaim or OOM-kill to meet it)."""
+    if swap is not None and swap > 0 and swap <= usage:
+        raise ConfigError(f"{f}.swap", f"rejecting memory+swap limit {swap} <= usage {usage}")
+    if limit is not None and limit > 0 and limit <= usage:
+        raise ConfigError(f"{f}.limit", f"rejecting memory limit {limit} <= usage {usage}")
+
+
+def cpu(d, c, f="linux.resources.cpu"):
+    # period before quota: the kernel checks the quota against the current
+    # period; burst after quota, as it is bounded by it
+    for k, name in (("period", "cpu.cfs_period_us"), ("quota", "cpu.cfs_quota_us"),
+                    ("burst", "cpu.cfs_burst_us"), ("shares", "cpu.shares"),
+                    ("realtimePeriod", "cpu.rt_period_us"),
+                    ("realtimeRuntime", "cpu.rt_runtime_us"), ("idle", "cpu.idle")):
         v = c.get(k)
-        if v is not None and v != "":
-            ctl, name = files[k]
-            _w(mgr, ctl, name, v, f"{f}.{k}")
+        if v is not None:
+            _need(d, name, f"{f}.{k}")
+            w(d, name, v, f"{f}.{k}")
 
 
-def _pids(mgr, p):
+def cpuset(d, c, f="linux.resources.cpu"):
+    for k in ("cpus", "mems"):
+        if c.get(k):
+            w(d, "cpuset." + k, c[k], f"{f}.{k}")
+
+
+def pids(d, p, f="linux.resources.pids"):
     limit = p.get("limit")
     if limit is not None:
-        _w(mgr, "pids", "pids.max", "max" if limit <= 0 else limit, "linux.resources.pids.limit")
+        w(d, "pids.max", "max" if limit <= 0 else limit, f"{f}.limit")
 
 
-_APPLY = {"devices": _devices, "memory": _memory, "cpu": _cpu, "pids": _pids}
+def blkio(d, b, f="linux.resources.blockIO"):
+    # CFQ had blkio.weight; with BFQ the files are blkio.bfq.weight*; with
+    # neither (mq-deadline, none) weights cannot be honoured
+    weight_file = next((n for n in ("blkio.weight", "blkio.bfq.weight")
+                        if os.path.exists(os.path.join(d, n))), None)
+    if b.get("weight") is not None:
+        if weight_file is None:
+            raise NotSupported(f"{f}.weight", "no blkio weight control on this host (needs "
+                                              "the BFQ or CFQ I/O scheduler)")
+        w(d, weight_file, b["weight"], f"{f}.weight")
+    if b.get("leafWeight") is not None:
+        _need(d, "blkio.leaf_weight", f"{f}.leafWeight")
+        w(d, "blkio.leaf_weight", b["leafWeight"], f"{f}.leafWeight")
+    for i, wd in enumerate(b.get("weightDevice") or ()):
+        at = f"{f}.weightDevice[{i}]"
+        dev = f"{wd['major']}:{wd['minor']}"
+        if wd.get("weight") is not None:
+            if weight_file is None:
+                raise NotSupported(at, "no blkio weight control on this host")
+            w(d, weight_file + "_device", f"{dev} {wd['weight']}", at)
+        if wd.get("leafWeight") is not None:
+            _need(d, "blkio.leaf_weight_device", at)
+            w(d, "blkio.leaf_weight_device", f"{dev} {wd['leafWeight']}", at)
+    for key, name in THROTTLE_V1:
+        for i, td in enumerate(b.get(key) or ()):
+            at = f"{f}.{key}[{i}]"
+            _need(d, name, at)
+            w(d, name, f"{td['major']}:{td['minor']} {td['rate']}", at)
+
+
+THROTTLE_V1 = (("throttleReadBpsDevice", "blkio.throttle.read_bps_device"),
+               ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device"),
+               ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device"),
+               ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device"))
+
+
+def hugetlb(d, limits, f="linux.resources.hugepageLimits"):
+    for i, h in enumerate(limits):
+        size = h["pageSize"]
+        name = f"hugetlb.{size}.limit_in_bytes"
+        if not os.path.exists(os.path.join(d, name)):
+            raise ConfigError(f"{f}[{i}].pageSize", f"{size!r} is not a huge page size "
+                              f"of this host ({_sizes(d)})")
+        w(d, name, h["limit"], f"{f}[{i}].limit")
+        if "rsvd" in h and h["rsvd"] is not None:
+            _need(d, f"hugetlb.{size}.rsvd.limit_in_bytes", f"{f}[{i}].rsvd")
+            w(d, f"hugetlb.{size}.rsvd.limit_in_bytes", h["rsvd"], f"{f}[{i}].rsvd")
+
+
+def _sizes(d):
+    sizes = sorted({n.split(".")[1] for n in os.listdir(d) if n.startswith("hugetlb.")})
+    return ", ".join(sizes) or "none"
+
+
+def net_cls(d, n, f="linux.resources.network"):
+    if n.get("classID") is not None:
+        w(d, "net_cls.classid", n["classID"], f"{f}.classID")
+
+
+def net_prio(d, n, f="linux.resources.network"):
+    for i, p in enumerate(n.get("priorities") or ()):
+        w(d, "net_prio.ifpriomap", f"{p['name']} {p['priority']}", f"{f}.priorities[{i}]")
+
+
+def rdma(d, r, f="linux.resources.rdma"):
+    """Same file and syntax on v1 and v2."""
+    for dev, lim in r.items():
+        parts = [dev]
+        for k in ("hcaHandles", "hcaObjects"):
+            if lim.get(k) is not None:
+                parts.append(f"{'hca_handle' if k == 'hcaHandles' else 'hca_object'}={lim[k]}")
+        if len(parts) > 1:
+            w(d, "rdma.max", " ".join(parts), f"{f}.{dev}")
+
+
+def _need(d, name, field):
+    if not os.path.exists(os.path.join(d, name)):
+        raise NotSupported(field, f"this kernel has no {name}")

@@ -8,6 +8,7 @@ import os
 import time
 
 from ..errors import ConfigError, NotSupported
+from .files import read, write as _write
 
 
 class Manager:
@@ -18,6 +19,7 @@ class Manager:
             self.dirs[h.name] = (h.host_dir(p), h)
         self.created = []
         self.unified_by_write = False  # set when the init could not be forked into it
+        self.v2root = v2.mountpoint if v2 else None
 
     # -- creation ---------------------------------------------------------
     def create(self):
@@ -79,14 +81,71 @@ class Manager:
     def unified_dir(self):
         return self.path("unified")
 
-    def apply(self, resources, update=False):
-        from . import resources_v1
-        resources_v1.apply(self, resources, update)
+    def apply(self, res, update=False):
+        from . import resources
+        resources.apply(self, res, update)
 
     # -- queries ----------------------------------------------------------
     def path(self, name):
         e = self.dirs.get(name)
         return e[0] if e else None
+
+    def v1_dir(self, ctl):
+        """The directory of the v1 hierarchy that has controller `ctl`."""
+        for name, (d, _) in self.dirs.items():
+            if name != "unified" and ctl in name.split(","):
+                return d
+        return None
+
+    def v2_dir(self, ctl, field):
+        """The container's unified directory, with controller `ctl` enabled
+        in it (None: only the directory); None without a v2 hierarchy.
+        Raises, naming `field`, when the hierarchy lacks the controller."""
+        d = self.path("unified")
+        if d is None or ctl is None:
+            return d
+        if ctl in _read(os.path.join(d, "cgroup.controllers")).split():
+            return d
+        root = self.v2root or _v2_mountpoint()
+        if ctl not in _read(os.path.join(root, "cgroup.controllers")).split():
+            raise NotSupported(field, f"the {ctl} cgroup controller is not available "
+                                      "on this host")
+        self.enable_v2((ctl,), field)
+        return d
+
+    def enable_v2(self, ctls, field, strict=True):
+        """Enable controllers in every ancestor's cgroup.subtree_control,
+        from the hierarchy's root down to the container's parent (a
+        controller reaches a cgroup only through all of them)."""
+        root = self.v2root or _v2_mountpoint()
+        d = self.path("unified")
+        chain = []
+        p = os.path.dirname(d)
+        while len(p) >= len(root):
+            chain.append(p)
+            if p == root:
+                break
+            p = os.path.dirname(p)
+        for a in reversed(chain):
+            have = _read(os.path.join(a, "cgroup.subtree_control")).split()
+            want = [c for c in ctls if c not in have]
+            if not want:
+                continue
+            f = os.path.join(a, "cgroup.subtree_control")
+            try:
+                _write(f, " ".join("+" + c for c in want))
+            except OSError as e:
+                if strict:
+                    hint = " (the cgroup has processes of its own)" if e.errno == 16 else ""
+                    raise NotSupported(field, f"cannot enable the {' '.join(want)} controller "
+                                              f"in {a}: {e.strerror}{hint}") from None
+                # best effort, one by one: a controller that cannot be had
+                # is an error only for a resource that needs it
+                for c in want:
+                    try:
+                        _write(f, "+" + c)
+                    except OSError:
+                        pass
 
     def freezer_file(self):
         d = self.path("freezer")
@@ -123,6 +182,15 @@ class Manager:
 
     # -- removal ----------------------------------------------------------
     def kill_all(self, sig=9):
+        # cgroup.kill (5.14+) kills every process of the subtree at once,
+        # including any forked while we would be reading cgroup.procs
+        d = self.path("unified")
+        if sig == 9 and d and os.path.exists(os.path.join(d, "cgroup.kill")):
+            try:
+                _write(os.path.join(d, "cgroup.kill"), "1")
+                return
+            except OSError:
+                pass
         for pid in self.pids():
             try:
                 os.kill(pid, sig)
@@ -163,7 +231,8 @@ class Manager:
 
     # -- state ------------------------------------------------------------
     def to_state(self):
-        return {"dirs": {n: d for n, (d, _) in self.dirs.items()}, "created": self.created}
+        return {"dirs": {n: d for n, (d, _) in self.dirs.items()}, "created": self.created,
+                "v2root": self.v2root}
 
     @classmethod
     def from_state(cls, d):
@@ -171,6 +240,7 @@ class Manager:
         m.dirs = {n: (p, None) for n, p in d.get("dirs", {}).items()}
         m.created = d.get("created", [])
         m.unified_by_write = False
+        m.v2root = d.get("v2root")
         return m
 
     def mount_sources(self):
@@ -191,19 +261,14 @@ def _remove_children(d):
 
 
 def _read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
+    d, name = os.path.split(path)
+    return read(d, name)
 
 
-def _write(path, data):
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, data.encode())
-    finally:
-        os.close(fd)
+def _v2_mountpoint():
+    from . import probe
+    v2 = probe()[1]
+    return v2.mountpoint if v2 else "/sys/fs/cgroup"
 
 
 def _read_pids(path):
@@ -211,6 +276,3 @@ def _read_pids(path):
     # (kill(0) would hit our own process group)
     return [p for p in (int(x) for x in _read(path).split()) if p > 0]
 
-
-def unsupported(field):
-    raise NotSupported(field, "not supported by this host's cgroups")

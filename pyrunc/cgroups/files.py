@@ -1,0 +1,54 @@
+"""Reading and writing cgroup control files.
+
+One open+write per value: cgroupfs applies a write as one operation, and
+its error (EINVAL, EBUSY...) is the kernel's verdict on that value.
+"""
+import os
+
+from ..errors import ConfigError
+
+
+def read(d, name):
+    """A control file's text, "" when it cannot be read."""
+    try:
+        with open(os.path.join(d, name)) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def write(path, data):
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, data.encode() if isinstance(data, str) else data)
+    finally:
+        os.close(fd)
+
+
+def write_field(d, name, value, field):
+    """Write `value` to d/name; a failure names the config field."""
+    try:
+        write(os.path.join(d, name), str(value))
+    except OSError as e:
+        raise ConfigError(field, f"writing {value!r} to {os.path.join(d, name)}: "
+                                 f"{e.strerror}") from None
+
+
+def int_of(d, name):
+    v = read(d, name).strip()
+    try:
+        return int(v)
+    except ValueError:
+        return 0
+
+
+def flat_keyed(d, name):
+    """"key value" lines (memory.stat, cpu.stat, memory.events...)."""
+    out = {}
+    for line in read(d, name).splitlines():
+        k, _, v = line.partition(" ")
+        try:
+            out[k] = int(v)
+        except ValueError:
+            pass
+    return out
