@@ -150,3 +150,8 @@ def _cleanup(rt, tmp):
             if base.count("/") > 6:
                 dirs[:] = []
     assert not leaked, f"test leaked: {leaked}"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "cgroupv2: also run inside the pure cgroup v2 VM (tests/v2vm/run.sh)")
