@@ -20,7 +20,7 @@ def get():
                            if os.path.exists(f"/proc/self/ns/{_procname(t)}")],
             "capabilities": list(capabilities.NAMES[:last + 1]),
             "cgroup": {"v1": bool(v1), "v2": v2 is not None, "systemd": False,
-                       "systemdUser": False},
+                       "systemdUser": False, "rdma": _rdma(v1, v2)},
             "seccomp": _seccomp(),
             "apparmor": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": True}},
@@ -59,3 +59,15 @@ _ARCHS = ("SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_ARM",
           "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
           "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390", "SCMP_ARCH_S390X",
           "SCMP_ARCH_PARISC", "SCMP_ARCH_PARISC64", "SCMP_ARCH_RISCV64")
+
+
+def _rdma(v1, v2):
+    if any("rdma" in h.controllers for h in v1):
+        return True
+    if v2 is None:
+        return False
+    try:
+        with open(os.path.join(v2.mountpoint, "cgroup.controllers")) as f:
+            return "rdma" in f.read().split()
+    except OSError:
+        return False

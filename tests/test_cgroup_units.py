@@ -1,0 +1,150 @@
+"""Unit tests of the cgroup logic: conversions, the v1/v2 routing and the
+writers over a fake cgroupfs directory (no root). The kernel-enforced
+behaviour is tested in test_cgroups.py, here and in the v2 VM."""
+import os
+
+import pytest
+
+from pyrunc import cli
+from pyrunc.cgroups import resources, resources_v1, resources_v2 as v2
+from pyrunc.errors import ConfigError, NotSupported
+
+
+@pytest.mark.parametrize("shares,weight", [(2, 1), (1, 1), (1024, 100), (262144, 10000),
+                                           (512, 59), (2048, 174)])
+def test_cpu_shares_to_weight(shares, weight):
+    assert v2.cpu_weight(shares) == weight
+
+
+@pytest.mark.parametrize("blkio,io", [(10, 1), (1000, 10000), (500, 4950)])
+def test_blkio_to_io_weight(blkio, io):
+    assert v2.io_weight(blkio) == io
+
+
+@pytest.mark.parametrize("swap,limit,want", [
+    (None, None, None), (0, 100, None), (-1, 100, "max"), (None, -1, "max"),
+    (300, 100, "200"), (100, 100, "0"), (500, -1, "500")])
+def test_swap_to_v2(swap, limit, want):
+    assert v2.swap_value(swap, limit, "m") == want
+
+
+@pytest.mark.parametrize("swap,limit,msg", [
+    (300, None, "without memory limit"), (50, 100, ">= memory limit")])
+def test_swap_to_v2_refused(swap, limit, msg):
+    with pytest.raises(ConfigError, match=msg):
+        v2.swap_value(swap, limit, "linux.resources.memory")
+
+
+@pytest.mark.parametrize("text,n", [("-1", -1), ("100", 100), ("32m", 32 << 20),
+                                    ("1G", 1 << 30), ("1.5k", 1536), ("64MiB", 64 << 20),
+                                    ("10 kb", 10240), ("7b", 7)])
+def test_update_byte_sizes(text, n):
+    assert cli._bytes(text) == n
+
+
+def test_update_flags_build_resources():
+    opts, pos = cli.parse_cmd("update", ["--memory", "1m", "--cpu-share", "512",
+                                         "--cpu-quota", "-1", "--pids-limit", "0",
+                                         "--blkio-weight", "0", "--cpuset-cpus", "0-1", "x"])
+    res = cli._update_flags(opts)
+    assert res == {"memory": {"limit": 1 << 20}, "cpu": {"shares": 512, "quota": -1,
+                                                        "cpus": "0-1"},
+                   "pids": {"limit": 0}}
+    res = cli._update_flags(cli.parse_cmd("update", ["--memory", "-1", "x"])[0])
+    assert res == {"memory": {"limit": -1, "swap": 0}}
+    with pytest.raises(cli.Usage, match="invalid value for cpu-share"):
+        cli._update_flags(cli.parse_cmd("update", ["--cpu-share", "-5", "x"])[0])
+
+
+def fake_dir(tmp_path, *names):
+    d = tmp_path / "cg"
+    d.mkdir(exist_ok=True)
+    for n in names:
+        (d / n).write_text("")
+    return str(d)
+
+
+def content(d, name):
+    with open(os.path.join(d, name)) as f:
+        return f.read()
+
+
+def test_v2_memory_and_cpu_files(tmp_path):
+    d = fake_dir(tmp_path, "memory.max", "memory.swap.max", "memory.low", "cpu.weight",
+                 "cpu.max", "cpu.max.burst", "cpu.idle")
+    v2.memory(d, {"limit": 100, "swap": 300, "reservation": 50}, False)
+    assert (content(d, "memory.max"), content(d, "memory.swap.max"),
+            content(d, "memory.low")) == ("100", "200", "50")
+    v2.cpu(d, {"shares": 1024, "quota": 5000, "burst": 1000, "idle": 1})
+    assert (content(d, "cpu.weight"), content(d, "cpu.max"), content(d, "cpu.max.burst"),
+            content(d, "cpu.idle")) == ("100", "5000 100000", "1000", "1")
+    with pytest.raises(NotSupported, match="swappiness"):
+        v2.memory(d, {"swappiness": 10}, False)
+    with pytest.raises(NotSupported, match="realtimeRuntime"):
+        v2.cpu(d, {"realtimeRuntime": 10})
+
+
+def test_v2_memory_without_swap_accounting(tmp_path):
+    d = fake_dir(tmp_path, "memory.max")
+    v2.memory(d, {"limit": 100, "swap": 100}, False)  # "no swap": nothing to do
+    with pytest.raises(NotSupported, match="swap accounting"):
+        v2.memory(d, {"limit": 100, "swap": 300}, False)
+
+
+def test_v2_io_files(tmp_path):
+    d = fake_dir(tmp_path, "io.weight", "io.max")
+    v2.io(d, {"weight": 1000, "throttleReadBpsDevice": [{"major": 8, "minor": 0,
+                                                         "rate": 10}]})
+    assert content(d, "io.weight") == "10000"
+    assert content(d, "io.max") == "8:0 rbps=10"
+    with pytest.raises(NotSupported, match="leafWeight"):
+        v2.io(d, {"leafWeight": 10})
+
+
+def test_v1_hugetlb_names_a_wrong_page_size(tmp_path):
+    d = fake_dir(tmp_path, "hugetlb.2MB.limit_in_bytes", "hugetlb.1GB.limit_in_bytes")
+    resources_v1.hugetlb(d, [{"pageSize": "2MB", "limit": 4096}])
+    assert content(d, "hugetlb.2MB.limit_in_bytes") == "4096"
+    with pytest.raises(ConfigError) as e:
+        resources_v1.hugetlb(d, [{"pageSize": "2MB", "limit": 1}, {"pageSize": "4MB",
+                                                                     "limit": 1}])
+    assert e.value.path == "linux.resources.hugepageLimits[1].pageSize"
+    assert "1GB, 2MB" in str(e.value)
+
+
+class FakeManager:
+    """Routes controllers to fake directories, as the real manager does."""
+
+    def __init__(self, v1, v2):
+        self.v1, self.v2 = v1, v2
+
+    def v1_dir(self, ctl):
+        return self.v1.get(ctl)
+
+    def v2_dir(self, ctl, field):
+        if ctl is None or ctl in self.v2:
+            return self.v2.get(ctl or "", None) or (self.v2 and next(iter(self.v2.values())))
+        return None
+
+
+def test_routing_prefers_v1_then_unified(tmp_path):
+    v1pids = tmp_path / "v1pids"
+    v1pids.mkdir()
+    (v1pids / "pids.max").write_text("")
+    uni = tmp_path / "unified"
+    uni.mkdir()
+    for n in ("hugetlb.2MB.max", "hugetlb.2MB.rsvd.max"):
+        (uni / n).write_text("")
+    mgr = FakeManager({"pids": str(v1pids)}, {"hugetlb": str(uni)})
+    resources.apply(mgr, {"pids": {"limit": 5},
+                          "hugepageLimits": [{"pageSize": "2MB", "limit": 8, "rsvd": 9}]},
+                    update=True)
+    assert (v1pids / "pids.max").read_text() == "5"
+    assert (uni / "hugetlb.2MB.max").read_text() == "8"
+    assert (uni / "hugetlb.2MB.rsvd.max").read_text() == "9"
+    with pytest.raises(NotSupported) as e:
+        resources.apply(mgr, {"memory": {"limit": 5}}, update=True)
+    assert e.value.path == "linux.resources.memory" and "memory" in str(e.value)
+    with pytest.raises(NotSupported) as e:
+        resources.apply(mgr, {"rdma": {"mlx": {"hcaHandles": 1}}}, update=True)
+    assert e.value.path == "linux.resources.rdma"
