@@ -588,8 +588,6 @@ def cmd_exec(g, opts, pos):
         if opts.get(flag):
             raise NotSupported(f"--{flag.replace('_', '-')}", "no LSM is supported by this "
                                "version of pyrunc")
-    if opts.get("cgroup"):
-        raise NotSupported("--cgroup", "exec into a sub-cgroup is not supported yet")
     pf = opts.get("preserve_fds")
     try:
         pf = int(pf) if pf is not None else 0
@@ -600,7 +598,8 @@ def cmd_exec(g, opts, pos):
         console_socket=opts.get("console_socket"), cwd=opts.get("cwd"), env=opts.get("env"),
         user=opts.get("user"), additional_gids=opts.get("additional_gids"), caps=opts.get("cap"),
         no_new_privs=opts.get("no_new_privs"), detach=opts.get("detach"),
-        pid_file=opts.get("pid_file"), preserve_fds=pf, ignore_paused=opts.get("ignore_paused"))
+        pid_file=opts.get("pid_file"), preserve_fds=pf, ignore_paused=opts.get("ignore_paused"),
+        cgroup=opts.get("cgroup"))
     try:
         return execute.run(g["root"], cid, o)
     except PyruncError as e:

@@ -22,7 +22,7 @@ ORDER = ("user", "ipc", "uts", "network", "pid", "time", "cgroup", "mount")
 class ExecOptions:
     __slots__ = ("process_file", "args", "tty", "console_socket", "cwd", "env", "user",
                  "additional_gids", "caps", "no_new_privs", "detach", "pid_file",
-                 "preserve_fds", "ignore_paused")
+                 "preserve_fds", "ignore_paused", "cgroup")
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -117,6 +117,8 @@ def run(root, cid, o):
                                  "console socket")
         from . import cgroups
         cg = cgroups.from_state(st.d.get("cgroups", {}))
+        if o.cgroup:
+            cg = cg.sub(o.cgroup)
         seccomp = None
         if st.d.get("seccomp"):
             from . import seccomp as scmp

@@ -343,3 +343,25 @@ def test_missing_controller_is_named(runtime, bundle):
     assert p.returncode == 1 and "linux.resources.network.classID" in p.stderr
     assert "net_cls" in p.stderr
     assert not os.path.exists(os.path.join(runtime.root, cid))
+
+
+@V2
+def test_exec_into_a_sub_cgroup(runtime, bundle, detached):
+    cid, pid = detached("sleep 600")
+    ctls = ("pids",) if pure_v2() else ("pids", "memory")
+    for ctl in ctls:
+        os.mkdir(os.path.join(cg_dir(pid, ctl)[1], "sub"))
+    spec = "sub" if pure_v2() else "pids,memory:sub"
+    p = runtime("exec", "--cgroup", spec, cid, "cat", "/proc/self/cgroup", timeout=60 * SLOW)
+    assert p.returncode == 0, p.stderr
+    lines = dict(line.split(":", 2)[1:] for line in p.stdout.splitlines())
+    for ctrls, path in lines.items():
+        if ctrls in ("pids", "memory") or pure_v2():
+            assert path.endswith("/sub"), (ctrls, path)
+        else:
+            assert not path.endswith("/sub"), (ctrls, path)
+    p = runtime("exec", "--cgroup", "nosuch", cid, "true")
+    assert p.returncode == 255 and "does not exist" in p.stderr
+    p = runtime("exec", "--cgroup", "../x", cid, "true")
+    assert p.returncode == 255 and "inside the container" in p.stderr
+    # (delete removes the container's sub-cgroups with it)
