@@ -50,11 +50,15 @@ class BuildInplace(Command):
         pass
 
     def run(self):
+        # the builders name their C sources relative to the checkout, and
+        # cffi compiles in tmpdir: build from and into the checkout itself
+        # (the .c/.o it leaves are in .gitignore)
+        os.chdir(HERE)
         sys.path.insert(0, os.path.join(HERE, "csrc"))
         import build_seccomp
         import build_shim
         for b in (build_shim.ffibuilder, build_seccomp.ffibuilder):
-            b.compile(tmpdir=os.path.join(HERE, "build", "cffi"), verbose=False)
+            b.compile(tmpdir=HERE, verbose=False)
         build_generated(os.path.join(HERE, "pyrunc"))
 
 

@@ -15,7 +15,7 @@ with open(os.path.join(HERE, "shim.h")) as f:
 ffibuilder.set_source(
     "pyrunc._shim",
     '#include "shim.h"',
-    sources=[os.path.relpath(os.path.join(HERE, n)) for n in ("ns.c", "mount.c", "proc.c")],
+    sources=[os.path.relpath(os.path.join(HERE, n)) for n in ("ns.c", "mount.c", "proc.c", "bpf.c")],
     include_dirs=[os.path.relpath(HERE)],
     extra_compile_args=["-O2", "-Wall"],
 )

@@ -40,4 +40,7 @@ int pr_sched_setattr(uint32_t policy, uint64_t flags, int32_t nice, uint32_t pri
                      uint64_t runtime, uint64_t deadline, uint64_t period);
 int pr_ioprio_set(int ioprio);
 int pr_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long maxnode);
+
+/* bpf (bpf.c) */
+int pr_bpf(int cmd, void *attr, unsigned int size);
 #endif

@@ -208,3 +208,18 @@ def close_all_except(keep):
             close_range(start, fd - 1)
         start = fd + 1
     close_range(start)
+
+
+def bpf(cmd, attr):
+    """bpf(2) with attr, a bytearray the caller packed: passed by address so
+    what the kernel writes back (BPF_PROG_QUERY's count) lands in it.
+    Returns the syscall's result (an fd for the commands that make one)."""
+    return _check(lib.pr_bpf(cmd, ffi.from_buffer(attr), len(attr)))
+
+
+def buffer_address(buf):
+    """(keep, address) of a bytes/bytearray's data, for the pointers inside
+    a bpf attr; keep must stay referenced while the kernel may use address
+    (it also pins a bytearray's size)."""
+    keep = ffi.from_buffer(buf)
+    return keep, int(ffi.cast("uintptr_t", keep))
