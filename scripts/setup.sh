@@ -22,4 +22,9 @@ fi
 "$VENV/bin/pip" install -q --disable-pip-version-check "$TOP" pytest 2>&1 |
 	grep -v "^WARNING: Location" || true
 PYRUNC=$VENV/bin/pyrunc
+# pip writes a bare "#!<venv>/bin/python3" line; the launcher is meant to
+# run isolated (-I: nothing from PYTHON* variables, the user site or the
+# caller's directory) and without site.py (-S: ~1.5 ms of every start).
+# bin/pyrunc finds its package either way.
+head -n 1 "$PYRUNC" | grep -q -- ' -IS$' || sed -i '1s|$| -IS|' "$PYRUNC"
 export PYRUNC
