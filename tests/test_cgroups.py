@@ -282,10 +282,10 @@ def test_hugetlb_limit(runtime, bundle, detached):
 def test_unified_values(runtime, bundle, detached):
     res = bundle.config["linux"]["resources"]
     if pure_v2():
-        res["unified"] = {"memory.high": "50000000", "pids.max": "11"}
+        res["unified"] = {"memory.high": "52428800", "pids.max": "11"}
         cid, pid = detached("sleep 600")
         d = cg_dir(pid, "memory")[1]
-        assert read(d, "memory.high") == "50000000"
+        assert read(d, "memory.high") == "52428800"
         assert read(d, "pids.max") == "11"
         res["unified"] = {"nosuch.file": "1"}
     else:
