@@ -1,7 +1,16 @@
 #!/bin/sh
-# The test suite: installs pyrunc and its test dependencies, then runs
-# every test against real containers (needs root).
+# The test suite: installs pyrunc and its test dependencies, runs every
+# test against real containers on this host (needs root), then the
+# cgroup v2 ones again inside a pure cgroup v2 VM (tests/v2vm/run.sh).
+# PYRUNC_NO_V2VM=1 skips the VM part.
 set -eu
 . "$(dirname "$0")/setup.sh"
 cd "$TOP"
-exec "$VENV/bin/pytest" -q -p no:cacheprovider tests "$@"
+rc=0
+"$VENV/bin/pytest" -q -p no:cacheprovider tests "$@" || rc=$?
+if [ -z "${PYRUNC_NO_V2VM:-}" ]; then
+	echo "== cgroup v2 (in a VM)"
+	tests/v2vm/run.sh -- "$VENV/bin/pytest" -q -p no:cacheprovider -m cgroupv2 \
+		tests/test_cgroups.py tests/test_devices_bpf.py || rc=$?
+fi
+exit "$rc"
