@@ -214,7 +214,7 @@ def create(cid, opts):
             pid = _fork_into(ctx, cg)
             if pid == 0:
                 parent_chan.close()
-                lock.release()  # the init may outlive this command (startContainer)
+                lock.drop()  # the init may outlive this command (startContainer)
                 init.child_main(ctx)
             procs.child = pid
         finally:

@@ -148,7 +148,7 @@ def run(root, cid, o):
         pid = container._fork_into(_Born(), cg)
         if pid == 0:
             parent.close()
-            lock.release()
+            lock.drop()
             _child(child, proc, cg, ns_fds, memfd, console_fd, seccomp, o)
         child.close()
         os.close(memfd)

@@ -202,6 +202,19 @@ class Lock:
         fcntl.flock(self.fd, fcntl.LOCK_EX)
 
     def release(self):
+        """Unlock, for every holder of the lock: a child forked meanwhile
+        shares it and may not run to close its copy (an exec'd process
+        born into a frozen cgroup v2 waits for the very `resume` that
+        needs this lock)."""
+        if self.fd >= 0:
+            import fcntl
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = -1
+
+    def drop(self):
+        """A forked child's side: close its copy, leaving the lock with the
+        parent."""
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1

@@ -365,3 +365,21 @@ def test_exec_into_a_sub_cgroup(runtime, bundle, detached):
     p = runtime("exec", "--cgroup", "../x", cid, "true")
     assert p.returncode == 255 and "inside the container" in p.stderr
     # (delete removes the container's sub-cgroups with it)
+
+
+@V2
+@pytest.mark.parametrize("sig", ["KILL", "TERM"])
+def test_kill_all_reaches_every_process(runtime, bundle, detached, sig):
+    # the init ignores TERM, its children (started before the trap, which
+    # they would inherit) do not: only --all reaches them
+    cid, pid = detached("sleep 600 & sleep 600 & trap '' TERM; touch /tmp/up; wait; "
+                        "sleep 600")
+    assert wait_for(lambda: os.path.exists(os.path.join(bundle.rootfs, "tmp", "up")), 30)
+    _, d = cg_dir(pid, "pids")
+    assert int(read(d, "pids.current")) == 3
+    assert runtime("kill", "--all", cid, sig, timeout=30 * SLOW).returncode == 0
+    if sig == "KILL":
+        assert wait_for(lambda: runtime.state(cid)["status"] == "stopped", 30)
+    else:  # the sleeps are gone, the init lives on
+        assert wait_for(lambda: int(read(d, "pids.current")) == 1, 30)
+        assert runtime.state(cid)["status"] == "running"

@@ -22,6 +22,7 @@ def running(runtime, bundle):
     runtime("delete", "-f", cid)
 
 
+@pytest.mark.cgroupv2
 def test_exec_joins_namespaces_and_cgroups(runtime, running):
     pid = runtime.state(running)["pid"]
     p = runtime("exec", running, "sh", "-c",
@@ -105,6 +106,7 @@ def test_exec_cap_goes_where_runc_puts_it(runtime, running):
     assert not caps["CapInh"] & 1 and not caps["CapAmb"] & 1  # CVE-2022-29162
 
 
+@pytest.mark.cgroupv2
 def test_exec_ignore_paused_does_not_block_resume(runtime, running):
     import time
     runtime("pause", running, check=True)
@@ -129,11 +131,15 @@ def test_exec_tty_returns_when_the_process_exits(runtime, running):
     assert time.monotonic() - t < 4
 
 
+@pytest.mark.cgroupv2
 def test_delete_removes_sub_cgroups(runtime, running, tmp_path):
     pid = runtime.state(running)["pid"]
     with open(f"/proc/{pid}/cgroup") as f:
-        rel = next(line.split(":", 2)[2].strip() for line in f if ":pids:" in line)
-    sub = f"/sys/fs/cgroup/pids{rel}/sub"
+        lines = dict(line.rstrip("\n").split(":", 2)[1:] for line in f)
+    if "pids" in lines:
+        sub = f"/sys/fs/cgroup/pids{lines['pids']}/sub"
+    else:  # a v2 host
+        sub = f"/sys/fs/cgroup{lines['']}/sub"
     os.mkdir(sub)
     p = runtime("exec", "-d", "--pid-file", tmp_path / "pid", running, "sleep", "30")
     assert p.returncode == 0, p.stderr
