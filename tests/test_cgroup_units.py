@@ -148,3 +148,27 @@ def test_routing_prefers_v1_then_unified(tmp_path):
     with pytest.raises(NotSupported) as e:
         resources.apply(mgr, {"rdma": {"mlx": {"hcaHandles": 1}}}, update=True)
     assert e.value.path == "linux.resources.rdma"
+
+
+def test_v1_network_and_rdma_files(tmp_path):
+    """net_cls/net_prio and rdma are not on these machines: their writers
+    are checked here, the refusal for real in test_cgroups.py."""
+    d = fake_dir(tmp_path, "net_cls.classid", "net_prio.ifpriomap", "rdma.max")
+    resources_v1.net_cls(d, {"classID": 1048577})
+    assert content(d, "net_cls.classid") == "1048577"
+    resources_v1.net_prio(d, {"priorities": [{"name": "eth0", "priority": 5}]})
+    assert content(d, "net_prio.ifpriomap") == "eth0 5"
+    resources_v1.rdma(d, {"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000}})
+    assert content(d, "rdma.max") == "mlx5_1 hca_handle=3 hca_object=10000"
+
+
+def test_v2_unified_keys_stay_in_the_cgroup(tmp_path):
+    d = fake_dir(tmp_path, "memory.high")
+    v2.unified(d, {"memory.high": "1000"})
+    assert content(d, "memory.high") == "1000"
+    for key in ("../memory.high", "..", "a/b", ".hidden"):
+        with pytest.raises(ConfigError) as e:
+            v2.unified(d, {key: "1"})
+        assert e.value.path == f"linux.resources.unified[{key!r}]"
+    with pytest.raises(NotSupported, match="no control file"):
+        v2.unified(d, {"memory.nosuch": "1"})
