@@ -383,3 +383,43 @@ def test_kill_all_reaches_every_process(runtime, bundle, detached, sig):
     else:  # the sleeps are gone, the init lives on
         assert wait_for(lambda: int(read(d, "pids.current")) == 1, 30)
         assert runtime.state(cid)["status"] == "running"
+
+
+@pytest.fixture
+def loop_device(tmp_path):
+    """A loop device over an 8 MiB file, detached afterwards."""
+    import shutil
+    if not shutil.which("losetup"):
+        pytest.skip("no losetup")
+    img = tmp_path / "disk.img"
+    with open(img, "wb") as f:
+        f.truncate(8 << 20)
+    p = subprocess.run(["losetup", "-f", "--show", str(img)], capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"no loop device: {p.stderr.strip()}")
+    dev = p.stdout.strip()
+    try:
+        yield dev
+    finally:
+        subprocess.run(["losetup", "-d", dev])
+
+
+@V2
+def test_io_throttle_slows_reads(runtime, bundle, loop_device):
+    rdev = os.stat(loop_device).st_rdev
+    major, minor = os.major(rdev), os.minor(rdev)
+    bundle.config["linux"]["devices"] = [{"path": "/dev/xblk", "type": "b", "major": major,
+                                          "minor": minor, "fileMode": 0o444}]
+    res = bundle.config["linux"]["resources"]
+    res["devices"].append({"allow": True, "type": "b", "major": major, "minor": minor,
+                           "access": "r"})
+    res["blockIO"] = {"throttleReadBpsDevice": [{"major": major, "minor": minor,
+                                                 "rate": 1 << 20}]}
+    # 3 MiB, bypassing the page cache, at 1 MiB/s: two seconds at least
+    bundle.sh("dd if=/dev/xblk of=/dev/null bs=64k count=48 iflag=direct 2>&1").write()
+    t = time.monotonic()
+    p = runtime("run", "-b", bundle.path, runtime.new_id(), timeout=120 * SLOW)
+    took = time.monotonic() - t
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert "3145728 bytes" in p.stdout or "3.0MB" in p.stdout or "48+0 records in" in p.stdout
+    assert took >= 1.8, took
