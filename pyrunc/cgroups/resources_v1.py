@@ -54,13 +54,13 @@ def memory(d, m, update, f="linux.resources.memory"):
         w(d, "memory.limit_in_bytes", limit, f"{f}.limit")
     if swap is not None and swap != 0 and not swap_first:
         _swap(d, swap, f)
-    if m.get("reservation") is not None:
+    if m.get("reservation"):
         w(d, "memory.soft_limit_in_bytes", m["reservation"], f"{f}.reservation")
     if m.get("swappiness") is not None:
         w(d, "memory.swappiness", m["swappiness"], f"{f}.swappiness")
     if m.get("disableOOMKiller") is not None and (m["disableOOMKiller"] or update):
         w(d, "memory.oom_control", int(m["disableOOMKiller"]), f"{f}.disableOOMKiller")
-    if m.get("kernelTCP") is not None:
+    if m.get("kernelTCP"):
         w(d, "memory.kmem.tcp.limit_in_bytes", m["kernelTCP"], f"{f}.kernelTCP")
     if m.get("useHierarchy") is not None:
         w(d, "memory.use_hierarchy", int(bool(m["useHierarchy"])), f"{f}.useHierarchy")
@@ -95,7 +95,9 @@ def cpu(d, c, f="linux.resources.cpu"):
                     ("realtimePeriod", "cpu.rt_period_us"),
                     ("realtimeRuntime", "cpu.rt_runtime_us"), ("idle", "cpu.idle")):
         v = c.get(k)
-        if v is not None:
+        # 0 is "not set" for the spec's plain numbers, as runc reads them
+        # (containerd's update sends zeros); burst and idle mean their 0
+        if v is not None and (v != 0 or k in ("burst", "idle")):
             _need(d, name, f"{f}.{k}")
             w(d, name, v, f"{f}.{k}")
 
@@ -107,9 +109,11 @@ def cpuset(d, c, f="linux.resources.cpu"):
 
 
 def pids(d, p, f="linux.resources.pids"):
+    # as runc 1.1 (the reference here): 0 leaves the limit as it is,
+    # a negative value lifts it
     limit = p.get("limit")
-    if limit is not None:
-        w(d, "pids.max", "max" if limit <= 0 else limit, f"{f}.limit")
+    if limit:
+        w(d, "pids.max", "max" if limit < 0 else limit, f"{f}.limit")
 
 
 def blkio(d, b, f="linux.resources.blockIO"):

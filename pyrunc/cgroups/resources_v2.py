@@ -125,9 +125,11 @@ def cpuset(d, c, f="linux.resources.cpu"):
 
 
 def pids(d, p, f="linux.resources.pids"):
+    # as runc 1.1 (the reference here): 0 leaves the limit as it is,
+    # a negative value lifts it
     limit = p.get("limit")
-    if limit is not None:
-        w(d, "pids.max", "max" if limit <= 0 else limit, f"{f}.limit")
+    if limit:
+        w(d, "pids.max", "max" if limit < 0 else limit, f"{f}.limit")
 
 
 def io_weight(weight):
