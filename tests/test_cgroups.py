@@ -119,11 +119,14 @@ def test_pause_stops_progress(runtime, bundle, detached):
     n = os.path.join(bundle.rootfs, "tmp", "n")
 
     def count():
-        for _ in range(100):
+        # the shell truncates and rewrites the file: a read may land in
+        # between (empty, or zeros on tmpfs); retry until it is a number
+        for _ in range(1000):
             with open(n) as f:
                 text = f.read().strip()
-            if text:
+            if text.isdigit():
                 return int(text)
+            time.sleep(0.001)
         return 0
     assert wait_for(lambda: os.path.exists(n) and count() > 10, 30)
     runtime("pause", cid, check=True, timeout=30 * SLOW)
