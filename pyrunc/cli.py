@@ -423,6 +423,9 @@ def cmd_update(g, opts, pos):
         res = jsonlite.loads(data, "resources")
         if not isinstance(res, dict):
             raise ConfigError("", "resources: expected a JSON object")
+        # the config schema's own checks, errors named as in config.json
+        from . import config
+        config.validate({"ociVersion": "1.0.0", "linux": {"resources": res}})
     else:
         res = _update_flags(opts)
     st, lock = state.load_locked(g["root"], cid)

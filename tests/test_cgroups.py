@@ -426,3 +426,14 @@ def test_io_throttle_slows_reads(runtime, bundle, loop_device):
     assert p.returncode == 0, (p.stdout, p.stderr)
     assert "3145728 bytes" in p.stdout or "3.0MB" in p.stdout or "48+0 records in" in p.stdout
     assert took >= 1.8, took
+
+
+def test_update_resources_are_validated(runtime, bundle, detached):
+    cid, pid = detached("sleep 600")
+    p = runtime("update", "-r", "-", cid, input='{"blockIO": {"throttleReadBpsDevice": '
+                '[{"major": 8, "minor": 0}]}}')
+    assert p.returncode == 1
+    assert "linux.resources.blockIO.throttleReadBpsDevice[0].rate" in p.stderr
+    assert "Traceback" not in p.stderr
+    p = runtime("update", "-r", "-", cid, input='{"pids": {"limit": "many"}}')
+    assert p.returncode == 1 and "linux.resources.pids.limit" in p.stderr
