@@ -166,7 +166,7 @@ def test_v2_unified_keys_stay_in_the_cgroup(tmp_path):
     d = fake_dir(tmp_path, "memory.high")
     v2.unified(d, {"memory.high": "1000"})
     assert content(d, "memory.high") == "1000"
-    for key in ("../memory.high", "..", "a/b", ".hidden"):
+    for key in ("../memory.high", "..", "a/b", ".hidden", "cgroup.procs", "cgroup.kill"):
         with pytest.raises(ConfigError) as e:
             v2.unified(d, {key: "1"})
         assert e.value.path == f"linux.resources.unified[{key!r}]"

@@ -185,11 +185,19 @@ def hugetlb(d, limits, f="linux.resources.hugepageLimits"):
             w(d, f"hugetlb.{size}.rsvd.max", h["rsvd"], f"{f}[{i}].rsvd")
 
 
+MEMBERSHIP_FILES = {"cgroup.procs", "cgroup.threads", "cgroup.kill", "cgroup.freeze",
+                    "cgroup.subtree_control", "cgroup.type"}
+
+
 def unified(d, values, f="linux.resources.unified"):
     for key, value in values.items():
         at = f"{f}[{key!r}]"
         if "/" in key or key.startswith("."):
             raise ConfigError(at, "must be a control file name (no slashes)")
+        if key in MEMBERSHIP_FILES:
+            # which processes are in the cgroup, and its life, belong to the
+            # runtime: a config must not move host processes in or kill
+            raise ConfigError(at, f"{key} is not a resource setting")
         try:
             write(os.path.join(d, key), value)
         except FileNotFoundError:
