@@ -62,13 +62,13 @@ def _cpu(mgr, c, update):
         kind, d = _where(mgr, "cpu", "cpu", "linux.resources.cpu")
         (v1 if kind == "v1" else v2).cpu(d, c)
     if c.get("cpus") or c.get("mems"):
-        kind, d = _where(mgr, "cpuset", "cpuset", "linux.resources.cpu.cpus")
-        (v1 if kind == "v1" else v2).cpuset(d, c)
+        _, d = _where(mgr, "cpuset", "cpuset", "linux.resources.cpu.cpus")
+        v1.cpuset(d, c)  # (the same files on v2)
 
 
 def _pids(mgr, p, update):
-    kind, d = _where(mgr, "pids", "pids", "linux.resources.pids")
-    (v1 if kind == "v1" else v2).pids(d, p)
+    _, d = _where(mgr, "pids", "pids", "linux.resources.pids")
+    v1.pids(d, p)  # (the same file on v2)
 
 
 def _block_io(mgr, b, update):

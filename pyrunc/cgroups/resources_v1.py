@@ -102,6 +102,9 @@ def cpu(d, c, f="linux.resources.cpu"):
             w(d, name, v, f"{f}.{k}")
 
 
+# cpuset, pids and rdma files have the same names and syntax on v1 and v2:
+# resources.py uses these writers for both
+
 def cpuset(d, c, f="linux.resources.cpu"):
     for k in ("cpus", "mems"):
         if c.get(k):

@@ -118,20 +118,6 @@ def _period(d):
     return parts[1] if len(parts) == 2 else "100000"
 
 
-def cpuset(d, c, f="linux.resources.cpu"):
-    for k in ("cpus", "mems"):
-        if c.get(k):
-            w(d, "cpuset." + k, c[k], f"{f}.{k}")
-
-
-def pids(d, p, f="linux.resources.pids"):
-    # as runc 1.1 (the reference here): 0 leaves the limit as it is,
-    # a negative value lifts it
-    limit = p.get("limit")
-    if limit:
-        w(d, "pids.max", "max" if limit < 0 else limit, f"{f}.limit")
-
-
 def io_weight(weight):
     """blkio weight (10..1000) to io.weight (1..10000), linearly."""
     return 1 + (weight - 10) * 9999 // 990
