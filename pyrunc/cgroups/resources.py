@@ -7,7 +7,14 @@ controller v1 lacks, e.g. hugetlb here); else the field is refused,
 named. The writers are in resources_v1.py and resources_v2.py.
 """
 from ..errors import NotSupported
-from . import resources_v1 as v1, resources_v2 as v2
+from . import resources_v1 as v1
+
+
+def _v2():
+    # imported only where a control goes to the unified hierarchy: the
+    # start path of a v1 host does not pay for it
+    from . import resources_v2
+    return resources_v2
 
 
 def apply(mgr, res, update=False):
@@ -46,12 +53,12 @@ def _devices(mgr, rules):
         return
     d = mgr.v2_dir(None, f)
     if d:
-        v2.devices(d, rules, f)
+        _v2().devices(d, rules, f)
 
 
 def _memory(mgr, m, update):
     kind, d = _where(mgr, "memory", "memory", "linux.resources.memory")
-    (v1 if kind == "v1" else v2).memory(d, m, update)
+    (v1 if kind == "v1" else _v2()).memory(d, m, update)
 
 
 _CPU_FIELDS = ("shares", "quota", "burst", "period", "realtimeRuntime", "realtimePeriod", "idle")
@@ -60,7 +67,7 @@ _CPU_FIELDS = ("shares", "quota", "burst", "period", "realtimeRuntime", "realtim
 def _cpu(mgr, c, update):
     if any(c.get(k) is not None for k in _CPU_FIELDS):
         kind, d = _where(mgr, "cpu", "cpu", "linux.resources.cpu")
-        (v1 if kind == "v1" else v2).cpu(d, c)
+        (v1 if kind == "v1" else _v2()).cpu(d, c)
     if c.get("cpus") or c.get("mems"):
         _, d = _where(mgr, "cpuset", "cpuset", "linux.resources.cpu.cpus")
         v1.cpuset(d, c)  # (the same files on v2)
@@ -78,13 +85,13 @@ def _block_io(mgr, b, update):
     if kind == "v1":
         v1.blkio(d, b)
     else:
-        v2.io(d, b)
+        _v2().io(d, b)
 
 
 def _hugetlb(mgr, limits, update):
     if limits:
         kind, d = _where(mgr, "hugetlb", "hugetlb", "linux.resources.hugepageLimits")
-        (v1 if kind == "v1" else v2).hugetlb(d, limits)
+        (v1 if kind == "v1" else _v2()).hugetlb(d, limits)
 
 
 def _network(mgr, n, update):
@@ -110,7 +117,7 @@ def _unified(mgr, values, update):
         d = mgr.v2_dir(None if ctl == "cgroup" else ctl, f"{f}[{key!r}]")
         if d is None:
             raise NotSupported(f, "there is no cgroup v2 hierarchy on this host")
-        v2.unified(d, {key: values[key]})
+        _v2().unified(d, {key: values[key]})
 
 
 _SECTIONS = {"devices": None, "memory": _memory, "cpu": _cpu, "pids": _pids,
