@@ -38,8 +38,10 @@ class Podman:
         cmd = self.base + list(args)
         if tty:  # a real terminal for -t, as a user has
             cmd = ["script", "-qec", subprocess.list2cmdline(cmd), "/dev/null"]
+        # cwd: conmon writes an "oom" file into its working directory when
+        # the kernel OOM-kills in the container; keep it out of the checkout
         p = subprocess.run(cmd, capture_output=True, text=True, env=self.env, timeout=timeout,
-                           stdin=subprocess.DEVNULL)
+                           stdin=subprocess.DEVNULL, cwd=self.top)
         if check and p.returncode:
             raise AssertionError(f"{cmd}: {p.returncode} {p.stderr}")
         return p
