@@ -1,22 +1,40 @@
 /* pyrunc's last hop before the user's program.
  *
- * The Python init execs this tiny static binary from a sealed memfd once the
- * container is set up, so that while the container waits in "created" and
- * at the moment the user's program is exec'd, /proc/<pid>/exe is a sealed
- * copy of this file, never the host's Python interpreter (CVE-2019-5736).
+ * The Python init (or exec child) execs this tiny static binary from a
+ * sealed memfd once the process is set up, so that while the container
+ * waits in "created", and whenever a process of the runtime becomes a
+ * member of the container's pid namespace, /proc/<pid>/exe is a sealed copy
+ * of this file, never the host's Python interpreter (CVE-2019-5736).
  * No libc: it is a few kilobytes, copied into a memfd per container.
  *
- *   argv: execinit <how> <seccomp> <path> <argv0> [args...]   envp: the user's env
+ *   argv: execinit <how> <seccomp> <opts> <path> <argv0> [args...]
+ *   envp: the user's env
+ *
+ * Its very first act is to make itself non-dumpable, before it reads
+ * anything: then no process of the container can ptrace it or open its
+ * /proc files, even in the instructions after the exec.
  *
  * <how> says how to wait for `pyrunc start`:
- *   p<N>  fd N is an O_PATH fd of the exec fifo: block opening
- *         /proc/self/fd/N for writing until `start` opens it for reading
- *   f<N>  fd N is the fifo already open for writing (the Python init
- *         waited itself, to run startContainer hooks)
- *   -     do not wait (`run` without a fifo)
- * <seccomp> is "-" or "<fd>,<flags>": fd holds a BPF program (struct
- * sock_filter[]) that is loaded with seccomp(2) after everything else, so
- * the only syscall the filter must allow is execve.
+ *   p<N>  fd N is an O_PATH fd of the exec fifo: block opening it for
+ *         writing through the container's procfs (verified to be procfs,
+ *         and the reopened file verified to be the same fifo) until
+ *         `start` opens it for reading
+ *   f<N>  fd N is already open for writing (exec: the channel to pyrunc)
+ *   -     do not wait
+ * <seccomp> is "-" or "<fd>,<flags>": fd is a sealed memfd holding a BPF
+ * program (struct sock_filter[]) loaded with seccomp(2) after everything
+ * else, so the only syscall the filter must allow is execve.
+ * <opts> is "-" or a comma-separated list of:
+ *   F<N>  fork first: the parent (which stays outside the pid namespace
+ *         the runtime joined for its children) writes "pid <host pid>\n"
+ *         to fd N and exits; the child, born in that pid namespace, goes
+ *         on. So no runtime process but this sealed, non-dumpable one
+ *         ever enters a pid namespace that other processes share.
+ *   T<N>  fd N is the pty slave: the process makes it its controlling
+ *         terminal (new session) and its stdio.
+ *   H<N>  fd N is a sealed memfd describing startContainer hooks, run
+ *         after `start`, in the container, before the user's program
+ *         (layout: see pyrunc/execinit.py, hooks_memfd).
  * Then it writes "0" and execs <path>. The fifo is close-on-exec, so
  * `start` reads EOF exactly when the exec happened; on failure it reads
  * the errno after the "0".
@@ -101,13 +119,221 @@ static long parse_int(const char *s)
     return neg ? -v : v;
 }
 
+static int fmt_uint(char *buf, unsigned long v) /* returns length, no NUL */
+{
+    char tmp[24];
+    int k = 0, n = 0;
+    do { tmp[k++] = '0' + v % 10; v /= 10; } while (v);
+    while (k) buf[n++] = tmp[--k];
+    return n;
+}
+
+static long slen(const char *s)
+{
+    long n = 0;
+    while (s[n]) n++;
+    return n;
+}
+
+static void put(int fd, const char *s)
+{
+    sc(__NR_write, fd, (long)s, slen(s), 0, 0);
+}
+
 static void write_errno(int fd, long err)
 {
-    char buf[16];
-    int i = sizeof buf;
-    err = -err;
-    do { buf[--i] = '0' + err % 10; err /= 10; } while (err && i > 1);
-    sc(__NR_write, fd, (long)(buf + i), sizeof buf - i, 0, 0);
+    char buf[24];
+    sc(__NR_write, fd, (long)buf, fmt_uint(buf, -err), 0, 0);
+}
+
+#define F_GET_SEALS_ 1034
+#define F_SEAL_WRITE_ 8
+#define PROC_SUPER_MAGIC_ 0x9fa0
+#define PROC_ROOT_INO_ 1
+
+/* What this helper reads it reads from memfds the runtime sealed: nothing
+ * can change a filter or a hook between the runtime's checks and here. */
+static long read_sealed(long fd, unsigned char *buf, long cap)
+{
+    long seals = sc(__NR_fcntl, fd, F_GET_SEALS_, 0, 0, 0);
+    if (seals < 0)
+        return seals;
+    if (!(seals & F_SEAL_WRITE_))
+        return -1; /* EPERM: not sealed */
+    long len = 0;
+    for (;;) {
+        long n = sc(__NR_pread64, fd, (long)(buf + len), cap - len, len, 0);
+        if (n == -4) continue;
+        if (n < 0) return n;
+        if (n == 0) break;
+        len += n;
+        if (len == cap) return -27; /* EFBIG */
+    }
+    sc(__NR_close, fd, 0, 0, 0, 0);
+    return len;
+}
+
+/* kernel struct stat / statfs, only the fields used */
+#if defined(__x86_64__)
+struct kstat { ul dev, ino, nlink; unsigned int mode, uid, gid, pad; ul rdev; long size; ul rest[9]; };
+#else
+struct kstat { ul dev, ino; unsigned int mode, nlink, uid, gid; ul rdev, pad; long size; ul rest[10]; };
+#endif
+struct kstatfs { long type; long rest[15]; };
+struct open_how_ { unsigned long long flags, mode, resolve; };
+
+/* Reopen the exec fifo (O_PATH fd `pathfd`) for writing, blocking until
+ * `start` opens it for reading. Through the container's procfs, but never
+ * trusting it: /proc must be the root of a procfs mount, <pid>/fd is
+ * reached without symlinks, magic links or mount crossings, and what
+ * opens must be the very fifo we hold. */
+static long reopen_fifo(long pathfd)
+{
+    long proc = sc(__NR_openat, -100, (long)"/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, 0);
+    if (proc < 0)
+        return proc;
+    struct kstatfs sfs;
+    struct kstat st, want;
+    long r = sc(__NR_fstatfs, proc, (long)&sfs, 0, 0, 0);
+    if (r == 0 && (sfs.type != PROC_SUPER_MAGIC_))
+        r = -18; /* EXDEV: not procfs */
+    if (r == 0)
+        r = sc(__NR_fstat, proc, (long)&st, 0, 0, 0);
+    if (r == 0 && st.ino != PROC_ROOT_INO_)
+        r = -18; /* not the root of a procfs mount */
+    if (r < 0) {
+        sc(__NR_close, proc, 0, 0, 0, 0);
+        return r;
+    }
+    char rel[32];
+    int n = fmt_uint(rel, sc(__NR_getpid, 0, 0, 0, 0, 0));
+    rel[n++] = '/'; rel[n++] = 'f'; rel[n++] = 'd'; rel[n] = 0;
+    struct open_how_ how = { O_PATH | O_DIRECTORY | O_CLOEXEC, 0, 0x01 | 0x02 | 0x04 };
+    long dir = sc(437 /* openat2 */, proc, (long)rel, (long)&how, sizeof how, 0);
+    sc(__NR_close, proc, 0, 0, 0, 0);
+    if (dir < 0)
+        return dir;
+    n = fmt_uint(rel, pathfd);
+    rel[n] = 0;
+    long fd;
+    do
+        fd = sc(__NR_openat, dir, (long)rel, O_WRONLY | O_CLOEXEC, 0, 0);
+    while (fd == -4 /* EINTR */);
+    sc(__NR_close, dir, 0, 0, 0, 0);
+    if (fd < 0)
+        return fd;
+    if (sc(__NR_fstat, fd, (long)&st, 0, 0, 0) < 0 ||
+        sc(__NR_fstat, pathfd, (long)&want, 0, 0, 0) < 0 ||
+        st.dev != want.dev || st.ino != want.ino) {
+        sc(__NR_close, fd, 0, 0, 0, 0);
+        return -18;
+    }
+    return fd;
+}
+
+/* fork without libc: clone(SIGCHLD), which seccomp profiles allow as
+ * fork (no namespace flags in its first argument) */
+static long do_fork(void)
+{
+#if defined(__x86_64__)
+    return sc(__NR_clone, SIGCHLD, 0, 0, 0, 0);
+#else
+    return sc(__NR_clone, SIGCHLD, 0, 0, 0, 0);
+#endif
+}
+
+/* -- startContainer hooks -------------------------------------------------
+ * The sealed memfd holds NUL-terminated strings:
+ *   <state prefix> <pid or ""> <state suffix>
+ * then per hook: <timeout secs or ""> <path> <nargs> <args...> <nenv> <env...>
+ * The state on the hook's stdin is prefix + pid + suffix, where pid is the
+ * given one, or this process's host pid when it was forked here. */
+static unsigned char hookbuf[256 * 1024];
+static char *hookptr[8192];
+
+struct ktimespec { long sec, nsec; };
+
+static int hook_failed(int idx, const char *path, const char *why, long num)
+{
+    char buf[24];
+    put(2, "error running startContainer hook #");
+    sc(__NR_write, 2, (long)buf, fmt_uint(buf, idx), 0, 0);
+    put(2, ": ");
+    put(2, path);
+    put(2, why);
+    if (num >= 0)
+        sc(__NR_write, 2, (long)buf, fmt_uint(buf, num), 0, 0);
+    put(2, "\n");
+    return 1;
+}
+
+static int run_hooks(long len, unsigned long host_pid)
+{
+    char *p = (char *)hookbuf, *end = (char *)hookbuf + len;
+    char *f[3];
+    for (int i = 0; i < 3; i++) {
+        if (p >= end) return hook_failed(0, "", ": malformed hook list", -1);
+        f[i] = p;
+        p += slen(p) + 1;
+    }
+    long st = sc(__NR_memfd_create, (long)"pyrunc-hook-state", 1 /* CLOEXEC */, 0, 0, 0);
+    if (st < 0)
+        return hook_failed(0, "", ": memfd_create: errno ", -st);
+    char pidbuf[24];
+    int pn = *f[1] ? (int)slen(f[1]) : fmt_uint(pidbuf, host_pid);
+    sc(__NR_write, st, (long)f[0], slen(f[0]), 0, 0);
+    sc(__NR_write, st, (long)(*f[1] ? f[1] : pidbuf), pn, 0, 0);
+    sc(__NR_write, st, (long)f[2], slen(f[2]), 0, 0);
+    for (int idx = 0; p < end; idx++) {
+        long timeout = parse_int(p); p += slen(p) + 1;
+        char *path = p; p += slen(p) + 1;
+        long nargs = parse_int(p); p += slen(p) + 1;
+        if (nargs < 0 || nargs > 4000) return hook_failed(idx, path, ": too many args", -1);
+        char **args = hookptr;
+        for (long i = 0; i < nargs && p < end; i++) { args[i] = p; p += slen(p) + 1; }
+        args[nargs] = 0;
+        long nenv = parse_int(p); p += slen(p) + 1;
+        if (nenv < 0 || nenv > 4000) return hook_failed(idx, path, ": too many env", -1);
+        char **env = hookptr + nargs + 1;
+        for (long i = 0; i < nenv && p < end; i++) { env[i] = p; p += slen(p) + 1; }
+        env[nenv] = 0;
+        if (p > end) return hook_failed(idx, path, ": malformed hook list", -1);
+        sc(__NR_lseek, st, 0, 0 /* SEEK_SET */, 0, 0);
+        long pid = do_fork();
+        if (pid < 0)
+            return hook_failed(idx, path, ": fork: errno ", -pid);
+        if (pid == 0) {
+            sc(__NR_dup3, st, 0, 0, 0, 0);
+            sc(436 /* close_range */, 3, ~0UL, 0, 0, 0);
+            long err = sc(__NR_execve, (long)path, (long)args, (long)env, 0, 0);
+            hook_failed(idx, path, ": exec: errno ", -err);
+            sc(__NR_exit_group, 127, 0, 0, 0, 0);
+        }
+        int status = 0;
+        if (timeout > 0) {
+            long pfd = sc(434 /* pidfd_open */, pid, 0, 0, 0, 0);
+            struct { int fd; short events, revents; } pfds = { (int)pfd, 1 /* POLLIN */, 0 };
+            struct ktimespec ts = { timeout, 0 };
+            long r;
+            do
+                r = sc(__NR_ppoll, (long)&pfds, 1, (long)&ts, 0, 8);
+            while (r == -4);
+            sc(__NR_close, pfd, 0, 0, 0, 0);
+            if (pfd >= 0 && r == 0) {
+                sc(__NR_kill, pid, 9, 0, 0, 0);
+                sc(__NR_wait4, pid, (long)&status, 0, 0, 0);
+                return hook_failed(idx, path, ": timed out after (s) ", timeout);
+            }
+        }
+        while (sc(__NR_wait4, pid, (long)&status, 0, 0, 0) == -4)
+            ;
+        if ((status & 0x7f) != 0)
+            return hook_failed(idx, path, ": killed by signal ", status & 0x7f);
+        if ((status >> 8) & 0xff)
+            return hook_failed(idx, path, ": exit status ", (status >> 8) & 0xff);
+    }
+    sc(__NR_close, st, 0, 0, 0, 0);
+    return 0;
 }
 
 /* BPF programs are at most 4096 instructions of 8 bytes */
@@ -117,35 +343,89 @@ struct sock_fprog_ { unsigned short len; void *filter; };
 
 int main_c(long argc, char **argv, char **envp)
 {
-    if (argc < 5)
+    /* First of all, before reading anything: nothing of this process may
+     * be reached through ptrace or /proc (its fds, its memory). */
+    sc(__NR_prctl, 4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0);
+    if (argc < 6)
         return 2;
     const char *how = argv[1];
     const char *filt = argv[2];
-    long fifo = -1;
-    long bpf_len = 0, bpf_flags = 0;
+    const char *opts = argv[3];
+    long fifo = -1, report = -1, tty = -1, hooks = -1;
+    long bpf_len = 0, bpf_flags = 0, hooks_len = 0;
 
+    for (const char *o = opts; *o && *o != '-'; ) {
+        long v = parse_int(o + 1);
+        if (*o == 'F') report = v;
+        else if (*o == 'T') tty = v;
+        else if (*o == 'H') hooks = v;
+        else return 2;
+        while (*o && *o != ',') o++;
+        if (*o == ',') o++;
+    }
     if (filt[0] != '-') {
         long fd = parse_int(filt);
         const char *c = filt;
         while (*c && *c != ',') c++;
         if (*c == ',') bpf_flags = parse_int(c + 1);
-        for (;;) {
-            long n = sc(__NR_read, fd, (long)(bpf + bpf_len), sizeof bpf - bpf_len, 0, 0);
-            if (n == -4) continue;
-            if (n < 0) {
-                write_errno(2, n);
-                return 126;
-            }
-            if (n == 0) break;
-            bpf_len += n;
-        }
-        sc(__NR_close, fd, 0, 0, 0, 0);
-        if (bpf_len == 0 || bpf_len % 8)
+        bpf_len = read_sealed(fd, bpf, sizeof bpf);
+        if (bpf_len <= 0 || bpf_len % 8) {
+            put(2, "pyrunc-init: cannot read the seccomp filter\n");
             return 126; /* a filter was asked for: never run without it */
+        }
+    }
+    if (hooks >= 0) {
+        hooks_len = read_sealed(hooks, hookbuf, sizeof hookbuf - 1);
+        if (hooks_len < 0) {
+            put(2, "pyrunc-init: cannot read the startContainer hooks\n");
+            return 126;
+        }
+        hookbuf[hooks_len] = 0;
+    }
+    if (how[0] == 'f')
+        fifo = parse_int(how + 1);
+
+    unsigned long host_pid = 0;
+    if (report >= 0) {
+        /* Born into the pid namespace the runtime joined for its children:
+         * the parent tells the runtime our host pid, and us. */
+        int p[2];
+        if (sc(__NR_pipe2, (long)p, O_CLOEXEC, 0, 0, 0) < 0)
+            return 125;
+        long pid = do_fork();
+        if (pid < 0) {
+            put(report, "error fork: errno ");
+            write_errno(report, pid);
+            put(report, "\n");
+            return 125;
+        }
+        if (pid > 0) {
+            char msg[40] = "pid ";
+            int n = 4 + fmt_uint(msg + 4, pid);
+            msg[n++] = '\n';
+            sc(__NR_write, report, (long)msg, n, 0, 0);
+            sc(__NR_write, p[1], (long)&pid, sizeof pid, 0, 0);
+            sc(__NR_exit_group, 0, 0, 0, 0, 0);
+        }
+        long got;
+        while (sc(__NR_read, p[0], (long)&got, sizeof got, 0, 0) == -4)
+            ;
+        host_pid = (unsigned long)got;
+        sc(__NR_close, p[0], 0, 0, 0, 0);
+        sc(__NR_close, p[1], 0, 0, 0, 0);
+        if (report != fifo)
+            sc(__NR_close, report, 0, 0, 0, 0);
+    }
+    if (tty >= 0) {
+        sc(__NR_setsid, 0, 0, 0, 0, 0);
+        if (sc(__NR_ioctl, tty, 0x540E /* TIOCSCTTY */, 0, 0, 0) < 0)
+            return 125;
+        for (int i = 0; i < 3; i++)
+            sc(__NR_dup3, tty, i, 0, 0, 0);
+        if (tty > 2)
+            sc(__NR_close, tty, 0, 0, 0, 0);
     }
 
-    /* nothing of this process may be reached through /proc while it waits */
-    sc(__NR_prctl, 4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0);
     for (int sig = 1; sig < 65; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
             sigact(sig, is_ignored_by_default(sig) ? 0 : (ul)on_signal);
@@ -154,27 +434,21 @@ int main_c(long argc, char **argv, char **envp)
 
     if (how[0] == 'p') {
         long pathfd = parse_int(how + 1);
-        char path[32] = "/proc/self/fd/";
-        int n = 14;
-        char digits[12];
-        int k = 0;
-        do { digits[k++] = '0' + pathfd % 10; pathfd /= 10; } while (pathfd && k < 11);
-        while (k) path[n++] = digits[--k];
-        path[n] = 0;
-        do
-            fifo = sc(__NR_openat, -100 /* AT_FDCWD */, (long)path, O_WRONLY | O_CLOEXEC, 0, 0);
-        while (fifo == -4 /* EINTR */);
-        sc(__NR_close, parse_int(how + 1), 0, 0, 0, 0);
+        fifo = reopen_fifo(pathfd);
+        sc(__NR_close, pathfd, 0, 0, 0, 0);
         if (fifo < 0) {
+            put(2, "pyrunc-init: cannot open the exec fifo: errno ");
             write_errno(2, fifo);
+            put(2, "\n");
             return 125;
         }
-    } else if (how[0] == 'f') {
-        fifo = parse_int(how + 1);
+    } else if (fifo >= 0) {
         sc(__NR_fcntl, fifo, F_SETFD, FD_CLOEXEC, 0, 0);
     }
     if (fifo >= 0)
         sc(__NR_write, fifo, (long)"0", 1, 0, 0);
+    if (hooks >= 0 && run_hooks(hooks_len, host_pid))
+        return 1;
     /* The user's program starts with every signal at its default. */
     for (int sig = 1; sig < 65; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
@@ -189,7 +463,7 @@ int main_c(long argc, char **argv, char **envp)
             return 127;
         }
     }
-    long err = sc(__NR_execve, (long)argv[3], (long)(argv + 4), (long)envp, 0, 0);
+    long err = sc(__NR_execve, (long)argv[4], (long)(argv + 5), (long)envp, 0, 0);
     if (fifo >= 0)
         write_errno(fifo, err);
     write_errno(2, err);

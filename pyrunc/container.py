@@ -49,45 +49,23 @@ class InitContext:
                               seccomp=self.seccomp, host_pid=self.host_pid)
 
     def _before_exec(self):
-        """Tell the parent we are ready; say how the helper waits for start.
-
-        Normally the helper waits (the Python init is gone before `create`
-        returns). With startContainer hooks, or without a /proc in the
-        container, this process waits itself -- as the container's user,
-        with its capabilities, non-dumpable -- and runs the hooks after
-        `start`, in the container, as runc does."""
-        fifo_path = f"/proc/self/fd/{self.fifo_fd}"
-        start_hooks = self.spec.hooks.get("startContainer")
-        have_proc = os.path.exists(fifo_path)
-        if not start_hooks and have_proc:
-            self.child_chan.send("ready")
-            return ("p", self.fifo_fd)
-        if not have_proc:
+        """Tell the parent we are ready; say how the helper waits for
+        `start` (an O_PATH fd of the exec fifo, reopened through the
+        container's procfs) and which startContainer hooks it runs then: in
+        the container, as the container's user, after `start` (runc's
+        order). No Python process of the runtime stays in the container to
+        run them: a hook from the image (`#!/proc/self/exe`, say) could
+        otherwise reach the host's interpreter."""
+        if not os.path.exists(f"/proc/self/fd/{self.fifo_fd}"):
             raise InitError("the container has no /proc: cannot wait for start")
-        self.child_chan.send("ready")
-        self.child_chan.close()
-        _exit_on_fatal_signals()
-        wfd = os.open(fifo_path, os.O_WRONLY | os.O_CLOEXEC)
-        os.close(self.fifo_fd)
+        hooks_fd = None
+        start_hooks = self.spec.hooks.get("startContainer")
         if start_hooks:
-            from . import hooks
-            try:
-                hooks.run("startContainer", start_hooks, self.hook_state("created"))
-            except PyruncError as e:
-                os.write(wfd, b"0")
-                os.write(2, f"{e}\n".encode())
-                os._exit(1)
-        return ("f", wfd)
-
-
-def _exit_on_fatal_signals():
-    """As pid 1 the Python init would ignore `kill` of the created container."""
-    import _signal
-
-    def die(sig, frame):
-        os._exit(128 + sig)
-    for sig in (1, 2, 3, 10, 12, 14, 15):
-        _signal.signal(sig, die)
+            from . import execinit
+            hooks_fd = execinit.hooks_memfd(start_hooks, self.hook_state("created"),
+                                            self.host_pid)
+        self.child_chan.send("ready")
+        return ("p", self.fifo_fd, hooks_fd)
 
 
 def _mapped(maps, cid):

@@ -18,20 +18,55 @@ F_ADD_SEALS, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE = 1033, 1, 2,
 
 def sealed_helper():
     """A memfd holding the helper, sealed against any write."""
-    import fcntl
     with open(HELPER, "rb") as f:
-        data = f.read()
-    fd = os.memfd_create("pyrunc-init", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    os.write(fd, data)
-    fcntl.fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+        return sealed_memfd("pyrunc-init", f.read(), os.MFD_CLOEXEC)
+
+
+def sealed_memfd(name, data, flags=0):
+    """A memfd holding data, sealed: what the helper reads (a filter, the
+    hooks) cannot change between the runtime's checks and its use. The
+    helper refuses an unsealed one."""
+    import fcntl
+    fd = os.memfd_create(name, flags | os.MFD_ALLOW_SEALING)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        fcntl.fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+    except BaseException:
+        os.close(fd)
+        raise
     return fd
+
+
+def hooks_memfd(hooks, state, pid=None):
+    """startContainer hooks for the helper, which runs them after `start`
+    (no runtime Python process stays in the container to do it).
+
+    Layout (NUL-terminated strings, see csrc/execinit.c): the state JSON
+    split around its pid -- the given one, or, when pid is None, the host
+    pid of the process the helper forks into the container --, then per
+    hook: timeout, path, nargs, args..., nenv, env...."""
+    from . import jsonlite
+    # split at a pid placeholder no earlier field (ociVersion, id, status)
+    # can contain
+    prefix, _, suffix = jsonlite.dumps(dict(state, pid="\x01")).partition('"\\u0001"')
+    parts = [prefix, "" if pid is None else str(pid), suffix]
+    for h in hooks:
+        parts += [str(h.timeout or ""), h.path, str(len(h.args)), *h.args,
+                  str(len(h.env)), *h.env]
+    data = b"".join(x.encode() + b"\0" for x in parts)
+    if any(b"\0" in x.encode() for x in parts):
+        from .errors import ConfigError
+        raise ConfigError("hooks.startContainer", "a NUL byte in a hook's path, args or env")
+    return sealed_memfd("pyrunc-hooks", data)
 
 
 CAP_SYS_ADMIN = 21
 
 
 def exec_process(proc, memfd, keep_fds, before_exec, where="process", seccomp=None,
-                 host_pid=0):
+                 host_pid=0, fork_report=None, tty=None):
     """Apply the process attributes, close what must not leak, exec.
 
     keep_fds: fds the user asked to pass on (--preserve-fds), which stay
@@ -39,7 +74,12 @@ def exec_process(proc, memfd, keep_fds, before_exec, where="process", seccomp=No
     before_exec() runs once the process is what the user asked for (user,
     capabilities, cwd, no_new_privs) and returns how the helper waits for
     `start`: ("p", fd) an O_PATH fd of the exec fifo, ("f", fd) the fifo
-    already open for writing, or None.
+    already open for writing, or None; a third item, when present, is the
+    sealed memfd of startContainer hooks the helper runs after `start`.
+    fork_report: the helper forks first (into the pid namespace this
+    process joined for its children) and writes the new process's host pid
+    there; tty: the pty slave the helper makes the controlling terminal of
+    the process it forks.
     """
     caps = capabilities.Sets(proc.capabilities, f"{where}.capabilities") \
         if proc.capabilities is not None else None
@@ -63,9 +103,7 @@ def exec_process(proc, memfd, keep_fds, before_exec, where="process", seccomp=No
             notify_fd = sc.seccomp_load(flags | SECCOMP_FILTER_FLAG_NEW_LISTENER, prog)
             listener.send(notify_fd, host_pid)
         elif proc.no_new_privileges or caps is None or caps.effective & (1 << CAP_SYS_ADMIN):
-            fd = os.memfd_create("pyrunc-seccomp", 0)
-            os.write(fd, prog)
-            os.lseek(fd, 0, 0)
+            fd = sealed_memfd("pyrunc-seccomp", prog)
             filt = f"{fd},{flags}"
             filt_fd = fd
         else:
@@ -83,10 +121,21 @@ def exec_process(proc, memfd, keep_fds, before_exec, where="process", seccomp=No
     if filt_fd is not None:
         os.set_inheritable(filt_fd, True)  # the helper reads and closes it
     how = "-"
+    opts = []
     if fifo_how is not None:
         os.set_inheritable(fifo_how[1], True)
         how = f"{fifo_how[0]}{fifo_how[1]}"
-    os.execve(memfd, ["pyrunc-init", how, filt, path] + list(proc.args), _envdict(env))
+        if len(fifo_how) > 2 and fifo_how[2] is not None:
+            os.set_inheritable(fifo_how[2], True)
+            opts.append(f"H{fifo_how[2]}")
+    if fork_report is not None:
+        os.set_inheritable(fork_report, True)
+        opts.append(f"F{fork_report}")
+    if tty is not None:
+        os.set_inheritable(tty, True)
+        opts.append(f"T{tty}")
+    os.execve(memfd, ["pyrunc-init", how, filt, ",".join(opts) or "-", path] + list(proc.args),
+              _envdict(env))
 
 
 def _envdict(env):

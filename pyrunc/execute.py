@@ -80,22 +80,51 @@ def build_process(st, o):
     return proc
 
 
-def _open_namespaces(pid, kinds):
-    fds = []
-    try:
-        for kind in ORDER:
-            if kind not in kinds:
-                continue
-            name = ns.PROC_NAMES[kind]
-            path = f"/proc/{pid}/ns/{name}"
-            if os.readlink(path) == os.readlink(f"/proc/self/ns/{name}"):
-                continue  # shared with us (e.g. joined the host's)
-            fds.append((kind, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
-    except OSError:
-        for _, fd in fds:
-            os.close(fd)
-        raise
-    return fds
+class Target:
+    """The container's init, held by a pidfd: opened once, checked against
+    the start time the state recorded, then everything (the namespaces
+    too) goes through the pidfd, so a reused pid can never redirect an
+    exec into another process's namespaces or the host's."""
+
+    __slots__ = ("pidfd", "ns_flags")
+
+    def __init__(self, st):
+        self.pidfd = -1
+        try:
+            self.pidfd = os.pidfd_open(st.pid)
+        except OSError:
+            raise ContainerError("cannot exec in a stopped container") from None
+        try:
+            if state.proc_start_time(st.pid) != st.d.get("start_time"):
+                raise ContainerError("cannot exec in a stopped container")
+            self.ns_flags = _ns_flags(st.pid, set(st.d.get("namespaces") or ()))
+            # the names above were read by pid: still the same process?
+            import _signal
+            try:
+                _signal.pidfd_send_signal(self.pidfd, 0)
+            except ProcessLookupError:
+                raise ContainerError("cannot exec in a stopped container") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
+
+
+def _ns_flags(pid, kinds):
+    """setns flags for the init's namespaces that are not already ours
+    (a container sharing the host's network, say)."""
+    flags = 0
+    for kind in ORDER:
+        if kind not in kinds:
+            continue
+        name = ns.PROC_NAMES[kind]
+        if os.readlink(f"/proc/{pid}/ns/{name}") != os.readlink(f"/proc/self/ns/{name}"):
+            flags |= ns.FLAGS[kind]
+    return flags
 
 
 def run(root, cid, o):
@@ -129,7 +158,7 @@ def run(root, cid, o):
                                          st.d["seccomp"].get("listenerMetadata"),
                                          st.hook_state(st.status()))
             seccomp = (prog, flags, listener)
-        ns_fds = _open_namespaces(st.pid, set(st.d.get("namespaces") or ()))
+        target = Target(st)
         init.preload(proc, None, log.is_debug(),
                      sockets=seccomp is not None and seccomp[2] is not None)
         memfd = execinit.sealed_helper()
@@ -149,13 +178,12 @@ def run(root, cid, o):
         if pid == 0:
             parent.close()
             lock.drop()
-            _child(child, proc, cg, ns_fds, memfd, console_fd, seccomp, o)
+            _child(child, proc, cg, target, memfd, console_fd, seccomp, o)
         child.close()
         os.close(memfd)
         if seccomp and seccomp[2]:
             os.close(seccomp[2].fd)
-        for _, fd in ns_fds:
-            os.close(fd)
+        target.close()
         if console_fd is not None:
             os.close(console_fd)
         # the lock only guarded the state read: never hold it while the new
@@ -202,6 +230,10 @@ def _drive(chan, child):
                 if not chunk:
                     break
                 data += chunk
+            if data.startswith(b"pid "):  # the helper forked it (see _exec_child)
+                line, _, data = data.partition(b"\n")
+                exec_pid = int(line[4:])
+                container._reap(child)
             if data == b"0":
                 return exec_pid
             if data[:1] == b"0" and data[1:].isdigit():
@@ -217,53 +249,55 @@ def _drive(chan, child):
             raise InitError("exec: the process exited before it started")
 
 
-def _child(ch, proc, cg, ns_fds, memfd, console_fd, seccomp, o):
+def _child(ch, proc, cg, target, memfd, console_fd, seccomp, o):
     from . import init
-    init.run_reporting(ch, lambda: _exec_child(ch, proc, cg, ns_fds, memfd, console_fd,
+    init.run_reporting(ch, lambda: _exec_child(ch, proc, cg, target, memfd, console_fd,
                                                seccomp, o), "exec", log.is_debug())
 
 
-def _exec_child(ch, proc, cg, ns_fds, memfd, console_fd, seccomp, o):
+def _exec_child(ch, proc, cg, target, memfd, console_fd, seccomp, o):
+    """Join the container and become its process. This Python process stays
+    in the caller's pid namespace (setns(CLONE_NEWPID) only applies to
+    children) and never forks: when the process must be born in the
+    container's pid or time namespace, the sealed helper forks it, so no
+    process running the host's interpreter is ever a member of the
+    container's pid namespace (CVE-2019-5736 class)."""
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
     from . import process
     process.set_affinity(proc.cpu_affinity[0], "process.execCPUAffinity.initial")
-    sc.close_all_except({0, 1, 2, ch.rfd, ch.wfd, memfd, console_fd, *(fd for _, fd in ns_fds),
+    sc.close_all_except({0, 1, 2, ch.rfd, ch.wfd, memfd, console_fd, target.pidfd,
                          *range(3, 3 + (o.preserve_fds or 0)),
                          seccomp[2].fd if seccomp and seccomp[2] else None})
     cg.join_self()
-    needs_fork = False
-    for kind, fd in ns_fds:
-        sc.setns(fd, ns.FLAGS[kind])
-        os.close(fd)
-        needs_fork = needs_fork or kind in ("pid", "time")
-    if any(k == "user" for k, _ in ns_fds):
+    if target.ns_flags:
+        try:
+            sc.setns(target.pidfd, target.ns_flags)
+        except OSError as e:
+            raise OSError(e.errno, f"joining the container's namespaces: {e.strerror}") from None
+    target.close()
+    if target.ns_flags & sc.CLONE_NEWUSER:
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
-    if needs_fork:
-        r, w = os.pipe2(os.O_CLOEXEC)  # the new process learns its host pid
-        pid = os.fork()
-        if pid:
-            os.write(w, str(pid).encode())
-            ch.send("pid", str(pid))
-            os._exit(0)
-        os.close(w)
-        host_pid = int(os.read(r, 32))
-        os.close(r)
-    else:
-        host_pid = os.getpid()
-        ch.send("pid", str(host_pid))
-    sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    helper_forks = bool(target.ns_flags & (sc.CLONE_NEWPID | sc.CLONE_NEWTIME))
+    if not helper_forks:
+        ch.send("pid", str(os.getpid()))
+    tty = None
     if proc.terminal:
         from . import console
         master, slave = console.open_pty(proc.console_size)
-        console.make_controlling(slave)
+        if helper_forks:
+            tty = slave  # the helper's child makes it its terminal
+        else:
+            console.make_controlling(slave)
         console.send_master(console_fd, master)
     from . import execinit
     keep = list(range(3, 3 + (o.preserve_fds or 0)))
 
     def ready():
-        # the helper reports an exec failure on our pipe (see _drive)
+        # the helper reports its fork and an exec failure on our pipe (_drive)
         ch.send("ready")
         return ("f", ch.wfd)
-    execinit.exec_process(proc, memfd, keep, ready, seccomp=seccomp,
-                          host_pid=host_pid)
+    # a notify agent hears of the process that loads the filter: with a
+    # fork still to come, that is this one (its parent)
+    execinit.exec_process(proc, memfd, keep, ready, seccomp=seccomp, host_pid=os.getpid(),
+                          fork_report=ch.wfd if helper_forks else None, tty=tty)

@@ -47,9 +47,11 @@ def preload(proc, spec=None, debug=False, sockets=False):
         return
     if not mounts.dev_is_bind(spec):
         from . import devices  # noqa: F401
-    if spec.hooks.get("createContainer") or spec.hooks.get("startContainer"):
+    if spec.hooks.get("createContainer"):
         from . import hooks  # noqa: F401
         import select  # noqa: F401
+    if spec.hooks.get("startContainer"):  # handed to the helper (execinit.hooks_memfd)
+        from . import jsonlite  # noqa: F401
     net = spec.linux.ns("network")
     if net is not None and not net.path:
         import _socket, struct  # noqa: F401,E401  (loopback up)

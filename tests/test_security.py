@@ -151,3 +151,118 @@ def test_kill_created_container_waiting_in_python(runtime, bundle):
         time.sleep(0.05)
     assert runtime.state(cid)["status"] == "stopped"
     runtime("delete", cid, check=True)
+
+
+# -- Nothing of the host's runtime enters a container (CVE-2019-5736 class) --
+# An attacker's pid 1 (tests/attack/procwatch.c) watches /proc for every new
+# process and records its exe, whether the host's root shows through
+# /proc/N/root, and whether PTRACE_ATTACH works while it is pyrunc's.
+
+def _procwatch(tmp_path):
+    import subprocess
+    out = str(tmp_path / "procwatch")
+    src = os.path.join(os.path.dirname(__file__), "attack", "procwatch.c")
+    subprocess.run(["gcc", "-static", "-O2", "-o", out, src], check=True)
+    return out
+
+
+def _watched_container(runtime, bundle, tmp_path, caps=()):
+    """A running container whose pid 1 is the watcher; returns
+    (cid, outdir, mark): mark is a file on the host's / that must never be
+    reachable through a /proc/N/root the watcher sees."""
+    import shutil
+    import uuid
+    shutil.copy(_procwatch(tmp_path), os.path.join(bundle.rootfs, "procwatch"))
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    mark = f"pyrunc-mark-{uuid.uuid4().hex}"
+    open(f"/{mark}", "w").close()
+    bundle.config["mounts"].append({"destination": "/out", "type": "bind",
+                                    "source": str(outdir), "options": ["rbind", "rw"]})
+    bundle.args("/procwatch", "/out/log", "/out/stop", mark)
+    c = bundle.config["process"]["capabilities"]
+    for k in ("bounding", "effective", "permitted"):
+        c[k] = sorted(set(c[k]) | set(caps))
+    bundle.write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    import time
+    for _ in range(200):
+        if (outdir / "log").exists() and "watching" in (outdir / "log").read_text():
+            break
+        time.sleep(0.02)
+    return cid, outdir, mark
+
+
+def _stop_watcher(runtime, cid, outdir, mark):
+    import time
+    (outdir / "stop").touch()
+    for _ in range(250):
+        if runtime.state(cid)["status"] == "stopped":
+            break
+        time.sleep(0.02)
+    runtime("delete", "-f", cid, check=True)
+    os.unlink(f"/{mark}")
+    lines = (outdir / "log").read_text().splitlines()
+    assert lines[0] == "watching" and lines[-1] == "stopped", lines[-3:]
+    return [dict(kv.split("=", 1) for kv in line.split("\t")[1:]) for line in lines[1:-1]]
+
+
+def _assert_no_host_reach(seen, attach_allowed):
+    for s in seen:
+        assert "python" not in s["exe"] and "python" not in s["after"], s
+        assert s["rootmark"] == "0", s  # the host's / through /proc/N/root
+        if not attach_allowed:
+            assert s["attach"] != "helper", s
+
+
+@pytest.mark.parametrize("ptrace", [True, False], ids=["cap_sys_ptrace", "no_ptrace"])
+def test_exec_never_shows_the_host_interpreter(runtime, bundle, tmp_path, ptrace):
+    """Every process that enters the container's pid namespace during
+    `exec` is the sealed helper or the user's program: never the host's
+    Python (whose exe an attacker could hold and overwrite later), never
+    with the host's / as its root; without CAP_SYS_PTRACE the helper
+    cannot be attached even in its first instructions."""
+    cid, outdir, mark = _watched_container(
+        runtime, bundle, tmp_path, caps=("CAP_SYS_PTRACE",) if ptrace else ())
+    try:
+        for _ in range(25):
+            p = runtime("exec", cid, "/bin/sh", "-c", "sleep 0.01")
+            assert p.returncode == 0, p.stderr
+        for _ in range(5):
+            p = runtime("exec", "--tty=false", "--user", "1000", cid, "/bin/true")
+            assert p.returncode == 0, p.stderr
+    finally:
+        seen = _stop_watcher(runtime, cid, outdir, mark)
+    assert len(seen) >= 25, seen  # the watcher saw the exec'd processes
+    _assert_no_host_reach(seen, attach_allowed=ptrace)
+
+
+@pytest.mark.parametrize("how", ["direct", "script"])
+def test_start_container_hook_from_the_image_cannot_run_the_host_interpreter(
+        runtime, bundle, tmp_path, how):
+    """A startContainer hook is a path in the container: `/proc/self/exe`
+    itself, or a `#!/proc/self/exe` script, must not find the host's Python
+    behind /proc/self/exe (hooks run from the sealed helper, which refuses
+    to be anything but pyrunc's last hop)."""
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    code = "import os; open('/out/pwned', 'w').write(os.readlink('/proc/self/exe'))"
+    if how == "direct":
+        hook = {"path": "/proc/self/exe", "args": ["python3", "-c", code]}
+    else:
+        path = os.path.join(bundle.rootfs, "hook.py")
+        with open(path, "w") as f:
+            f.write(f"#!/proc/self/exe\n{code}\n")
+        os.chmod(path, 0o755)
+        hook = {"path": "/hook.py"}
+    bundle.config["mounts"].append({"destination": "/out", "type": "bind",
+                                    "source": str(outdir), "options": ["rbind", "rw"]})
+    bundle.config["hooks"] = {"startContainer": [hook]}
+    bundle.args("/bin/true")
+    bundle.write()
+    cid = runtime.new_id()
+    p = runtime("run", "-b", bundle.path, cid)
+    assert not (outdir / "pwned").exists(), (outdir / "pwned").read_text()
+    assert p.returncode != 0
+    assert f"error running startContainer hook #0: {hook['path']}" in p.stderr, p.stderr
