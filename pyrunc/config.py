@@ -17,15 +17,39 @@ SUPPORTED_MAJOR = "1."
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 
+# The last uid/gid. 4294967295 is (uid_t)-1, which setresuid, setresgid and
+# chown take as "leave this id unchanged" (and setgroups refuses): a process
+# asked to run as it would keep the runtime's uid 0 (CVE-2024-40635 class).
+# The schema's "Id" has this range; these checks repeat it for what does
+# not come through the schema, and process.set_user checks once more.
+MAX_ID = 4294967294
+# The most ids one range can hold: 0..MAX_ID
+MAX_ID_COUNT = MAX_ID + 1
+
+
+def valid_id(v):
+    """True for a uid/gid the kernel takes as itself (never bool, never -1)."""
+    return v.__class__ is int and 0 <= v <= MAX_ID
+
+
+def check_id(v, where):
+    """A uid/gid from a config or process.json; worded as the schema's check."""
+    if not valid_id(v):
+        show = repr(v) if v.__class__ in (int, str) else type(v).__name__
+        raise ConfigError(where, f"expected integer in 0..{MAX_ID}, got {show}")
+    return v
+
 
 class User:
     __slots__ = ("uid", "gid", "umask", "additional_gids")
 
-    def __init__(self, d):
-        self.uid = d.get("uid", 0)
-        self.gid = d.get("gid", 0)
+    def __init__(self, d, where="process.user"):
+        self.uid = check_id(d.get("uid", 0), f"{where}.uid")
+        self.gid = check_id(d.get("gid", 0), f"{where}.gid")
         self.umask = d.get("umask")
-        self.additional_gids = d.get("additionalGids") or []
+        gids = d.get("additionalGids") or []
+        self.additional_gids = [check_id(g, f"{where}.additionalGids[{i}]")
+                                for i, g in enumerate(gids)]
 
 
 class Rlimit:
@@ -55,7 +79,7 @@ class Process:
         self.raw = d
         self.terminal = bool(d.get("terminal", False))
         self.console_size = d.get("consoleSize")
-        self.user = User(d.get("user") or {})
+        self.user = User(d.get("user") or {}, f"{where}.user")
         self.args = d.get("args") or []
         self.env = d.get("env") or []
         self.cwd = d.get("cwd", "/")
@@ -105,6 +129,9 @@ class Mount:
         # idmapped mounts (see idmap.py)
         self.uid_mappings = d.get("uidMappings") or []
         self.gid_mappings = d.get("gidMappings") or []
+        for key in ("uidMappings", "gidMappings"):
+            for i, m in enumerate(d.get(key) or ()):
+                IdMap(m, f"mounts[{index}].{key}[{i}]")
 
     @property
     def where(self):
@@ -140,12 +167,21 @@ class Namespace:
 
 
 class IdMap:
+    """One line of a uid_map/gid_map: both ranges must end by MAX_ID."""
     __slots__ = ("container_id", "host_id", "size")
 
-    def __init__(self, d):
-        self.container_id = d["containerID"]
-        self.host_id = d["hostID"]
+    def __init__(self, d, where="idMapping"):
+        self.container_id = check_id(d["containerID"], f"{where}.containerID")
+        self.host_id = check_id(d["hostID"], f"{where}.hostID")
         self.size = d["size"]
+        if not (self.size.__class__ is int and 1 <= self.size <= MAX_ID_COUNT):
+            raise ConfigError(f"{where}.size", f"expected integer in 1..{MAX_ID_COUNT}, "
+                              f"got {self.size!r}")
+        for key, first in (("containerID", self.container_id), ("hostID", self.host_id)):
+            last = first + self.size - 1
+            if last > MAX_ID:
+                raise ConfigError(where, f"{key} {first} + size {self.size} ends at {last}, "
+                                  f"past the last valid id {MAX_ID}")
 
 
 class Device:
@@ -157,8 +193,9 @@ class Device:
         self.major = d.get("major", 0)
         self.minor = d.get("minor", 0)
         self.file_mode = d.get("fileMode")
-        self.uid = d.get("uid")
-        self.gid = d.get("gid")
+        # (uid_t)-1 would leave the node's owner as it is: refused as for users
+        self.uid = None if d.get("uid") is None else check_id(d["uid"], f"{where}.uid")
+        self.gid = None if d.get("gid") is None else check_id(d["gid"], f"{where}.gid")
         if self.type not in ("c", "u", "b", "p"):
             raise ConfigError(f"{where}.type", f"expected one of c, u, b, p, got {self.type!r}")
         if not self.path.startswith("/"):
@@ -182,8 +219,10 @@ class Linux:
             if ns.path and not ns.path.startswith("/"):
                 raise ConfigError(f"linux.namespaces[{i}].path", "must be an absolute path")
             self.namespaces.append(ns)
-        self.uid_mappings = [IdMap(m) for m in d.get("uidMappings") or ()]
-        self.gid_mappings = [IdMap(m) for m in d.get("gidMappings") or ()]
+        self.uid_mappings = [IdMap(m, f"linux.uidMappings[{i}]")
+                             for i, m in enumerate(d.get("uidMappings") or ())]
+        self.gid_mappings = [IdMap(m, f"linux.gidMappings[{i}]")
+                             for i, m in enumerate(d.get("gidMappings") or ())]
         self.time_offsets = d.get("timeOffsets") or {}
         self.devices = [Device(x, f"linux.devices[{i}]") for i, x in enumerate(d.get("devices") or ())]
         self.cgroups_path = d.get("cgroupsPath") or ""
@@ -312,10 +351,17 @@ def load(bundle):
     return Spec(doc, bundle)
 
 
+def validate_process(doc):
+    """Check a process.json against config.json's `process` schema; errors
+    are named as in config.json (process.user.uid, process.args...)."""
+    validate({"ociVersion": "1.0.0", "process": doc})
+
+
 def load_process(path):
-    """Parse a process.json (for exec --process)."""
+    """Read, validate and parse a process.json (for exec --process)."""
     with open(path, "rb") as f:
         doc = jsonlite.loads(f.read(), "process.json")
     if not isinstance(doc, dict):
         raise ConfigError("", "process.json: expected a JSON object")
+    validate_process(doc)
     return Process(doc)

@@ -46,18 +46,31 @@ def build_process(st, o):
         if o.cwd:
             raw["cwd"] = o.cwd
         user = dict(raw.get("user") or {})
+
+        def flag_id(text, flag, kind):
+            # 4294967295 is (uid_t)-1, "leave unchanged" to setresuid: the
+            # process would stay root (CVE-2024-40635 class); and no uint32
+            # wrap-around (runc's uint32(4294967296) is 0)
+            v = int(text)
+            if not config.valid_id(v):
+                raise ContainerError(f"{flag}: {v} is not a valid {kind} (0..{config.MAX_ID})")
+            return v
+
+        def digits(text):
+            return text.isascii() and text.isdigit()
+
         if o.user:
             u, sep, g = o.user.partition(":")
-            if not u.isdigit() or (sep and not g.isdigit()):
+            if not digits(u) or (sep and not digits(g)):
                 raise ContainerError(f"invalid --user {o.user!r}: uid[:gid] as numbers expected")
-            user["uid"] = int(u)
+            user["uid"] = flag_id(u, "--user", "uid")
             if sep:
-                user["gid"] = int(g)
+                user["gid"] = flag_id(g, "--user", "gid")
         if o.additional_gids:
-            if not all(x.isdigit() for x in o.additional_gids):
+            if not all(digits(x) for x in o.additional_gids):
                 raise ContainerError(f"invalid --additional-gids {o.additional_gids!r}")
             user["additionalGids"] = list(user.get("additionalGids") or []) + \
-                [int(x) for x in o.additional_gids]
+                [flag_id(x, "--additional-gids", "gid") for x in o.additional_gids]
         raw["user"] = user
         if o.caps:
             caps = {k: list(v) for k, v in (raw.get("capabilities") or {}).items()}

@@ -5,6 +5,7 @@ import os
 
 from . import capabilities
 from . import syscalls as sc
+from .config import MAX_ID, valid_id
 from .errors import ConfigError, InitError, NotSupported
 
 RLIMITS = {
@@ -47,6 +48,15 @@ def set_rlimits(proc, where="process"):
 def set_user(proc, caps, where="process"):
     """Groups, gid, uid; capabilities kept across the uid change."""
     u = proc.user
+    # The last line (config.py and the schema refuse these first): -1, that
+    # is 4294967295, tells setresuid/setresgid "leave it unchanged", and the
+    # process would keep the init's uid/gid 0 (CVE-2024-40635 class).
+    for field, v in ((f"{where}.user.uid", u.uid), (f"{where}.user.gid", u.gid),
+                     *((f"{where}.user.additionalGids[{i}]", g)
+                       for i, g in enumerate(u.additional_gids))):
+        if not valid_id(v):
+            raise InitError(f"refusing to set id {v!r}: not a valid uid/gid "
+                            f"(0..{MAX_ID}) ({field})")
     if caps is not None:
         capabilities.drop_bounding(caps.bounding)
         sc.prctl(sc.PR_SET_KEEPCAPS, 1)

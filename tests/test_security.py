@@ -1,6 +1,7 @@
 """The runtime as a security boundary: runc's CVEs as tests."""
 import errno
 import hashlib
+import json
 import os
 import sys
 
@@ -266,3 +267,156 @@ def test_start_container_hook_from_the_image_cannot_run_the_host_interpreter(
     assert not (outdir / "pwned").exists(), (outdir / "pwned").read_text()
     assert p.returncode != 0
     assert f"error running startContainer hook #0: {hook['path']}" in p.stderr, p.stderr
+
+
+# -- uid/gid values that mean "no change" (CVE-2024-40635 class) -------------
+# 4294967295 is (uid_t)-1: setresuid(-1, -1, -1), setresgid and chown take
+# it as "leave this id as it is", so a process asked to run as that uid kept
+# the runtime's uid 0. Every such value is refused before anything runs, with
+# an error naming the field or flag; the program, had it run, would have
+# written its ids into the bundle.
+
+NOCHANGE = 4294967295
+WHO = "id -u > /tmp/who; id -g >> /tmp/who; id -G >> /tmp/who"
+
+
+def _assert_nothing_ran(bundle):
+    who = os.path.join(bundle.rootfs, "tmp", "who")
+    assert not os.path.exists(who), f"the process ran, as {open(who).read().split()}"
+
+
+def _assert_no_container(runtime, cid):
+    assert runtime("state", cid).returncode != 0
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+
+
+@pytest.mark.parametrize("user, field", [
+    ({"uid": NOCHANGE, "gid": 0}, "process.user.uid"),
+    ({"uid": 1000, "gid": NOCHANGE}, "process.user.gid"),
+    ({"uid": NOCHANGE, "gid": NOCHANGE}, "process.user.uid"),
+    ({"uid": 1000, "gid": 1000, "additionalGids": [5, NOCHANGE]},
+     "process.user.additionalGids[1]"),
+    ({"uid": 2 ** 32, "gid": 0}, "process.user.uid"),
+])
+@pytest.mark.parametrize("command", ["run", "create"])
+def test_config_no_change_ids_are_refused(runtime, bundle, user, field, command):
+    bundle.sh(WHO)
+    bundle.config["process"]["user"] = user
+    bundle.write()
+    cid = runtime.new_id()
+    p = runtime(command, "-b", bundle.path, cid)
+    assert p.returncode != 0, p.stdout
+    assert f"{field}: expected integer in 0..4294967294, got " in p.stderr, p.stderr
+    _assert_no_container(runtime, cid)
+    _assert_nothing_ran(bundle)
+
+
+@pytest.fixture
+def running_root(runtime, bundle):
+    """A container running as root, for exec attacks (its own process does
+    not write the marker)."""
+    bundle.args("sleep", "60").write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    yield cid
+    runtime("delete", "-f", cid)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--user", str(NOCHANGE)], f"--user: {NOCHANGE} is not a valid uid (0..4294967294)"),
+    (["--user", f"{NOCHANGE}:{NOCHANGE}"], f"--user: {NOCHANGE} is not a valid uid"),
+    (["--user", f"0:{NOCHANGE}"], f"--user: {NOCHANGE} is not a valid gid (0..4294967294)"),
+    (["--user", f"1000:{NOCHANGE}"], f"--user: {NOCHANGE} is not a valid gid"),
+    (["--user", str(2 ** 32)], f"--user: {2 ** 32} is not a valid uid"),  # uint32(2**32) is 0
+    (["--user", "-1"], "invalid --user '-1'"),
+    (["--user", "1000", "--additional-gids", str(NOCHANGE)],
+     f"--additional-gids: {NOCHANGE} is not a valid gid (0..4294967294)"),
+])
+def test_exec_user_flags_no_change_ids_are_refused(runtime, bundle, running_root, flags,
+                                                   message):
+    p = runtime("exec", *flags, running_root, "sh", "-c", WHO)
+    assert p.returncode == 255, p.stdout
+    assert message in p.stderr, p.stderr
+    _assert_nothing_ran(bundle)
+    # the container is untouched, and a valid exec still works
+    p = runtime("exec", "--user", "1000:1000", running_root, "id", "-u")
+    assert p.returncode == 0 and p.stdout.strip() == "1000", p.stderr
+
+
+@pytest.mark.parametrize("user, field", [
+    ({"uid": -1, "gid": 0}, "process.user.uid"),
+    ({"uid": NOCHANGE, "gid": 0}, "process.user.uid"),
+    ({"uid": 1000, "gid": -1}, "process.user.gid"),
+    ({"uid": 1000, "gid": NOCHANGE}, "process.user.gid"),
+    ({"uid": 1000, "gid": 1000, "additionalGids": [NOCHANGE]},
+     "process.user.additionalGids[0]"),
+])
+def test_exec_process_file_no_change_ids_are_refused(runtime, bundle, running_root, tmp_path,
+                                                     user, field):
+    proc = {"args": ["sh", "-c", WHO], "cwd": "/", "env": ["PATH=/bin"], "user": user}
+    (tmp_path / "p.json").write_text(json.dumps(proc))
+    p = runtime("exec", "--process", tmp_path / "p.json", running_root)
+    assert p.returncode == 255, p.stdout
+    assert f"{field}: expected integer in 0..4294967294, got " in p.stderr, p.stderr
+    _assert_nothing_ran(bundle)
+
+
+def test_exec_process_file_is_validated_like_config(runtime, bundle, running_root, tmp_path):
+    """The whole of a --process file goes through config.json's `process`
+    schema, named the same way."""
+    proc = {"args": ["sh", "-c", WHO], "cwd": "/", "user": {"uid": "0", "gid": 0}}
+    (tmp_path / "p.json").write_text(json.dumps(proc))
+    p = runtime("exec", "--process", tmp_path / "p.json", running_root)
+    assert p.returncode == 255
+    assert "process.user.uid: expected integer in 0..4294967294, got '0'" in p.stderr, p.stderr
+    proc["user"] = {"uid": 1000}
+    (tmp_path / "p.json").write_text(json.dumps(proc))
+    p = runtime("exec", "--process", tmp_path / "p.json", running_root)
+    assert p.returncode == 255 and "process.user.gid: is required" in p.stderr, p.stderr
+    _assert_nothing_ran(bundle)
+
+
+@pytest.mark.parametrize("key, extra", [
+    # the container side of a range ends at 4294967295
+    ("uidMappings", {"containerID": 4294967000, "hostID": 200000, "size": 296}),
+    ("gidMappings", {"containerID": 4294967000, "hostID": 200000, "size": 296}),
+    # the host side of a range ends at 4294967295
+    ("uidMappings", {"containerID": 65536, "hostID": 4294967000, "size": 296}),
+    ("gidMappings", {"containerID": 65536, "hostID": 4294967000, "size": 296}),
+    # a start that is (uid_t)-1 itself
+    ("uidMappings", {"containerID": NOCHANGE, "hostID": 200000, "size": 1}),
+    ("gidMappings", {"containerID": 65536, "hostID": NOCHANGE, "size": 1}),
+])
+def test_id_map_ranges_past_the_last_id_are_refused(runtime, bundle, key, extra):
+    bundle.sh(WHO)
+    bundle.config["linux"]["namespaces"].append({"type": "user"})
+    for k in ("uidMappings", "gidMappings"):
+        bundle.config["linux"][k] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    bundle.config["linux"][key].append(extra)
+    bundle.config["mounts"] = [m for m in bundle.config["mounts"]
+                               if m["destination"] not in ("/sys", "/sys/fs/cgroup")]
+    bundle.write()
+    cid = runtime.new_id()
+    p = runtime("run", "-b", bundle.path, cid)
+    assert p.returncode != 0, p.stdout
+    assert f"linux.{key}[1]" in p.stderr and "4294967294" in p.stderr, p.stderr
+    _assert_no_container(runtime, cid)
+    _assert_nothing_ran(bundle)
+
+
+def test_idmapped_mount_ranges_past_the_last_id_are_refused(runtime, bundle, tmp_path):
+    src = tmp_path / "idsrc"
+    src.mkdir()
+    bundle.sh(WHO)
+    bundle.config["mounts"].append({
+        "destination": "/idm", "type": "bind", "source": str(src), "options": ["bind"],
+        "uidMappings": [{"containerID": 0, "hostID": 0, "size": 1}],
+        "gidMappings": [{"containerID": 1000, "hostID": 4294967290, "size": 6}]})
+    bundle.write()
+    cid = runtime.new_id()
+    p = runtime("run", "-b", bundle.path, cid)
+    assert p.returncode != 0, p.stdout
+    idx = len(bundle.config["mounts"]) - 1
+    assert f"mounts[{idx}].gidMappings[0]" in p.stderr and "4294967294" in p.stderr, p.stderr
+    _assert_no_container(runtime, cid)
+    _assert_nothing_ran(bundle)

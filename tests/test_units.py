@@ -161,3 +161,176 @@ def test_features_report_this_build():
     assert f["linux"]["apparmor"] == {"enabled": False}
     assert f["linux"]["mountExtensions"]["idmap"]["enabled"] is True
     assert "mount" in f["linux"]["namespaces"]
+
+
+# -- uid/gid ranges: 4294967295 is (uid_t)-1, "leave unchanged" ---------------
+
+NOCHANGE = 4294967295
+
+
+def _userns_config(uid_maps, gid_maps=None):
+    d = specgen.default()
+    d["linux"]["namespaces"].append({"type": "user"})
+    d["linux"]["uidMappings"] = uid_maps
+    d["linux"]["gidMappings"] = gid_maps if gid_maps is not None else \
+        [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    return d
+
+
+@pytest.mark.parametrize("maps, path, words", [
+    ([{"containerID": 0, "hostID": 100000, "size": 65536},
+      {"containerID": 4294967000, "hostID": 200000, "size": 296}],
+     "linux.uidMappings[1]", "containerID 4294967000 + size 296 ends at 4294967295"),
+    ([{"containerID": 65536, "hostID": 4294967000, "size": 296}],
+     "linux.uidMappings[0]", "hostID 4294967000 + size 296 ends at 4294967295"),
+    ([{"containerID": 1, "hostID": 0, "size": NOCHANGE}],
+     "linux.uidMappings[0]", "containerID 1 + size 4294967295 ends at 4294967295"),
+    ([{"containerID": 0, "hostID": 2 ** 31, "size": 2 ** 32 - 1}],
+     "linux.uidMappings[0]", "hostID 2147483648 + size 4294967295 ends at 6442450942"),
+])
+def test_id_map_range_end_refused(maps, path, words):
+    d = _userns_config(maps)
+    with pytest.raises(ConfigError) as e:
+        config.validate(d)
+        config.Spec(d, "/b")
+    assert e.value.path == path
+    assert words in e.value.message and "past the last valid id 4294967294" in e.value.message
+
+
+@pytest.mark.parametrize("maps", [
+    [{"containerID": 0, "hostID": 0, "size": NOCHANGE}],  # the host's own map
+    [{"containerID": 4294967294, "hostID": 4294967294, "size": 1}],
+    [{"containerID": 4294967000, "hostID": 100000, "size": 295}],
+])
+def test_id_map_ranges_up_to_the_last_id_accepted(maps):
+    d = _userns_config(maps, maps)
+    config.validate(d)
+    spec = config.Spec(d, "/b")
+    assert spec.linux.uid_mappings[0].size == maps[0]["size"]
+
+
+def test_mount_id_map_ranges_checked():
+    d = specgen.default()
+    d["mounts"].append({"destination": "/idm", "type": "bind", "source": "/x",
+                        "options": ["bind"],
+                        "uidMappings": [{"containerID": 0, "hostID": 0, "size": 1}],
+                        "gidMappings": [{"containerID": 1000, "hostID": 4294967290,
+                                         "size": 6}]})
+    config.validate(d)  # the schema has no arithmetic: config.py checks the end
+    with pytest.raises(ConfigError) as e:
+        config.Spec(d, "/b")
+    i = len(d["mounts"]) - 1
+    assert e.value.path == f"mounts[{i}].gidMappings[0]"
+    assert "hostID 4294967290 + size 6 ends at 4294967295" in e.value.message
+
+
+@pytest.mark.parametrize("user, path", [
+    ({"uid": NOCHANGE, "gid": 0}, "process.user.uid"),
+    ({"uid": 0, "gid": NOCHANGE}, "process.user.gid"),
+    ({"uid": -1, "gid": 0}, "process.user.uid"),
+    ({"uid": True, "gid": 0}, "process.user.uid"),
+    ({"uid": 0, "gid": 0, "additionalGids": [1, 2 ** 32]}, "process.user.additionalGids[1]"),
+])
+def test_process_ids_checked_without_the_schema(user, path):
+    """config.Process (what exec builds from the state and its flags) checks
+    the ids itself, worded as the schema."""
+    with pytest.raises(ConfigError) as e:
+        config.Process({"args": ["sh"], "cwd": "/", "user": user})
+    assert e.value.path == path
+    assert e.value.message.startswith("expected integer in 0..4294967294, got ")
+    p = config.Process({"args": ["sh"], "cwd": "/",
+                        "user": {"uid": 4294967294, "gid": 0, "additionalGids": [4294967294]}})
+    assert (p.user.uid, p.user.additional_gids) == (4294967294, [4294967294])
+
+
+@pytest.mark.parametrize("doc, path, message", [
+    ({"args": ["sh"], "cwd": "/", "user": {"uid": -1, "gid": 0}}, "process.user.uid",
+     "expected integer in 0..4294967294, got -1"),
+    ({"args": ["sh"], "cwd": "/", "user": {"uid": NOCHANGE, "gid": 0}}, "process.user.uid",
+     "expected integer in 0..4294967294, got 4294967295"),
+    ({"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0, "additionalGids": [NOCHANGE]}},
+     "process.user.additionalGids[0]", "expected integer in 0..4294967294, got 4294967295"),
+    ({"args": ["sh"], "cwd": "/", "user": {"uid": 0}}, "process.user.gid", "is required"),
+    ({"args": ["sh"]}, "process.cwd", "is required"),
+    ({"args": [], "cwd": "/"}, "process.args", "expected at least 1 item, got 0"),
+    ({"args": ["sh"], "cwd": "/", "rlimits": [{"type": "RLIMIT_NOFILE", "soft": -1,
+                                               "hard": 1}]},
+     "process.rlimits[0].soft", None),
+])
+def test_process_file_validated_by_the_config_schema(tmp_path, doc, path, message):
+    f = tmp_path / "process.json"
+    f.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError) as e:
+        config.load_process(str(f))
+    assert e.value.path == path
+    if message is not None:
+        assert e.value.message == message
+    f.write_text(json.dumps({"args": ["sh"], "cwd": "/", "user": {"uid": 1000, "gid": 1000}}))
+    assert config.load_process(str(f)).user.uid == 1000
+
+
+def _exec_opts(**kw):
+    from pyrunc import execute
+    return execute.ExecOptions(args=["id"], **kw)
+
+
+class _State:
+    d = {"process": {"args": ["sleep", "60"], "cwd": "/", "env": ["PATH=/bin"],
+                     "user": {"uid": 0, "gid": 0, "additionalGids": [7]}}}
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"user": "4294967295"}, "--user: 4294967295 is not a valid uid (0..4294967294)"),
+    ({"user": "4294967295:4294967295"}, "--user: 4294967295 is not a valid uid"),
+    ({"user": "0:4294967295"}, "--user: 4294967295 is not a valid gid (0..4294967294)"),
+    ({"user": "4294967296"}, "--user: 4294967296 is not a valid uid"),
+    ({"user": "-1"}, "invalid --user '-1'"),
+    ({"user": "0:-1"}, "invalid --user '0:-1'"),
+    ({"user": "\u0661"}, "invalid --user"),  # a digit to str.isdigit, not to runc
+    ({"user": ":0"}, "invalid --user"),
+    ({"additional_gids": ["5", "4294967295"]},
+     "--additional-gids: 4294967295 is not a valid gid (0..4294967294)"),
+    ({"additional_gids": ["-1"]}, "invalid --additional-gids"),
+])
+def test_exec_user_flags_refuse_no_change_ids(kw, message):
+    from pyrunc import execute
+    with pytest.raises(ContainerError) as e:
+        execute.build_process(_State(), _exec_opts(**kw))
+    assert message in str(e.value)
+
+
+def test_exec_user_flags_accept_the_last_id():
+    from pyrunc import execute
+    p = execute.build_process(_State(), _exec_opts(user="4294967294:4294967294",
+                                                   additional_gids=["4294967294"]))
+    assert (p.user.uid, p.user.gid, p.user.additional_gids) == \
+        (4294967294, 4294967294, [7, 4294967294])
+    p = execute.build_process(_State(), _exec_opts(user="1000"))
+    assert (p.user.uid, p.user.gid) == (1000, 0)
+
+
+@pytest.mark.parametrize("uid, gid, groups, field", [
+    (NOCHANGE, 0, [], "process.user.uid"),
+    (-1, 0, [], "process.user.uid"),
+    (0, NOCHANGE, [], "process.user.gid"),
+    (0, -1, [], "process.user.gid"),
+    (0, 0, [3, NOCHANGE], "process.user.additionalGids[1]"),
+    (0, 0, [-1], "process.user.additionalGids[0]"),
+    (True, 0, [], "process.user.uid"),
+])
+def test_set_user_never_passes_no_change_ids(monkeypatch, uid, gid, groups, field):
+    """The last line before the set*id calls: whatever built the process,
+    (uid_t)-1 never reaches setresuid/setresgid/setgroups."""
+    from types import SimpleNamespace
+
+    from pyrunc import process
+    from pyrunc.errors import InitError
+    called = []
+    for name in ("setgroups", "setresgid", "setresuid", "umask"):
+        monkeypatch.setattr(process.os, name, lambda *a, n=name: called.append(n))
+    monkeypatch.setattr(process.sc, "prctl", lambda *a: called.append("prctl"))
+    user = SimpleNamespace(uid=uid, gid=gid, additional_gids=groups, umask=None)
+    with pytest.raises(InitError) as e:
+        process.set_user(SimpleNamespace(user=user), None)
+    assert f"({field})" in str(e.value) and "0..4294967294" in str(e.value)
+    assert called == []
