@@ -16,6 +16,11 @@
 #ifndef SYS_move_mount
 #define SYS_move_mount 429
 #endif
+#ifndef SYS_fsopen
+#define SYS_fsopen 430
+#define SYS_fsconfig 431
+#define SYS_fsmount 432
+#endif
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
 #endif
@@ -53,3 +58,12 @@ int pr_open_tree(int dirfd, const char *path, unsigned int flags)
 int pr_move_mount(int from_dirfd, const char *from_path, int to_dirfd,
                   const char *to_path, unsigned int flags)
 { RET((int)syscall(SYS_move_mount, from_dirfd, from_path, to_dirfd, to_path, flags)); }
+
+int pr_fsopen(const char *fsname, unsigned int flags)
+{ RET((int)syscall(SYS_fsopen, fsname, flags)); }
+
+int pr_fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux)
+{ RET((int)syscall(SYS_fsconfig, fd, cmd, key, value, aux)); }
+
+int pr_fsmount(int fd, unsigned int flags, unsigned int attr_flags)
+{ RET((int)syscall(SYS_fsmount, fd, flags, attr_flags)); }

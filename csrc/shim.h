@@ -25,6 +25,9 @@ int pr_mount_setattr(int dirfd, const char *path, unsigned int flags,
 int pr_open_tree(int dirfd, const char *path, unsigned int flags);
 int pr_move_mount(int from_dirfd, const char *from_path, int to_dirfd,
                   const char *to_path, unsigned int flags);
+int pr_fsopen(const char *fsname, unsigned int flags);
+int pr_fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux);
+int pr_fsmount(int fd, unsigned int flags, unsigned int attr_flags);
 
 /* process attributes (proc.c) */
 int pr_prctl(int option, unsigned long a2, unsigned long a3,

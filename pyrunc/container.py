@@ -27,7 +27,7 @@ class InitContext:
                  "no_pivot", "no_new_keyring", "fifo_fd", "preserve_fds", "bundle",
                  "oci_version", "annotations", "debug", "memfd",
                  "cgroups", "host_pid", "console_fd", "seccomp", "born_flags",
-                 "idmapped")
+                 "idmapped", "helper_forks", "late_pidns", "tty")
 
     def hook_state(self, status):
         d = {"ociVersion": self.oci_version, "id": self.cid, "status": status,
@@ -44,9 +44,17 @@ class InitContext:
 
     def exec_user(self, process_mod):
         from . import execinit
+        from . import syscalls as sc
+        if self.late_pidns is not None:
+            # last thing before the helper, still privileged: only the
+            # process the helper forks is born in the shared pid namespace
+            sc.setns(self.late_pidns, sc.CLONE_NEWPID)
+            os.close(self.late_pidns)
         keep = list(range(3, 3 + (self.preserve_fds or 0)))
         execinit.exec_process(self.spec.process, self.memfd, keep, self._before_exec,
-                              seccomp=self.seccomp, host_pid=self.host_pid)
+                              seccomp=self.seccomp, host_pid=self.host_pid,
+                              fork_report=self.child_chan.wfd if self.helper_forks else None,
+                              tty=self.tty)
 
     def _before_exec(self):
         """Tell the parent we are ready; say how the helper waits for
@@ -56,14 +64,16 @@ class InitContext:
         order). No Python process of the runtime stays in the container to
         run them: a hook from the image (`#!/proc/self/exe`, say) could
         otherwise reach the host's interpreter."""
-        if not os.path.exists(f"/proc/self/fd/{self.fifo_fd}"):
+        # (in a joined pid namespace this process is not in the container's
+        # procfs: the helper's fork, which is, checks it)
+        if not self.helper_forks and not os.path.exists(f"/proc/self/fd/{self.fifo_fd}"):
             raise InitError("the container has no /proc: cannot wait for start")
         hooks_fd = None
         start_hooks = self.spec.hooks.get("startContainer")
         if start_hooks:
             from . import execinit
             hooks_fd = execinit.hooks_memfd(start_hooks, self.hook_state("created"),
-                                            self.host_pid)
+                                            None if self.helper_forks else self.host_pid)
         self.child_chan.send("ready")
         return ("p", self.fifo_fd, hooks_fd)
 
@@ -159,6 +169,16 @@ def create(cid, opts):
         ctx.idmapped = {}
         if any(idmap.wanted(m) for m in spec.mounts):
             ctx.idmapped = idmap.prepare(spec)
+        ctx.helper_forks = ns.pid_joined(spec.linux)
+        ctx.late_pidns = ctx.tty = None
+        if ctx.helper_forks:
+            from . import procmount
+            procs_made = procmount.prepare(procmount.wanted(spec), dict(ns_fds)["pid"])
+            if procs_made is None:  # an older kernel: the init forks into it, as runc
+                log.debug("no procfs for a joined pid namespace on this kernel")
+                ctx.helper_forks = False
+            else:
+                ctx.idmapped.update(procs_made)
         ctx.console_fd = None
         ctx.seccomp = None
         if spec.linux.seccomp is not None:
@@ -356,8 +376,16 @@ def _drive_init(chan, procs, spec, cg, st):
             chan.send("ok")
         elif tag == "ready":
             log.trace("create: init ready")
-            # The init closes its end when it execs the helper: EOF = handed over.
+            # The init closes its end when it execs the helper: EOF = handed
+            # over. In a joined pid namespace the helper forks the container's
+            # process first and tells us its pid (csrc/execinit.c, F).
             tag, payload = chan.recv()
+            if tag == "pid":
+                init_pid = int(payload)
+                procs.track_init(init_pid)
+                st.d["pid"] = init_pid
+                procs.reap_child()  # the helper's parent, which exits at once
+                tag, payload = chan.recv()
             if tag == "error":
                 raise InitError(payload)
             if tag is not None:

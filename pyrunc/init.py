@@ -117,12 +117,19 @@ def _born_in_namespaces(ctx):
 
 def _enter_namespaces(ctx):
     """Join the namespaces given by path, user first, then make the new
-    ones; fork when a pid or time namespace applies to children only."""
+    ones; fork when a pid or time namespace applies to children only.
+
+    A joined pid namespace (ctx.helper_forks) is shared with other
+    processes: then this process never forks (the sealed helper forks the
+    container's process at the end), and, unless a new user namespace needs
+    it joined first, joins it only then (exec_user), so nothing this
+    process forks meanwhile (createContainer hooks) is born in it."""
     spec = ctx.spec
     linux = spec.linux
     ch = ctx.child_chan
-    ns.join(ctx.ns_fds)
     flags = ns.new_flags(linux)
+    late = ("pid",) if ctx.helper_forks and not flags & sc.CLONE_NEWUSER else ()
+    ctx.late_pidns = ns.join(ctx.ns_fds, keep=late).get("pid")
     if flags & sc.CLONE_NEWUSER:
         sc.unshare(sc.CLONE_NEWUSER)
         ch.send("userns")
@@ -136,7 +143,7 @@ def _enter_namespaces(ctx):
     log.trace("init: unshared")
     if flags & sc.CLONE_NEWTIME:
         ns.write_time_offsets(linux.time_offsets)
-    if ns.needs_fork(linux):
+    if ns.needs_fork(linux) and not ctx.helper_forks:
         pid = os.fork()
         if pid:
             ch.send("pid", str(pid))
@@ -206,7 +213,10 @@ def _setup(ctx):
     if spec.process.terminal:
         from . import console
         master, slave = console.open_pty(spec.process.console_size)
-        console.make_controlling(slave)
+        if ctx.helper_forks:
+            ctx.tty = slave  # the process the helper forks makes it its terminal
+        else:
+            console.make_controlling(slave)
         console.send_master(ctx.console_fd, master)
     if not ctx.no_new_keyring:
         try:

@@ -74,14 +74,26 @@ def needs_fork(linux):
     return any(n.type in ("pid", "time") for n in linux.namespaces)
 
 
-def join(fds):
+def pid_joined(linux):
+    n = linux.ns("pid")
+    return n is not None and bool(n.path)
+
+
+def join(fds, keep=()):
+    """setns into each; the kinds in `keep` are left open, returned as
+    {kind: fd}, for the caller to join later."""
+    kept = {}
     for kind, fd in fds:
+        if kind in keep:
+            kept[kind] = fd
+            continue
         try:
             sc.setns(fd, FLAGS[kind])
         except OSError as e:
             raise OSError(e.errno, f"joining {kind} namespace: {e.strerror}") from None
         finally:
             os.close(fd)
+    return kept
 
 
 def write_id_maps(pid, linux):

@@ -199,6 +199,25 @@ def move_mount(from_fd, from_path, to_fd, to_path, flags):
     _check(lib.pr_move_mount(from_fd, _b(from_path), to_fd, _b(to_path), flags))
 
 
+FSOPEN_CLOEXEC = 1
+FSMOUNT_CLOEXEC = 1
+FSCONFIG_SET_FLAG, FSCONFIG_SET_STRING, FSCONFIG_SET_FD, FSCONFIG_CMD_CREATE = 0, 1, 5, 6
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC = 1, 2, 4, 8
+
+
+def fsopen(fsname):
+    return _check(lib.pr_fsopen(_b(fsname), FSOPEN_CLOEXEC), fsname)
+
+
+def fsconfig(fd, cmd, key=None, value=None, aux=0):
+    _check(lib.pr_fsconfig(fd, cmd, _b(key) if key is not None else ffi.NULL,
+                           _b(value) if value is not None else ffi.NULL, aux), key)
+
+
+def fsmount(fd, attr_flags=0):
+    return _check(lib.pr_fsmount(fd, FSMOUNT_CLOEXEC, attr_flags))
+
+
 def close_all_except(keep):
     """Close every fd but those in keep (None entries ignored), in as few
     close_range calls as there are gaps."""

@@ -420,3 +420,51 @@ def test_idmapped_mount_ranges_past_the_last_id_are_refused(runtime, bundle, tmp
     assert f"mounts[{idx}].gidMappings[0]" in p.stderr and "4294967294" in p.stderr, p.stderr
     _assert_no_container(runtime, cid)
     _assert_nothing_ran(bundle)
+
+
+@pytest.mark.parametrize("ptrace", [True, False], ids=["cap_sys_ptrace", "no_ptrace"])
+def test_joining_a_shared_pid_namespace_never_shows_the_host(runtime, bundle, tmp_path,
+                                                              rootfs_template, ptrace):
+    """A second container created into a running container's pid namespace
+    (a pod sharing its pid namespace): the neighbour's pid 1 watches every
+    process that appears. Beats runc HEAD, whose init shows the host's `/`
+    there during create: here only the sealed helper's fork, already in
+    the container's root, enters. The joiner still gets a procfs of the
+    shared namespace, and a working terminal and startContainer hook."""
+    import json
+    from conftest import Bundle
+    cid, outdir, mark = _watched_container(
+        runtime, bundle, tmp_path, caps=("CAP_SYS_PTRACE",) if ptrace else ())
+    try:
+        watcher = runtime.state(cid)["pid"]
+        b2 = Bundle(str(tmp_path / "b2"), rootfs_template)
+        b2.config["linux"]["namespaces"] = [
+            n if n["type"] != "pid" else {"type": "pid", "path": f"/proc/{watcher}/ns/pid"}
+            for n in b2.config["linux"]["namespaces"]]
+        b2.config["hooks"] = {"startContainer": [{
+            "path": "/bin/sh", "args": ["sh", "-c", "cat > /tmp/hookstate"]}]}
+        b2.sh("readlink /proc/1/exe > /tmp/p1; echo $$ > /tmp/me; cat /proc/self/stat > /tmp/stat")
+        b2.write()
+        for i in range(6):
+            c2 = runtime.new_id()
+            p = runtime("create", "-b", b2.path, c2)
+            assert p.returncode == 0, p.stderr
+            pid2 = runtime.state(c2)["pid"]
+            assert os.readlink(f"/proc/{pid2}/ns/pid") == os.readlink(f"/proc/{watcher}/ns/pid")
+            assert os.readlink(f"/proc/{pid2}/exe").startswith("/memfd:pyrunc-init")
+            runtime("start", c2, check=True)
+            for _ in range(200):
+                if runtime.state(c2)["status"] == "stopped":
+                    break
+                import time
+                time.sleep(0.01)
+            runtime("delete", "-f", c2, check=True)
+            tmp = os.path.join(b2.rootfs, "tmp")
+            with open(os.path.join(tmp, "p1")) as f:
+                assert f.read().strip() == "/procwatch"  # the shared namespace's procfs
+            with open(os.path.join(tmp, "hookstate")) as f:
+                assert json.load(f)["pid"] == pid2
+    finally:
+        seen = _stop_watcher(runtime, cid, outdir, mark)
+    assert len(seen) >= 6, seen
+    _assert_no_host_reach(seen, attach_allowed=ptrace)
