@@ -396,3 +396,14 @@ def test_update_resources_zeros_change_nothing(tmp_path):
                      "pids": {"limit": 0}, "blockIO": {"weight": 0}}, update=True)
     assert content(d, "cpu.shares") == "512"
     assert {n: content(d, n) for n in V1_FILES if n != "cpu.shares" and content(d, n)} == {}
+
+
+def test_v1_unlimited_memory_with_unset_swap_lifts_memsw(tmp_path):
+    d = fake_dir(tmp_path, "memory.limit_in_bytes", "memory.memsw.limit_in_bytes")
+    resources_v1.memory(d, {"limit": -1, "swap": 0}, True)
+    assert (content(d, "memory.memsw.limit_in_bytes"),
+            content(d, "memory.limit_in_bytes")) == ("-1", "-1")
+    (tmp_path / "cg" / "memory.memsw.limit_in_bytes").unlink()  # no swap accounting
+    (tmp_path / "cg" / "memory.limit_in_bytes").write_text("")
+    resources_v1.memory(d, {"limit": -1}, False)
+    assert content(d, "memory.limit_in_bytes") == "-1"

@@ -42,6 +42,11 @@ def memory(d, m, update, f="linux.resources.memory"):
     limit, swap = m.get("limit"), m.get("swap")
     if m.get("checkBeforeUpdate") and update:
         check_usage(int(read(d, "memory.usage_in_bytes") or 0), limit, swap, f)
+    if limit == -1 and not swap and _has(d, "memory.memsw.limit_in_bytes"):
+        # unlimited memory with swap unset: memsw unlimited too (as runc,
+        # and as v2's swap_value), else a memsw limit left from before
+        # refuses the new memory limit
+        swap = -1
     # memsw must stay >= the memory limit at every step: raising both means
     # swap first, lowering both means memory first
     swap_first = False
