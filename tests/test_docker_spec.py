@@ -23,7 +23,7 @@ from conftest import Runtime, needs_root
 DOCKER_CONFIG = "/work/shared/clients/docker-20.10-config.json"
 RUNC = shutil.which("runc") or "/usr/sbin/runc"
 
-pytestmark = [needs_root,
+pytestmark = [needs_root, pytest.mark.cgroupv2,
               pytest.mark.skipif(not os.path.exists(DOCKER_CONFIG),
                                  reason="no recorded Docker config"),
               pytest.mark.skipif(not os.path.exists(RUNC), reason="runc not installed")]
