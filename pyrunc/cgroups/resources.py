@@ -12,27 +12,28 @@ sends {"blockIO": {"weight": 0}, "cpu": {"shares": 0}, "memory":
 sends zeros for what it leaves alone. runc reads those zeros, false, ""
 and empty lists/maps as "not set" (its cgroup config holds plain numbers
 and skips a 0). So here, before a controller is even looked for, each
-section is cut down to what it sets (`_prune`): a section that sets
+section is cut down to what it sets (the prune_* functions): a section that sets
 nothing needs no controller and writes nothing; a set value on a host
 without its control is refused naming the field (as runc fails). Some
 zeros are the kernel's default rather than "not set": at create they
-are not written (a new cgroup has them); at update they put the default
-back where the control exists ("reset"), and are skipped where it does
-not. Per field (null is "not set" everywhere):
+are not written (a new cgroup has them; runc writes them, which only
+adds the need for the controller); at update they put the default back
+where the control exists ("reset"), and are skipped where it does not. Per field (null is "not set" everywhere):
 
   memory.limit, swap, reservation, kernelTCP  0 not set
   memory.swappiness           2^64-1 (Docker's -1) not set; 0..100 set
   memory.disableOOMKiller     false not set (runc never writes 0)
-  memory.useHierarchy         false not set (runc ignores it; v1 kernels
-                              >= 5.x refuse 0); true written where v1
-                              memory exists, never required
+  memory.useHierarchy         false not set (runc ignores the field; this
+                              host's 6.18 kernel refuses 0); true written
+                              where v1 memory exists, never required
   memory.checkBeforeUpdate    only a check, with a limit or swap
   memory.kernel               deprecated: warned about when nonzero
   cpu.shares, quota, period, realtimeRuntime, realtimePeriod  0 not set
   cpu.burst, cpu.idle         0 is the default: reset
   cpu.cpus, cpu.mems          "" not set
-  pids.limit                  0 not set (runc 1.1; runc >= 1.3 with
-                              spec 1.3 writes 1); -1 is "max", set
+  pids.limit                  0 not set (runc 1.1; runc HEAD, whose
+                              spec 1.3 limit is a pointer, writes 1);
+                              -1 is "max", set
   blockIO.weight, leafWeight  0 not set
   blockIO.weightDevice[i]     weight/leafWeight 0 not set; an entry
                               setting neither writes nothing
@@ -123,7 +124,7 @@ def _devices(mgr, rules):
 _SWAPPINESS_UNSET = (-1, (1 << 64) - 1)
 
 
-def prune_memory(m, update, f="linux.resources.memory"):
+def prune_memory(m, f="linux.resources.memory"):
     cut = _Cut()
     for k in ("limit", "swap", "reservation", "kernelTCP"):
         if _set(m.get(k)):
@@ -145,7 +146,7 @@ def prune_memory(m, update, f="linux.resources.memory"):
 
 
 def _memory(mgr, m, update):
-    cut = prune_memory(m, update)
+    cut = prune_memory(m)
     if cut.values:
         kind, d = _where(mgr, "memory", "memory", cut.first, cut.first is not None)
         if kind:
