@@ -144,10 +144,10 @@ def test_routing_prefers_v1_then_unified(tmp_path):
     assert (uni / "hugetlb.2MB.rsvd.max").read_text() == "9"
     with pytest.raises(NotSupported) as e:
         resources.apply(mgr, {"memory": {"limit": 5}}, update=True)
-    assert e.value.path == "linux.resources.memory" and "memory" in str(e.value)
+    assert e.value.path == "linux.resources.memory.limit" and "memory" in str(e.value)
     with pytest.raises(NotSupported) as e:
         resources.apply(mgr, {"rdma": {"mlx": {"hcaHandles": 1}}}, update=True)
-    assert e.value.path == "linux.resources.rdma"
+    assert e.value.path == "linux.resources.rdma.mlx"
 
 
 def test_v1_network_and_rdma_files(tmp_path):
@@ -172,3 +172,238 @@ def test_v2_unified_keys_stay_in_the_cgroup(tmp_path):
         assert e.value.path == f"linux.resources.unified[{key!r}]"
     with pytest.raises(NotSupported, match="no control file"):
         v2.unified(d, {"memory.nosuch": "1"})
+
+
+# --- zeros, false, null and empty: "not set", as runc reads them -----------
+
+NO_CONTROLLERS = FakeManager({}, {})
+
+# Each of these sets nothing: on a host without any controller it must not
+# fail, at create or at update (resources.py's table).
+UNSET = [
+    {"memory": {"limit": 0, "swap": 0, "reservation": 0, "kernelTCP": 0, "kernel": 0}},
+    {"memory": {"disableOOMKiller": False, "useHierarchy": False,
+                "checkBeforeUpdate": True}},
+    {"memory": {"swappiness": (1 << 64) - 1}},  # Docker's -1 as a uint64
+    {"memory": {"limit": None, "swappiness": None, "disableOOMKiller": None}},
+    {"memory": {}}, {"memory": None},
+    {"cpu": {"shares": 0, "quota": 0, "period": 0, "realtimeRuntime": 0,
+             "realtimePeriod": 0, "cpus": "", "mems": ""}},
+    {"cpu": {"shares": None, "cpus": None}}, {"cpu": {}},
+    {"pids": {"limit": 0}}, {"pids": {}}, {"pids": None},
+    {"blockIO": {"weight": 0}}, {"blockIO": {"weight": 0, "leafWeight": 0}},
+    {"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "weight": 0, "leafWeight": 0},
+                                  {"major": 8, "minor": 16}]}},
+    {"blockIO": {"weightDevice": [], "throttleReadBpsDevice": [],
+                 "throttleWriteBpsDevice": None, "throttleReadIOPSDevice": [],
+                 "throttleWriteIOPSDevice": []}},
+    {"blockIO": {}}, {"blockIO": None},
+    {"hugepageLimits": []}, {"hugepageLimits": None},
+    {"network": {"classID": 0, "priorities": []}}, {"network": {}},
+    {"rdma": {}}, {"rdma": None}, {"unified": None},
+    {"devices": []}, {"devices": None},
+]
+
+
+@pytest.mark.parametrize("res", UNSET)
+@pytest.mark.parametrize("update", [False, True])
+def test_unset_values_need_no_controller(res, update):
+    resources.apply(NO_CONTROLLERS, res, update=update)
+
+
+def test_docker_20_10_resources_need_no_controller():
+    """What Docker 20.10 sends for every container."""
+    res = {"devices": [{"allow": False, "access": "rwm"}],
+           "memory": {"disableOOMKiller": False}, "cpu": {"shares": 0},
+           "blockIO": {"weight": 0}}
+    resources.apply(NO_CONTROLLERS, res)
+    # and Docker's update payload (moby's toContainerdResources)
+    resources.apply(NO_CONTROLLERS, {"cpu": {"shares": 0, "period": 0, "quota": 0},
+                                     "memory": {"limit": 0, "reservation": 0,
+                                                "kernel": 0}}, update=True)
+
+
+# Zeros that are the kernel's default: an update puts the default back
+# where the control exists, and is skipped where it does not.
+RESETS = [
+    {"cpu": {"idle": 0}}, {"cpu": {"burst": 0}},
+    {"blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 0}]}},
+    {"network": {"priorities": [{"name": "eth0", "priority": 0}]}},
+    {"memory": {"useHierarchy": True}},
+]
+
+
+@pytest.mark.parametrize("res", RESETS)
+@pytest.mark.parametrize("update", [False, True])
+def test_defaults_need_no_controller(res, update):
+    resources.apply(NO_CONTROLLERS, res, update=update)
+
+
+# Each of these asks for something: without the controller it is refused,
+# naming the field (runc fails too: it has no directory to write to).
+SET = [
+    ({"memory": {"limit": 1 << 20}}, "linux.resources.memory.limit"),
+    ({"memory": {"limit": -1}}, "linux.resources.memory.limit"),
+    ({"memory": {"reservation": 5}}, "linux.resources.memory.reservation"),
+    ({"memory": {"swappiness": 0}}, "linux.resources.memory.swappiness"),
+    ({"memory": {"disableOOMKiller": True}}, "linux.resources.memory.disableOOMKiller"),
+    ({"cpu": {"shares": 512}}, "linux.resources.cpu.shares"),
+    ({"cpu": {"shares": 0, "quota": -1}}, "linux.resources.cpu.quota"),
+    ({"cpu": {"idle": 1}}, "linux.resources.cpu.idle"),
+    ({"cpu": {"cpus": "0"}}, "linux.resources.cpu.cpus"),
+    ({"pids": {"limit": -1}}, "linux.resources.pids.limit"),
+    ({"blockIO": {"weight": 500}}, "linux.resources.blockIO.weight"),
+    ({"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "weight": 0},
+                                   {"major": 8, "minor": 0, "weight": 10}]}},
+     "linux.resources.blockIO.weightDevice[1]"),
+    ({"blockIO": {"throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 0},
+                                              {"major": 8, "minor": 0, "rate": 10}]}},
+     "linux.resources.blockIO.throttleWriteIOPSDevice[1]"),
+    ({"hugepageLimits": [{"pageSize": "2MB", "limit": 0}]}, "linux.resources.hugepageLimits"),
+    ({"network": {"classID": 1}}, "linux.resources.network.classID"),
+    ({"network": {"priorities": [{"name": "lo", "priority": 0},
+                                 {"name": "eth0", "priority": 3}]}},
+     "linux.resources.network.priorities[1]"),
+    ({"rdma": {"mlx": {"hcaHandles": 0}}}, "linux.resources.rdma.mlx"),
+]
+
+
+@pytest.mark.parametrize("res,field", SET)
+@pytest.mark.parametrize("update", [False, True])
+def test_set_values_without_controller_are_refused(res, field, update):
+    with pytest.raises(NotSupported) as e:
+        resources.apply(NO_CONTROLLERS, res, update=update)
+    assert e.value.path == field
+
+
+V1_FILES = ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes",
+            "memory.soft_limit_in_bytes", "memory.swappiness", "memory.oom_control",
+            "memory.use_hierarchy", "memory.kmem.tcp.limit_in_bytes",
+            "cpu.shares", "cpu.cfs_quota_us", "cpu.cfs_period_us", "cpu.cfs_burst_us",
+            "cpu.rt_period_us", "cpu.rt_runtime_us", "cpu.idle", "cpuset.cpus",
+            "cpuset.mems", "pids.max", "blkio.weight", "blkio.weight_device",
+            "blkio.leaf_weight", "blkio.leaf_weight_device",
+            "blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device",
+            "blkio.throttle.read_iops_device", "blkio.throttle.write_iops_device",
+            "net_cls.classid", "net_prio.ifpriomap")
+V1_CTLS = ("memory", "cpu", "cpuset", "pids", "blkio", "net_cls", "net_prio")
+
+ALL_ZEROS = {
+    "memory": {"limit": 0, "swap": 0, "reservation": 0, "kernelTCP": 0,
+               "swappiness": (1 << 64) - 1, "disableOOMKiller": False,
+               "useHierarchy": False},
+    "cpu": {"shares": 0, "quota": 0, "period": 0, "burst": 0, "idle": 0,
+            "realtimeRuntime": 0, "realtimePeriod": 0, "cpus": "", "mems": ""},
+    "pids": {"limit": 0},
+    "blockIO": {"weight": 0, "leafWeight": 0,
+                "weightDevice": [{"major": 8, "minor": 0, "weight": 0, "leafWeight": 0}],
+                "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 0}]},
+    "network": {"classID": 0, "priorities": [{"name": "eth0", "priority": 0}]},
+}
+
+
+def test_v1_zeros_write_nothing_at_create(tmp_path):
+    d = fake_dir(tmp_path, *V1_FILES)
+    resources.apply(FakeManager({c: d for c in V1_CTLS}, {}), ALL_ZEROS)
+    written = {n: content(d, n) for n in V1_FILES if content(d, n)}
+    assert written == {}
+
+
+def test_v1_update_zeros_reset_only_the_defaults(tmp_path):
+    d = fake_dir(tmp_path, *V1_FILES)
+    resources.apply(FakeManager({c: d for c in V1_CTLS}, {}), ALL_ZEROS, update=True)
+    written = {n: content(d, n) for n in V1_FILES if content(d, n)}
+    # (v1 throttle: rate 0 removes the device's rule)
+    assert written == {"cpu.cfs_burst_us": "0", "cpu.idle": "0",
+                       "blkio.throttle.read_bps_device": "8:0 0",
+                       "net_prio.ifpriomap": "eth0 0"}
+
+
+def test_v1_update_resets_skip_missing_files(tmp_path):
+    d = fake_dir(tmp_path, "cpu.shares")  # an old kernel: no burst, no idle
+    resources.apply(FakeManager({"cpu": d}, {}), {"cpu": {"burst": 0, "idle": 0}},
+                    update=True)
+    with pytest.raises(NotSupported) as e:
+        resources.apply(FakeManager({"cpu": d}, {}), {"cpu": {"idle": 1}}, update=True)
+    assert e.value.path == "linux.resources.cpu.idle"
+
+
+def test_v1_set_values_are_written(tmp_path):
+    d = fake_dir(tmp_path, *V1_FILES)
+    mgr = FakeManager({c: d for c in V1_CTLS}, {})
+    resources.apply(mgr, {"memory": {"swappiness": 0, "disableOOMKiller": True,
+                                     "useHierarchy": True},
+                          "pids": {"limit": -1}, "cpu": {"shares": 0, "quota": -1},
+                          "blockIO": {"weight": 0, "weightDevice": [
+                              {"major": 8, "minor": 0, "weight": 0},
+                              {"major": 8, "minor": 16, "weight": 300}]}})
+    assert (content(d, "memory.swappiness"), content(d, "memory.oom_control"),
+            content(d, "memory.use_hierarchy"), content(d, "pids.max"),
+            content(d, "cpu.cfs_quota_us"), content(d, "cpu.shares"),
+            content(d, "blkio.weight"), content(d, "blkio.weight_device")) == \
+        ("0", "1", "1", "max", "-1", "", "", "8:16 300")
+
+
+def test_v1_update_disable_oom_killer_false_is_not_written(tmp_path):
+    d = fake_dir(tmp_path, "memory.oom_control")
+    resources.apply(FakeManager({"memory": d}, {}), {"memory": {"disableOOMKiller": False}},
+                    update=True)
+    assert content(d, "memory.oom_control") == ""
+
+
+def test_v1_blkio_weight_without_weight_files_is_refused(tmp_path):
+    """This host's case (mq-deadline/none: no CFQ or BFQ weights): 0 is
+    fine, a weight is refused naming the field."""
+    d = fake_dir(tmp_path, "blkio.throttle.read_bps_device")
+    mgr = FakeManager({"blkio": d}, {})
+    resources.apply(mgr, {"blockIO": {"weight": 0}})
+    with pytest.raises(NotSupported) as e:
+        resources.apply(mgr, {"blockIO": {"weight": 10}})
+    assert e.value.path == "linux.resources.blockIO.weight"
+
+
+V2_FILES = ("memory.max", "memory.swap.max", "memory.low", "cpu.weight", "cpu.max",
+            "cpu.max.burst", "cpu.idle", "pids.max", "io.max", "cpuset.cpus")
+
+
+def test_v2_zeros_write_nothing(tmp_path):
+    d = fake_dir(tmp_path, *V2_FILES)  # no io.weight: no weight control
+    mgr = FakeManager({}, {"memory": d, "cpu": d, "io": d, "pids": d, "cpuset": d})
+    mgr.v2_dir = lambda ctl, field: ctl and mgr.v2.get(ctl)  # (no device filter here)
+    zeros = {k: v for k, v in ALL_ZEROS.items() if k != "network"}
+    resources.apply(mgr, zeros)
+    assert {n: content(d, n) for n in V2_FILES if content(d, n)} == {}
+    resources.apply(mgr, zeros, update=True)
+    # (v2: rate 0, v1's "no limit", is io.max's "max")
+    assert {n: content(d, n) for n in V2_FILES if content(d, n)} == \
+        {"cpu.max.burst": "0", "cpu.idle": "0", "io.max": "8:0 rbps=max"}
+    for res, field in (({"blockIO": {"weight": 100}}, "weight"),
+                       ({"memory": {"swappiness": 0}}, "swappiness"),
+                       ({"memory": {"kernelTCP": 1}}, "kernelTCP"),
+                       ({"memory": {"disableOOMKiller": True}}, "disableOOMKiller")):
+        with pytest.raises(NotSupported, match=field):
+            resources.apply(mgr, res)
+
+
+def test_update_resources_zeros_change_nothing(tmp_path):
+    """What `update -r` payloads from containerd look like (zeros for
+    every field left alone), through the same routing."""
+    d = fake_dir(tmp_path, *V1_FILES)
+    (tmp_path / "cg" / "cpu.shares").write_text("512")
+    resources.apply(FakeManager({c: d for c in V1_CTLS}, {}),
+                    {"cpu": {"shares": 0, "quota": 0, "period": 0, "cpus": "", "mems": ""},
+                     "memory": {"limit": 0, "swap": 0, "reservation": 0, "kernel": 0},
+                     "pids": {"limit": 0}, "blockIO": {"weight": 0}}, update=True)
+    assert content(d, "cpu.shares") == "512"
+    assert {n: content(d, n) for n in V1_FILES if n != "cpu.shares" and content(d, n)} == {}
+
+
+def test_v1_unlimited_memory_with_unset_swap_lifts_memsw(tmp_path):
+    d = fake_dir(tmp_path, "memory.limit_in_bytes", "memory.memsw.limit_in_bytes")
+    resources_v1.memory(d, {"limit": -1, "swap": 0}, True)
+    assert (content(d, "memory.memsw.limit_in_bytes"),
+            content(d, "memory.limit_in_bytes")) == ("-1", "-1")
+    (tmp_path / "cg" / "memory.memsw.limit_in_bytes").unlink()  # no swap accounting
+    (tmp_path / "cg" / "memory.limit_in_bytes").write_text("")
+    resources_v1.memory(d, {"limit": -1}, False)
+    assert content(d, "memory.limit_in_bytes") == "-1"

@@ -42,6 +42,11 @@ def memory(d, m, update, f="linux.resources.memory"):
     limit, swap = m.get("limit"), m.get("swap")
     if m.get("checkBeforeUpdate") and update:
         check_usage(int(read(d, "memory.usage_in_bytes") or 0), limit, swap, f)
+    if limit == -1 and not swap and _has(d, "memory.memsw.limit_in_bytes"):
+        # unlimited memory with swap unset: memsw unlimited too (as runc,
+        # and as v2's swap_value), else a memsw limit left from before
+        # refuses the new memory limit
+        swap = -1
     # memsw must stay >= the memory limit at every step: raising both means
     # swap first, lowering both means memory first
     swap_first = False
@@ -58,17 +63,12 @@ def memory(d, m, update, f="linux.resources.memory"):
         w(d, "memory.soft_limit_in_bytes", m["reservation"], f"{f}.reservation")
     if m.get("swappiness") is not None:
         w(d, "memory.swappiness", m["swappiness"], f"{f}.swappiness")
-    if m.get("disableOOMKiller") is not None and (m["disableOOMKiller"] or update):
-        w(d, "memory.oom_control", int(m["disableOOMKiller"]), f"{f}.disableOOMKiller")
+    if m.get("disableOOMKiller"):  # (false is the default: never written, as runc)
+        w(d, "memory.oom_control", 1, f"{f}.disableOOMKiller")
     if m.get("kernelTCP"):
         w(d, "memory.kmem.tcp.limit_in_bytes", m["kernelTCP"], f"{f}.kernelTCP")
-    if m.get("useHierarchy") is not None:
-        w(d, "memory.use_hierarchy", int(bool(m["useHierarchy"])), f"{f}.useHierarchy")
-    if m.get("kernel") is not None:
-        # deprecated by the spec; Linux 5.16+ has no kernel memory limit
-        from .. import log
-        log.warn(f"{f}.kernel is deprecated and has no effect on this kernel; ignored "
-                 "(as runc does)")
+    if m.get("useHierarchy"):  # (false: not set, see resources.py)
+        w(d, "memory.use_hierarchy", 1, f"{f}.useHierarchy")
 
 
 def _swap(d, swap, f):
@@ -96,10 +96,12 @@ def cpu(d, c, f="linux.resources.cpu"):
                     ("realtimeRuntime", "cpu.rt_runtime_us"), ("idle", "cpu.idle")):
         v = c.get(k)
         # 0 is "not set" for the spec's plain numbers, as runc reads them
-        # (containerd's update sends zeros); burst and idle mean their 0
-        if v is not None and (v != 0 or k in ("burst", "idle")):
-            _need(d, name, f"{f}.{k}")
-            w(d, name, v, f"{f}.{k}")
+        # (containerd's update sends zeros); burst and idle mean their 0,
+        # the default, which a kernel without the file has anyway
+        if v is None or (v == 0 and (k not in ("burst", "idle") or not _has(d, name))):
+            continue
+        _need(d, name, f"{f}.{k}")
+        w(d, name, v, f"{f}.{k}")
 
 
 # cpuset, pids and rdma files have the same names and syntax on v1 and v2:
@@ -124,26 +126,30 @@ def blkio(d, b, f="linux.resources.blockIO"):
     # neither (mq-deadline, none) weights cannot be honoured
     weight_file = next((n for n in ("blkio.weight", "blkio.bfq.weight")
                         if os.path.exists(os.path.join(d, n))), None)
-    if b.get("weight") is not None:
+    if b.get("weight"):  # (0: not set)
         if weight_file is None:
             raise NotSupported(f"{f}.weight", "no blkio weight control on this host (needs "
                                               "the BFQ or CFQ I/O scheduler)")
         w(d, weight_file, b["weight"], f"{f}.weight")
-    if b.get("leafWeight") is not None:
+    if b.get("leafWeight"):
         _need(d, "blkio.leaf_weight", f"{f}.leafWeight")
         w(d, "blkio.leaf_weight", b["leafWeight"], f"{f}.leafWeight")
     for i, wd in enumerate(b.get("weightDevice") or ()):
+        if wd is None:  # (resources.py: an entry that sets nothing)
+            continue
         at = f"{f}.weightDevice[{i}]"
         dev = f"{wd['major']}:{wd['minor']}"
-        if wd.get("weight") is not None:
+        if wd.get("weight"):
             if weight_file is None:
                 raise NotSupported(at, "no blkio weight control on this host")
             w(d, weight_file + "_device", f"{dev} {wd['weight']}", at)
-        if wd.get("leafWeight") is not None:
+        if wd.get("leafWeight"):
             _need(d, "blkio.leaf_weight_device", at)
             w(d, "blkio.leaf_weight_device", f"{dev} {wd['leafWeight']}", at)
     for key, name in THROTTLE_V1:
         for i, td in enumerate(b.get(key) or ()):
+            if td is None or (not td.get("rate") and not _has(d, name)):
+                continue  # nothing to write, or no limit to lift
             at = f"{f}.{key}[{i}]"
             _need(d, name, at)
             w(d, name, f"{td['major']}:{td['minor']} {td['rate']}", at)
@@ -180,6 +186,8 @@ def net_cls(d, n, f="linux.resources.network"):
 
 def net_prio(d, n, f="linux.resources.network"):
     for i, p in enumerate(n.get("priorities") or ()):
+        if p is None:  # (resources.py: priority 0 at create)
+            continue
         w(d, "net_prio.ifpriomap", f"{p['name']} {p['priority']}", f"{f}.priorities[{i}]")
 
 
@@ -194,6 +202,10 @@ def rdma(d, r, f="linux.resources.rdma"):
             w(d, "rdma.max", " ".join(parts), f"{f}.{dev}")
 
 
+def _has(d, name):
+    return os.path.exists(os.path.join(d, name))
+
+
 def _need(d, name, field):
-    if not os.path.exists(os.path.join(d, name)):
+    if not _has(d, name):
         raise NotSupported(field, f"this kernel has no {name}")

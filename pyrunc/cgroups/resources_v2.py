@@ -40,14 +40,15 @@ def swap_value(swap, limit, f):
 
 def memory(d, m, update, f="linux.resources.memory"):
     limit, swap = m.get("limit"), m.get("swap")
-    for k in ("swappiness", "kernelTCP"):
-        if m.get(k) is not None:
-            raise NotSupported(f"{f}.{k}", V1_ONLY)
+    # (resources.py has dropped what is not set: 0 kernelTCP, Docker's
+    # 2^64-1 swappiness, false disableOOMKiller and useHierarchy)
+    if m.get("swappiness") is not None:
+        raise NotSupported(f"{f}.swappiness", V1_ONLY)
+    if m.get("kernelTCP"):
+        raise NotSupported(f"{f}.kernelTCP", V1_ONLY)
     if m.get("disableOOMKiller"):
         raise NotSupported(f"{f}.disableOOMKiller", V1_ONLY + " (the OOM killer cannot be "
                                                     "disabled for a cgroup)")
-    if m.get("useHierarchy") is False:
-        raise NotSupported(f"{f}.useHierarchy", "cgroup v2 is always hierarchical")
     if m.get("checkBeforeUpdate") and update:
         from .resources_v1 import check_usage
         check_usage(int_of(d, "memory.current"), limit, swap, f)
@@ -67,9 +68,6 @@ def memory(d, m, update, f="linux.resources.memory"):
         w(d, "memory.max", _num(limit), f"{f}.limit")
     if m.get("reservation"):
         w(d, "memory.low", _num(m["reservation"]), f"{f}.reservation")
-    if m.get("kernel") is not None:
-        from .. import log
-        log.warn(f"{f}.kernel is deprecated and has no effect on cgroup v2; ignored")
 
 
 def cpu_weight(shares):
@@ -89,12 +87,17 @@ def cpu(d, c, f="linux.resources.cpu"):
     for k in ("realtimeRuntime", "realtimePeriod"):
         if c.get(k):
             raise NotSupported(f"{f}.{k}", "cgroup v2 has no real-time CPU budget")
-    if c.get("idle") is not None:
-        w(d, "cpu.idle", c["idle"], f"{f}.idle")
+    idle = c.get("idle")
+    # idle 0 and burst 0 are the defaults (an update puts them back): a
+    # kernel without the file has them anyway
+    if idle is not None and (idle or os.path.exists(os.path.join(d, "cpu.idle"))):
+        w(d, "cpu.idle", idle, f"{f}.idle")
     if c.get("shares"):
         w(d, "cpu.weight", cpu_weight(c["shares"]), f"{f}.shares")
     quota, period, burst = c.get("quota"), c.get("period"), c.get("burst")
     pending = None
+    if burst == 0 and not os.path.exists(os.path.join(d, "cpu.max.burst")):
+        burst = None
     if burst is not None:
         try:
             write(os.path.join(d, "cpu.max.burst"), str(burst))
@@ -124,11 +127,11 @@ def io_weight(weight):
 
 
 def io(d, b, f="linux.resources.blockIO"):
-    if b.get("leafWeight") is not None:
+    if b.get("leafWeight"):
         raise NotSupported(f"{f}.leafWeight", V1_ONLY)
     bfq = os.path.exists(os.path.join(d, "io.bfq.weight"))
     has_weight = bfq or os.path.exists(os.path.join(d, "io.weight"))
-    if b.get("weight") is not None:
+    if b.get("weight"):  # (0: not set)
         if not has_weight:
             raise NotSupported(f"{f}.weight", "no io weight control on this host (needs the "
                                               "BFQ scheduler or io.cost)")
@@ -137,10 +140,12 @@ def io(d, b, f="linux.resources.blockIO"):
         else:
             w(d, "io.weight", io_weight(b["weight"]), f"{f}.weight")
     for i, wd in enumerate(b.get("weightDevice") or ()):
+        if wd is None:  # (resources.py: an entry that sets nothing)
+            continue
         at = f"{f}.weightDevice[{i}]"
-        if wd.get("leafWeight") is not None:
+        if wd.get("leafWeight"):
             raise NotSupported(f"{at}.leafWeight", V1_ONLY)
-        if wd.get("weight") is None:
+        if not wd.get("weight"):
             continue
         dev = f"{wd['major']}:{wd['minor']}"
         if bfq:
@@ -151,7 +156,10 @@ def io(d, b, f="linux.resources.blockIO"):
             raise NotSupported(at, "no io weight control on this host")
     for key, word in THROTTLE_V2:
         for i, td in enumerate(b.get(key) or ()):
-            w(d, "io.max", f"{td['major']}:{td['minor']} {word}={td['rate']}",
+            if td is None:  # (resources.py: rate 0 at create)
+                continue
+            # rate 0 is v1's "no limit" (an update lifting one): v2's "max"
+            w(d, "io.max", f"{td['major']}:{td['minor']} {word}={td['rate'] or 'max'}",
               f"{f}.{key}[{i}]")
 
 
