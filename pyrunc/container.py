@@ -122,7 +122,6 @@ def create(cid, opts):
         raise ConfigError("root.path", f"rootfs {spec.root_path} is not a directory")
     from . import cgroups
     cg = cgroups.manager(spec.linux.cgroups_path, cid, bool(opts.systemd_cgroup))
-    cg.check_usable()  # not empty, not frozen: before anything is done to it
 
     d = {
         "ociVersion": spec.oci_version, "pid": 0, "start_time": None, "status": "creating",
@@ -151,6 +150,8 @@ def create(cid, opts):
         os.chmod(fifo, 0o622)
         fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
         log.trace("create: state+fifo")
+        # (after state.new: a duplicate id is "already exists", as runc says)
+        cg.check_usable()  # not empty, not frozen: before anything is done to it
         cg.create()
         cg_made = True
         log.trace("create: cgroups made")
