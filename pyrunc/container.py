@@ -637,7 +637,10 @@ def delete(st, force=False):
             _signal_init(st, 9)
             if status == "paused":  # frozen tasks only die once thawed
                 from . import cgroups
-                cgroups.from_state(st.d.get("cgroups", {})).freeze(False)
+                try:
+                    cgroups.from_state(st.d.get("cgroups", {})).freeze(False)
+                except OSError as e:
+                    log.warn(f"delete: {e.strerror or e}")
             _wait_gone(st.pid)
     destroy(st)
 

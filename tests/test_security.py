@@ -418,3 +418,32 @@ def test_delete_refuses_to_signal_a_recorded_host_cgroup(runtime, bundle):
     finally:
         _kill(victim)
         _rmdirs(list(real.values()))
+
+
+@pytest.mark.cgroupv2
+def test_failed_create_in_a_preexisting_cgroup_signals_no_host_process(runtime, bundle):
+    """The cgroup was empty when create checked it; a prestart hook (run on
+    the host) moves a host process into it and fails: the failed create
+    kills its own init, not what it finds in a cgroup it did not make."""
+    name = "pyrunc-test-pre-" + runtime.new_id()
+    dirs = _precreated(name)
+    victim = _host_sleep()
+    try:
+        moves = "; ".join(f"echo {victim.pid} > {d}/cgroup.procs" for d in dirs)
+        bundle.config["hooks"] = {"prestart": [
+            {"path": "/bin/sh", "args": ["sh", "-c", moves + "; exit 1"]}]}
+        bundle.config["linux"]["cgroupsPath"] = "/" + name
+        bundle.args("sleep", "60").write()
+        cid = runtime.new_id()
+        p = runtime("create", "-b", bundle.path, cid)
+        assert p.returncode != 0
+        time.sleep(0.2)
+        assert _alive(victim)
+        for d in dirs:
+            assert os.path.isdir(d), f"{d} was removed"
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                assert f.read().split() == [str(victim.pid)]
+        assert not os.path.exists(os.path.join(runtime.root, cid))
+    finally:
+        _kill(victim)
+        _rmdirs(dirs)

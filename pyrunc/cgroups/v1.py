@@ -29,7 +29,7 @@ class Manager:
                                   "a container needs a cgroup of its own")
             self.dirs[h.name] = (d, h)
         self.created = []
-        self.foreign = {}  # name -> why, for recorded dirs that fail foreign_reason
+        self._foreign = {}  # name -> why a dir is not a container's (see foreign())
         self.unified_by_write = False  # set when the init could not be forked into it
         self.v2root = v2.mountpoint if v2 else None
 
@@ -253,7 +253,7 @@ class Manager:
         m = self.__class__.__new__(self.__class__)
         m.dirs = dict(self.dirs)
         m.created, m.unified_by_write, m.v2root = [], False, self.v2root
-        m.foreign = self.foreign
+        m._foreign = self._foreign
         v2only = list(self.dirs) == ["unified"]
         if len(specs) > 1 and any(":" not in spec for spec in specs):
             raise ContainerError(f"invalid --cgroup argument: {specs[0]} (a path without "
@@ -284,9 +284,21 @@ class Manager:
         """Refuse to act on recorded directories that are not a container's
         cgroup (a state written before cgroupsPath was checked, or a host
         whose cgroups changed since): see foreign_reason."""
-        if self.foreign:
+        bad = self.foreign()
+        if bad:
             raise ContainerError("refusing to signal the processes of a cgroup that is not "
-                                 "the container's: " + "; ".join(self.foreign.values()))
+                                 "the container's: " + "; ".join(bad.values()))
+
+    def foreign(self):
+        """name -> why, for the directories that are not a container's
+        cgroup. A manager made for a create checked its paths already; one
+        read back from a state checks them on first use, against the host
+        as it is now (only kill and remove need it: exec, ps, events don't
+        pay for the probe)."""
+        if self._foreign is None:
+            from . import check_recorded
+            self._foreign = check_recorded({n: p for n, (p, _) in self.dirs.items()})
+        return self._foreign
 
     def kill_all(self, sig=9):
         """Signal every process of the container's cgroup, sub-cgroups
@@ -343,7 +355,7 @@ class Manager:
         container may have been created under it since)."""
         deadline = time.monotonic() + timeout
         own = {d for d, _ in self.dirs.values()}
-        bad = {self.dirs[n][0] for n in self.foreign}
+        bad = {self.dirs[n][0] for n in (self.foreign() if self.created else ())}
         for d in sorted(self.created, key=len, reverse=True):
             if any(d == b or b.startswith(d + "/") for b in bad):
                 continue  # never rmdir (nor empty) a cgroup that is not the container's
@@ -388,10 +400,7 @@ class Manager:
         m.created = d.get("created", [])
         m.unified_by_write = False
         m.v2root = d.get("v2root")
-        m.foreign = {}
-        if m.dirs:
-            from . import check_recorded
-            m.foreign = check_recorded({n: p for n, (p, _) in m.dirs.items()})
+        m._foreign = None  # checked on first use (foreign())
         return m
 
     def mount_sources(self):
