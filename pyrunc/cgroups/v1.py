@@ -55,17 +55,17 @@ class Manager:
         frozen parent's state) is not frozen; else "" when the cgroup itself
         is, or " (DIR is frozen)" naming the frozen ancestor."""
         for name, (d, h) in self.dirs.items():
-            top = h.mountpoint if h else None
-            at = _nearest_existing(d, top)
+            v2 = name == "unified"
+            if not v2 and "freezer" not in name.split(","):
+                continue
+            at = _nearest_existing(d, h.mountpoint if h else None)
             if at is None:
                 continue
-            if name == "unified":
+            if v2:
                 frozen = (_read(os.path.join(at, "cgroup.freeze")).strip() == "1"
                           or "frozen 1" in _read(os.path.join(at, "cgroup.events")).splitlines())
-            elif "freezer" in name.split(","):
-                frozen = _read(os.path.join(at, "freezer.state")).strip() in ("FROZEN", "FREEZING")
             else:
-                continue
+                frozen = _read(os.path.join(at, "freezer.state")).strip() in ("FROZEN", "FREEZING")
             if frozen:
                 return "" if at == d else f" ({at} is frozen)"
         return None
@@ -420,9 +420,13 @@ def _nearest_existing(d, top):
 
 
 def _subtree_pids(d):
-    out = []
-    for base, _, _ in os.walk(d):
-        out += _read_pids(os.path.join(base, "cgroup.procs"))
+    try:
+        sub = [e.path for e in os.scandir(d) if e.is_dir(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []  # (the usual case at create: a cgroup still to be made)
+    out = _read_pids(os.path.join(d, "cgroup.procs"))
+    for s in sub:
+        out += _subtree_pids(s)
     return out
 
 
