@@ -138,6 +138,8 @@ def create(cid, opts):
         os.chmod(fifo, 0o622)
         fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
         log.trace("create: state+fifo")
+        # (after state.new: a duplicate id is "already exists", as runc says)
+        cg.check_usable()  # not empty, not frozen: before anything is done to it
         cg.create()
         cg_made = True
         log.trace("create: cgroups made")
@@ -420,7 +422,9 @@ def _abort(st, procs, cg):
     procs.kill_all()
     procs.close()
     if cg is not None:
-        cg.kill_all()
+        # only the directories this create made are walked for processes
+        # (the init's descendants): never a cgroup that was there before
+        cg.kill_created()
         cg.remove()
     hs = st.d.get("hooks", {}).get("poststop")
     if hs and procs.child:
@@ -578,16 +582,34 @@ def kill(st, sig, all_procs=False):
     if all_procs:
         from . import cgroups
         cg = cgroups.from_state(st.d.get("cgroups", {}))
-        for pid in cg.pids():
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+        try:
+            cg.kill_all(sig)  # frozen while signalled: no fork escapes
+        except OSError as e:
+            raise ContainerError(f"unable to kill all processes: {e.strerror or e}") from None
         return
+    if not _signal_init(st, sig):
+        raise ContainerError("container not running")
+
+
+def _signal_init(st, sig):
+    """Signal the container's init through a pidfd opened while its pid
+    still names the init (start time as recorded): a pid reused by another
+    process since is never hit. False when the init is gone."""
+    import _signal
     try:
-        os.kill(st.pid, sig)
-    except ProcessLookupError:
-        raise ContainerError("container not running") from None
+        fd = os.pidfd_open(st.pid)
+    except OSError:
+        return False
+    try:
+        if not st.init_alive():  # the pid is someone else's now
+            return False
+        try:
+            _signal.pidfd_send_signal(fd, sig)
+        except ProcessLookupError:
+            return False
+        return True
+    finally:
+        os.close(fd)
 
 
 def pause(st):
@@ -618,13 +640,13 @@ def delete(st, force=False):
         if not force:
             raise ContainerError(f"cannot delete container {st.id} that is not stopped: {status}")
         if st.pid > 0:
-            try:
-                os.kill(st.pid, 9)
-            except ProcessLookupError:
-                pass
+            _signal_init(st, 9)
             if status == "paused":  # frozen tasks only die once thawed
                 from . import cgroups
-                cgroups.from_state(st.d.get("cgroups", {})).freeze(False)
+                try:
+                    cgroups.from_state(st.d.get("cgroups", {})).freeze(False)
+                except OSError as e:
+                    log.warn(f"delete: {e.strerror or e}")
             _wait_gone(st.pid)
     destroy(st)
 
@@ -632,7 +654,12 @@ def delete(st, force=False):
 def destroy(st):
     from . import cgroups
     cg = cgroups.from_state(st.d.get("cgroups", {}))
-    cg.kill_all()
+    try:
+        # the container's cgroup holds only its processes (create refused a
+        # cgroup that was not empty); kill_all refuses one that is not its own
+        cg.kill_all()
+    except (OSError, PyruncError) as e:
+        log.warn(f"delete: {getattr(e, 'strerror', None) or e}")
     cg.remove()
     hs = st.d.get("hooks", {}).get("poststop")
     if hs:

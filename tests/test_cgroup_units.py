@@ -407,3 +407,59 @@ def test_v1_unlimited_memory_with_unset_swap_lifts_memsw(tmp_path):
     (tmp_path / "cg" / "memory.limit_in_bytes").write_text("")
     resources_v1.memory(d, {"limit": -1}, False)
     assert content(d, "memory.limit_in_bytes") == "-1"
+
+
+def _hier(tmp_path, own="/a/b", root="/"):
+    from pyrunc.cgroups import Hierarchy
+    return Hierarchy(str(tmp_path), root, ("freezer",), "freezer", own)
+
+
+def test_foreign_cgroup_dirs(tmp_path):
+    """The directories a container may not have: the hierarchy's root, the
+    runtime's own cgroup and its ancestors, anything outside the mount."""
+    from pyrunc.cgroups import foreign_reason
+    h = _hier(tmp_path)
+    top = str(tmp_path)
+    assert "root" in foreign_reason(top, h)
+    assert "root" in foreign_reason(top + "/", h)
+    assert "own cgroup" in foreign_reason(top + "/a", h)
+    assert "own cgroup" in foreign_reason(top + "/a/b", h)
+    assert "not inside" in foreign_reason("/etc", h)
+    assert foreign_reason(top + "/a/b/c", h) is None  # the default: own/<id>
+    assert foreign_reason(top + "/ab", h) is None
+    assert foreign_reason(top + "/x/y", h) is None
+
+
+def _v1_manager(tmp_path, path, relative, own="/a"):
+    from pyrunc.cgroups.v1 import Manager
+    return Manager([_hier(tmp_path, own)], None, path, relative)
+
+
+@pytest.mark.parametrize("path,relative", [("/", False), ("", True), ("/a", False)])
+def test_cgroups_path_that_is_not_the_containers_is_refused(tmp_path, path, relative):
+    with pytest.raises(ConfigError) as e:
+        _v1_manager(tmp_path, path, relative)
+    assert e.value.path == "linux.cgroupsPath"
+
+
+def test_check_usable_over_a_fake_cgroupfs(tmp_path):
+    from pyrunc.errors import ContainerError
+    m = _v1_manager(tmp_path, "c", True)
+    m.check_usable()  # nothing there yet: fine
+    d = tmp_path / "a" / "c"
+    (d / "sub").mkdir(parents=True)
+    (d / "cgroup.procs").write_text("")
+    (d / "sub" / "cgroup.procs").write_text("123\n456\n")
+    with pytest.raises(ContainerError, match=r"^container's cgroup is not empty: "
+                                             r"2 process\(es\) found$"):
+        m.check_usable()
+    (d / "sub" / "cgroup.procs").write_text("")
+    (d / "freezer.state").write_text("FREEZING\n")
+    with pytest.raises(ContainerError, match="^container's cgroup unexpectedly frozen$"):
+        m.check_usable()
+    (d / "freezer.state").write_text("THAWED\n")
+    m.check_usable()
+    # a cgroup still to be made under a frozen parent would be born frozen
+    (tmp_path / "a" / "freezer.state").write_text("FROZEN\n")
+    with pytest.raises(ContainerError, match="unexpectedly frozen"):
+        _v1_manager(tmp_path, "new", True).check_usable()

@@ -468,3 +468,299 @@ def test_joining_a_shared_pid_namespace_never_shows_the_host(runtime, bundle, tm
         seen = _stop_watcher(runtime, cid, outdir, mark)
     assert len(seen) >= 6, seen
     _assert_no_host_reach(seen, attach_allowed=ptrace)
+
+
+# -- cgroups that are not the container's ----------------------------------
+# Signalling "every process of the container" (kill --all, delete, a failed
+# create) walks the container's cgroup: it must be one of its own, verified
+# empty and not frozen before anything is done to it.
+import signal as _signal_mod
+import subprocess
+import time
+
+
+def _own_cgroups():
+    """{hierarchy key: our own cgroup path} from /proc/self/cgroup."""
+    out = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            out[ctrls] = path
+    return out
+
+
+def _host_sleep(cgdirs=()):
+    """A host process the test owns (not the runtime's), moved into cgdirs."""
+    p = subprocess.Popen(["sleep", "300"])
+    for d in cgdirs:
+        with open(os.path.join(d, "cgroup.procs"), "w") as f:
+            f.write(str(p.pid))
+    return p
+
+
+def _alive(p):
+    return p.poll() is None
+
+
+def _kill(p):
+    p.kill()
+    p.wait()
+
+
+def _refused(runtime, bundle, cgroups_path, *words):
+    bundle.config["linux"]["cgroupsPath"] = cgroups_path
+    bundle.args("sleep", "60").write()
+    cid = runtime.new_id()
+    t = time.monotonic()
+    p = runtime("create", "-b", bundle.path, cid, timeout=30)
+    took = time.monotonic() - t
+    assert p.returncode != 0, f"{cgroups_path!r} was accepted"
+    for w in words:
+        assert w in p.stderr, p.stderr
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+    return took
+
+
+@pytest.mark.cgroupv2
+def test_cgroups_path_root_is_refused_and_nothing_signalled(runtime, bundle):
+    victim = _host_sleep()  # in the runtime's own cgroups (root on most hierarchies)
+    try:
+        _refused(runtime, bundle, "/", "linux.cgroupsPath", "root")
+        _refused(runtime, bundle, "/../../..", "linux.cgroupsPath")
+        time.sleep(0.2)
+        assert _alive(victim)
+    finally:
+        _kill(victim)
+
+
+@pytest.mark.cgroupv2
+def test_cgroups_path_dotdot_is_refused(runtime, bundle):
+    # relative: cleaned against "/" to "", i.e. the runtime's own cgroup
+    _refused(runtime, bundle, "../..", "linux.cgroupsPath")
+    _refused(runtime, bundle, "x/../../..", "linux.cgroupsPath")
+
+
+@pytest.mark.cgroupv2
+def test_cgroups_path_of_the_runtime_itself_is_refused(runtime, bundle):
+    own = [p for p in _own_cgroups().values() if p != "/"]
+    if not own:
+        pytest.skip("the test runs in the root cgroup of every hierarchy")
+    deepest = max(own, key=len)
+    _refused(runtime, bundle, deepest, "linux.cgroupsPath", "runtime's own cgroup")
+    # an ancestor holds it too
+    _refused(runtime, bundle, "/" + deepest.strip("/").split("/")[0],
+             "linux.cgroupsPath", "runtime's own cgroup")
+
+
+def _v1_mount(ctl):
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            fs, _, opts = post.split()[:3]
+            if fs == "cgroup" and ctl in opts.split(","):
+                return pre.split()[4]
+    return None
+
+
+def _v2_mount():
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            if post.split()[0] == "cgroup2":
+                return pre.split()[4]
+    return None
+
+
+def _precreated(name):
+    """The dirs of cgroup /name in the freezer (v1) or unified (v2) tree."""
+    dirs = []
+    for top in (_v1_mount("freezer"), _v1_mount("pids"), _v2_mount()):
+        if top:
+            d = os.path.join(top, name)
+            os.mkdir(d)
+            dirs.append(d)
+    return dirs
+
+
+def _rmdirs(dirs):
+    for d in reversed(dirs):
+        for _ in range(100):
+            try:
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)
+
+
+@pytest.mark.cgroupv2
+def test_non_empty_cgroup_is_refused_and_its_process_left_alone(runtime, bundle):
+    name = "pyrunc-test-busy-" + runtime.new_id()
+    dirs = _precreated(name)
+    victim = None
+    try:
+        # a host process of ours in the would-be container's cgroup
+        victim = _host_sleep(dirs[:1])
+        _refused(runtime, bundle, "/" + name, "container's cgroup is not empty",
+                 "1 process(es) found")
+        time.sleep(0.2)
+        assert _alive(victim)
+        for d in dirs:
+            assert os.path.isdir(d), f"{d} was removed"
+        # a sub-cgroup counts too: the container's cgroup is a subtree
+        os.mkdir(os.path.join(dirs[0], "inner"))
+        with open(os.path.join(dirs[0], "inner", "cgroup.procs"), "w") as f:
+            f.write(str(victim.pid))
+        _refused(runtime, bundle, "/" + name, "container's cgroup is not empty")
+        assert _alive(victim)
+        assert os.path.isdir(os.path.join(dirs[0], "inner"))
+    finally:
+        if victim is not None:
+            _kill(victim)
+        _rmdirs([os.path.join(dirs[0], "inner")] + dirs)
+
+
+def test_frozen_v1_cgroup_is_refused_at_once(runtime, bundle):
+    top = _v1_mount("freezer")
+    if top is None:
+        pytest.skip("no v1 freezer hierarchy")
+    name = "pyrunc-test-frozen-" + runtime.new_id()
+    d = os.path.join(top, name)
+    os.mkdir(d)
+    try:
+        with open(os.path.join(d, "freezer.state"), "w") as f:
+            f.write("FROZEN")
+        took = _refused(runtime, bundle, "/" + name, "container's cgroup unexpectedly frozen")
+        assert took < 5
+        assert os.listdir(d) and not [x for x in os.listdir(d) if os.path.isdir(os.path.join(d, x))]
+        # a child of it would be born frozen: refused as well, nothing made
+        took = _refused(runtime, bundle, f"/{name}/child", "unexpectedly frozen", d)
+        assert took < 5
+        assert not os.path.exists(os.path.join(d, "child"))
+        for other in (_v1_mount("pids"), _v1_mount("memory"), _v2_mount()):
+            if other:
+                assert not os.path.exists(os.path.join(other, name))
+    finally:
+        with open(os.path.join(d, "freezer.state"), "w") as f:
+            f.write("THAWED")
+        _rmdirs([d])
+
+
+@pytest.mark.cgroupv2
+def test_frozen_v2_cgroup_is_refused_at_once(runtime, bundle):
+    top = _v2_mount()
+    if top is None or _v1_mount("freezer") is not None:
+        pytest.skip("needs a pure cgroup v2 host")
+    name = "pyrunc-test-frozen-" + runtime.new_id()
+    d = os.path.join(top, name)
+    os.mkdir(d)
+    try:
+        with open(os.path.join(d, "cgroup.freeze"), "w") as f:
+            f.write("1")
+        took = _refused(runtime, bundle, "/" + name, "container's cgroup unexpectedly frozen")
+        assert took < 5
+        assert not [x for x in os.listdir(d) if os.path.isdir(os.path.join(d, x))]
+    finally:
+        with open(os.path.join(d, "cgroup.freeze"), "w") as f:
+            f.write("0")
+        _rmdirs([d])
+
+
+def _forking_container(runtime, bundle):
+    """A container in the host's pid namespace (killing its init does not
+    take the rest with it) whose process forks without end."""
+    bundle.config["linux"]["namespaces"] = [
+        n for n in bundle.config["linux"]["namespaces"] if n["type"] != "pid"]
+    bundle.config["linux"].setdefault("resources", {})["pids"] = {"limit": 64}
+    bundle.sh("while :; do sh -c 'sleep 300 & sleep 300 &'; done").write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    return cid
+
+
+def _container_pids(runtime, cid):
+    p = runtime("ps", "--format", "json", cid)
+    import json
+    return json.loads(p.stdout or "[]") if p.returncode == 0 else []
+
+
+@pytest.mark.cgroupv2
+@pytest.mark.parametrize("sig", ["KILL", "TERM"])
+def test_kill_all_of_a_forking_container_leaves_nothing(runtime, bundle, sig):
+    cid = _forking_container(runtime, bundle)
+    try:
+        time.sleep(0.5)
+        assert len(_container_pids(runtime, cid)) > 2
+        assert runtime("kill", "--all", cid, sig).returncode == 0
+        deadline = time.monotonic() + 5
+        while _container_pids(runtime, cid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _container_pids(runtime, cid) == []
+        assert runtime.state(cid)["status"] == "stopped"
+        # and it is not left frozen
+        assert runtime("delete", cid).returncode == 0
+    finally:
+        runtime("delete", "-f", cid)
+
+
+@pytest.mark.cgroupv2
+def test_delete_refuses_to_signal_a_recorded_host_cgroup(runtime, bundle):
+    """A state recorded by a runtime that accepted cgroupsPath "/": delete
+    must not walk the hierarchy's root (every process of the host)."""
+    import json
+    bundle.args("sleep", "60").write()
+    cid = runtime.new_id()
+    runtime("create", "-b", bundle.path, cid, check=True)
+    victim = _host_sleep()
+    path = os.path.join(runtime.root, cid, "state.json")
+    with open(path) as f:
+        st = json.load(f)
+    real = dict(st["cgroups"]["dirs"])
+    try:
+        # the recorded directories become the hierarchy roots (or the
+        # runtime's own cgroups): as if the container had been made there
+        import pyrunc.cgroups as cgroups
+        v1, v2 = cgroups.probe()
+        mounts = {h.name: h.mountpoint for h in v1 + ([v2] if v2 else [])}
+        st["cgroups"]["dirs"] = {n: mounts[n] for n in real}
+        st["cgroups"]["created"] = []
+        with open(path, "w") as f:
+            json.dump(st, f)
+        p = runtime("delete", "-f", cid)
+        assert p.returncode == 0, p.stderr
+        time.sleep(0.2)
+        assert _alive(victim)
+        assert "not the container's" in p.stderr
+    finally:
+        _kill(victim)
+        _rmdirs(list(real.values()))
+
+
+@pytest.mark.cgroupv2
+def test_failed_create_in_a_preexisting_cgroup_signals_no_host_process(runtime, bundle):
+    """The cgroup was empty when create checked it; a prestart hook (run on
+    the host) moves a host process into it and fails: the failed create
+    kills its own init, not what it finds in a cgroup it did not make."""
+    name = "pyrunc-test-pre-" + runtime.new_id()
+    dirs = _precreated(name)
+    victim = _host_sleep()
+    try:
+        moves = "; ".join(f"echo {victim.pid} > {d}/cgroup.procs" for d in dirs)
+        bundle.config["hooks"] = {"prestart": [
+            {"path": "/bin/sh", "args": ["sh", "-c", moves + "; exit 1"]}]}
+        bundle.config["linux"]["cgroupsPath"] = "/" + name
+        bundle.args("sleep", "60").write()
+        cid = runtime.new_id()
+        p = runtime("create", "-b", bundle.path, cid)
+        assert p.returncode != 0
+        time.sleep(0.2)
+        assert _alive(victim)
+        for d in dirs:
+            assert os.path.isdir(d), f"{d} was removed"
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                assert f.read().split() == [str(victim.pid)]
+        assert not os.path.exists(os.path.join(runtime.root, cid))
+    finally:
+        _kill(victim)
+        _rmdirs(dirs)

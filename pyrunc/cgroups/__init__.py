@@ -30,6 +30,10 @@ class Hierarchy:
             path = path[len(root):] or "/"
         return os.path.normpath(self.mountpoint + path)
 
+    def own_dir(self):
+        """Host directory of the runtime's own cgroup in this hierarchy."""
+        return self.host_dir(self.own)
+
     @property
     def name(self):
         if not self.controllers:
@@ -89,6 +93,42 @@ def resolve_path(cgroups_path, cid, systemd):
     if not cgroups_path.startswith("/"):
         return norm.lstrip("/"), True
     return norm, False
+
+
+def foreign_reason(d, h):
+    """Why host directory `d` cannot be a container's cgroup in hierarchy
+    `h` (None: it can). Signalling "every process of the container" walks
+    that directory: on a hierarchy's root it would reach every process of
+    the host, and on the runtime's own cgroup (or one holding it) the
+    runtime and whoever started it."""
+    d = os.path.normpath(d)
+    mp = os.path.normpath(h.mountpoint)
+    if d == mp:
+        return f"is the root of the {h.name} cgroup hierarchy"
+    if not d.startswith(mp + "/"):
+        return f"is not inside the {h.name} cgroup hierarchy ({mp})"
+    own = h.own_dir()
+    if own == d or own.startswith(d + "/"):
+        return (f"holds the runtime's own cgroup {h.own} of the {h.name} hierarchy")
+    return None
+
+
+def check_recorded(dirs):
+    """name -> reason, for the recorded cgroup directories of an existing
+    container (state.json) that are not a container's cgroup on this host
+    as it is now (see foreign_reason); {} when all of them are."""
+    v1, v2 = probe()
+    by_name = {h.name: h for h in v1 + ([v2] if v2 else [])}
+    out = {}
+    for name, d in dirs.items():
+        h = by_name.get(name)
+        if h is None:
+            out[name] = f"{d}: no {name} cgroup hierarchy on this host"
+            continue
+        why = foreign_reason(d, h)
+        if why:
+            out[name] = f"{d} {why}"
+    return out
 
 
 def manager(cgroups_path, cid, systemd=False):

@@ -4,24 +4,72 @@ One directory per hierarchy; on a hybrid host the cgroup2 mount is joined
 too, so tools that read the unified tree find the container there.
 The same class serves pure v2 with an empty v1 list (see v2.py).
 """
+import errno
 import os
 import time
 
-from ..errors import ConfigError, NotSupported
+from ..errors import ConfigError, ContainerError, NotSupported
 from .files import read, write as _write
+
+FREEZE_TIMEOUT = 10.0  # seconds a freeze or thaw may take before we give up
 
 
 class Manager:
     def __init__(self, v1, v2, path, relative):
+        from . import foreign_reason
         self.dirs = {}  # hierarchy name -> (host dir, hierarchy)
         for h in v1 + ([v2] if v2 else []):
             p = os.path.normpath(h.own + "/" + path) if relative else path
-            self.dirs[h.name] = (h.host_dir(p), h)
+            d = h.host_dir(p)
+            # the container's processes are those of this directory (kill
+            # --all, delete): it must be a cgroup of its own
+            why = foreign_reason(d, h)
+            if why:
+                raise ConfigError("linux.cgroupsPath", f"the cgroup {d} {why}: "
+                                  "a container needs a cgroup of its own")
+            self.dirs[h.name] = (d, h)
         self.created = []
+        self._foreign = {}  # name -> why a dir is not a container's (see foreign())
         self.unified_by_write = False  # set when the init could not be forked into it
         self.v2root = v2.mountpoint if v2 else None
 
     # -- creation ---------------------------------------------------------
+    def check_usable(self):
+        """Refuse, before anything is done to it, a cgroup that a new
+        container cannot have: one holding processes (not ours: a failed
+        create or a delete would signal them) or a frozen one (the init
+        could neither run nor be killed, and create would hang)."""
+        pids = set()
+        for d, _ in self.dirs.values():
+            pids.update(_subtree_pids(d))
+        if pids:
+            raise ContainerError(f"container's cgroup is not empty: {len(pids)} "
+                                 "process(es) found")
+        why = self.frozen_reason()
+        if why is not None:
+            raise ContainerError("container's cgroup unexpectedly frozen" + why)
+
+    def frozen_reason(self):
+        """None when the container's cgroup (or, where it does not exist
+        yet, the ancestor it would be made in: a new cgroup inherits a
+        frozen parent's state) is not frozen; else "" when the cgroup itself
+        is, or " (DIR is frozen)" naming the frozen ancestor."""
+        for name, (d, h) in self.dirs.items():
+            v2 = name == "unified"
+            if not v2 and "freezer" not in name.split(","):
+                continue
+            at = _nearest_existing(d, h.mountpoint if h else None)
+            if at is None:
+                continue
+            if v2:
+                frozen = (_read(os.path.join(at, "cgroup.freeze")).strip() == "1"
+                          or "frozen 1" in _read(os.path.join(at, "cgroup.events")).splitlines())
+            else:
+                frozen = _read(os.path.join(at, "freezer.state")).strip() in ("FROZEN", "FREEZING")
+            if frozen:
+                return "" if at == d else f" ({at} is frozen)"
+        return None
+
     def create(self):
         """Make the directories (remembering which, to remove only those)."""
         try:
@@ -151,23 +199,39 @@ class Manager:
         d = self.path("freezer")
         return os.path.join(d, "freezer.state") if d else None
 
-    def freeze(self, frozen):
+    def freeze(self, frozen, timeout=FREEZE_TIMEOUT):
         """Stop (or resume) every process of the container: v1 freezer,
-        waiting until the kernel reports FROZEN (tasks may be mid-syscall)."""
+        waiting (at most `timeout` seconds) until the kernel reports FROZEN
+        (tasks may be mid-syscall) or THAWED."""
         f = self.freezer_file()
         if f is None:
             raise NotSupported("linux.resources", "no freezer cgroup on this host: "
                                "pause/resume are not possible")
         want = "FROZEN" if frozen else "THAWED"
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + timeout
+        tries = 0
         while True:
             _write(f, want)
-            if _read(f).strip() == want:
+            now = _read(f).strip()
+            if now == want:
                 return
             if time.monotonic() > deadline:
-                _write(f, "THAWED")
-                raise OSError(16, f"the container's processes did not become {want.lower()}")
-            time.sleep(0.001)
+                if frozen:  # never leave it half frozen
+                    _try_write(f, "THAWED")
+                raise OSError(errno.EBUSY, f"timed out after {timeout:g}s waiting for {f} "
+                                           f"to read {want} (it reads {now or 'nothing'})")
+            tries += 1
+            if frozen and tries % 50 == 0:
+                # v1 may stay FREEZING while tasks keep forking: a short
+                # thaw lets the forks finish and the next try catch them
+                _try_write(f, "THAWED")
+                time.sleep(0.01)
+            else:
+                time.sleep(0.001)
+
+    def is_frozen(self):
+        f = self.freezer_file()
+        return bool(f) and _read(f).strip() in ("FROZEN", "FREEZING")
 
     def pids(self):
         """Every process of the container, sub-cgroups included."""
@@ -189,6 +253,7 @@ class Manager:
         m = self.__class__.__new__(self.__class__)
         m.dirs = dict(self.dirs)
         m.created, m.unified_by_write, m.v2root = [], False, self.v2root
+        m._foreign = self._foreign
         v2only = list(self.dirs) == ["unified"]
         if len(specs) > 1 and any(":" not in spec for spec in specs):
             raise ContainerError(f"invalid --cgroup argument: {specs[0]} (a path without "
@@ -215,21 +280,73 @@ class Manager:
         return m
 
     # -- removal ----------------------------------------------------------
+    def check_owned(self):
+        """Refuse to act on recorded directories that are not a container's
+        cgroup (a state written before cgroupsPath was checked, or a host
+        whose cgroups changed since): see foreign_reason."""
+        bad = self.foreign()
+        if bad:
+            raise ContainerError("refusing to signal the processes of a cgroup that is not "
+                                 "the container's: " + "; ".join(bad.values()))
+
+    def foreign(self):
+        """name -> why, for the directories that are not a container's
+        cgroup. A manager made for a create checked its paths already; one
+        read back from a state checks them on first use, against the host
+        as it is now (only kill and remove need it: exec, ps, events don't
+        pay for the probe)."""
+        if self._foreign is None:
+            from . import check_recorded
+            self._foreign = check_recorded({n: p for n, (p, _) in self.dirs.items()})
+        return self._foreign
+
     def kill_all(self, sig=9):
-        # cgroup.kill (5.14+) kills every process of the subtree at once,
-        # including any forked while we would be reading cgroup.procs
+        """Signal every process of the container's cgroup, sub-cgroups
+        included, so that none escapes by forking meanwhile: SIGKILL through
+        cgroup.kill (5.14+) where there is one; else freeze, signal what the
+        cgroup holds, thaw (a container that was paused stays paused, except
+        for SIGKILL: frozen tasks die only once thawed)."""
+        self.check_owned()
+        if not any(os.path.isdir(d) for d, _ in self.dirs.values()):
+            return  # no cgroup (left): no process
         d = self.path("unified")
-        if sig == 9 and d and os.path.exists(os.path.join(d, "cgroup.kill")):
+        if sig == 9 and d:
             try:
                 _write(os.path.join(d, "cgroup.kill"), "1")
                 return
-            except OSError:
-                pass
-        for pid in self.pids():
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+            except FileNotFoundError:
+                pass  # an older kernel, or the cgroup is gone
+            except OSError as e:
+                if e.errno != errno.ENODEV:
+                    raise
+        was_frozen = self.is_frozen()
+        try:
+            self.freeze(True)
+            froze = True
+        except (OSError, NotSupported) as e:
+            from .. import log
+            log.warn(f"signalling the container's processes without freezing them: "
+                     f"{getattr(e, 'strerror', None) or e}")
+            froze = False
+        try:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        finally:
+            if froze and (not was_frozen or sig == 9):
+                self.freeze(False)
+
+    def kill_created(self):
+        """SIGKILL what is in the container's directories that this create
+        made (a failed create: only its own init's descendants can be
+        there); a directory that was there before is never walked, whoever
+        may have put processes into it since it was found empty."""
+        own = {d for d, _ in self.dirs.values()}
+        for d in self.created:
+            if d in own:
+                self.kill_all_in(d)
 
     def remove(self, timeout=5.0):
         """rmdir what we created, deepest first. The container's own
@@ -238,7 +355,10 @@ class Manager:
         container may have been created under it since)."""
         deadline = time.monotonic() + timeout
         own = {d for d, _ in self.dirs.values()}
+        bad = {self.dirs[n][0] for n in (self.foreign() if self.created else ())}
         for d in sorted(self.created, key=len, reverse=True):
+            if any(d == b or b.startswith(d + "/") for b in bad):
+                continue  # never rmdir (nor empty) a cgroup that is not the container's
             while True:
                 try:
                     if d in own:
@@ -248,10 +368,15 @@ class Manager:
                 except FileNotFoundError:
                     break
                 except OSError as e:
-                    if e.errno == 16 and d in own and time.monotonic() < deadline:  # EBUSY
-                        self.kill_all_in(d)
-                        time.sleep(0.01)
-                        continue
+                    if e.errno == errno.EBUSY and d in own:
+                        if time.monotonic() < deadline:
+                            self.kill_all_in(d)
+                            time.sleep(0.01)
+                            continue
+                        from .. import log
+                        log.warn(f"timed out after {timeout:g}s waiting for cgroup {d} "
+                                 f"to be empty: {len(_subtree_pids(d))} process(es) left, "
+                                 "cgroup not removed")
                     break
         self.created = []
 
@@ -275,12 +400,41 @@ class Manager:
         m.created = d.get("created", [])
         m.unified_by_write = False
         m.v2root = d.get("v2root")
+        m._foreign = None  # checked on first use (foreign())
         return m
 
     def mount_sources(self):
         """name -> (mountpoint, host dir, mount options) for the cgroup mount."""
         return {n: (h.mountpoint if h else None, d, h.options if h else None)
                 for n, (d, h) in self.dirs.items()}
+
+
+def _nearest_existing(d, top):
+    """d, or its nearest existing ancestor below or at `top` (a
+    hierarchy's mountpoint; None: unknown, d alone is looked at)."""
+    while not os.path.isdir(d):
+        if top is None or d == top or len(d) <= len(top):
+            return None
+        d = os.path.dirname(d)
+    return d
+
+
+def _subtree_pids(d):
+    try:
+        sub = [e.path for e in os.scandir(d) if e.is_dir(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []  # (the usual case at create: a cgroup still to be made)
+    out = _read_pids(os.path.join(d, "cgroup.procs"))
+    for s in sub:
+        out += _subtree_pids(s)
+    return out
+
+
+def _try_write(path, data):
+    try:
+        _write(path, data)
+    except OSError:
+        pass
 
 
 def _remove_children(d):

@@ -2,11 +2,12 @@
 single cgroup2 hierarchy, with the v2 freezer and every controller the
 host offers enabled down to the container (so its accounting files exist
 for `events` and the clients' metrics, as runc does)."""
+import errno
 import os
 import time
 
 from .files import read, write
-from .v1 import Manager as _Base
+from .v1 import FREEZE_TIMEOUT, Manager as _Base
 
 
 class Manager(_Base):
@@ -23,13 +24,24 @@ class Manager(_Base):
         d = self.path("unified")
         return d + "/cgroup.freeze" if d else None
 
-    def freeze(self, frozen):
-        """cgroup.freeze, then wait for cgroup.events to say so."""
+    def freeze(self, frozen, timeout=FREEZE_TIMEOUT):
+        """cgroup.freeze, then wait (at most `timeout` seconds) for
+        cgroup.events to say so."""
         d = self.path("unified")
         write(os.path.join(d, "cgroup.freeze"), "1" if frozen else "0")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + timeout
         want = f"frozen {1 if frozen else 0}"
-        while want not in read(d, "cgroup.events"):
+        while want not in read(d, "cgroup.events").splitlines():
             if time.monotonic() > deadline:
-                raise OSError(16, "the container's processes did not freeze")
+                if frozen:  # never leave it half frozen
+                    try:
+                        write(os.path.join(d, "cgroup.freeze"), "0")
+                    except OSError:
+                        pass
+                raise OSError(errno.EBUSY, f"timed out after {timeout:g}s waiting for "
+                                           f"{d}/cgroup.events to say {want!r}")
             time.sleep(0.001)
+
+    def is_frozen(self):
+        d = self.path("unified")
+        return bool(d) and read(d, "cgroup.freeze").strip() == "1"
