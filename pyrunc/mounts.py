@@ -292,6 +292,7 @@ def pivot(rootfs, no_pivot):
     root under the new one, so it can be detached without a temp dir."""
     os.chdir(rootfs)
     if no_pivot:
+        _hide_host_proc_sys(rootfs)
         sc.mount(rootfs, "/", None, sc.MS_MOVE)
         os.chroot(".")
         os.chdir("/")
@@ -306,6 +307,51 @@ def pivot(rootfs, no_pivot):
     finally:
         os.close(oldroot)
     os.chdir("/")
+
+
+def _hide_host_proc_sys(rootfs):
+    """--no-pivot: the host's mounts stay under the chroot, so the full
+    procfs and sysfs of the host would be one chroot escape away. Detach
+    every proc and sysfs mount outside the rootfs from this (private)
+    mount namespace, or cover it where it cannot be detached, as runc does."""
+    top = rootfs.rstrip("/") + "/"
+    with open("/proc/self/mountinfo", "rb") as f:
+        lines = f.read().decode(errors="replace").splitlines()
+    points = []
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fstype = right.split(" ", 1)[0]
+        mp = _unescape(left.split(" ")[4])
+        if fstype in ("proc", "sysfs") and not (mp + "/").startswith(top):
+            points.append(mp)
+    for mp in sorted(points, key=len, reverse=True):
+        try:
+            sc.umount2(mp, sc.MNT_DETACH)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            if e.errno not in (1, 22):  # EPERM, EINVAL: a locked or gone mount
+                raise
+            try:
+                sc.mount("tmpfs", mp, "tmpfs", sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV |
+                         sc.MS_NOEXEC, "size=0")
+            except FileNotFoundError:
+                pass
+
+
+def _unescape(field):
+    """mountinfo's octal escapes (\\040 for a space, ...)."""
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and field[i + 1:i + 4].isdigit():
+            out.append(chr(int(field[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
 
 
 def finish_root(spec):

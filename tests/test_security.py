@@ -764,3 +764,32 @@ def test_failed_create_in_a_preexisting_cgroup_signals_no_host_process(runtime, 
     finally:
         _kill(victim)
         _rmdirs(dirs)
+
+
+def test_no_pivot_hides_the_hosts_proc_and_sys(runtime, bundle):
+    """--no-pivot leaves the host's mounts under the chroot: the host's full
+    procfs and sysfs must not be among them (one chroot escape away)."""
+    import subprocess
+    bundle.args("sleep", "30")
+    bundle.write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "--no-pivot", "-b", bundle.path, cid, check=True)
+    try:
+        pid = runtime.state(cid)["pid"]
+        # every mount of its mount namespace, as seen from the namespace's
+        # real root (what a process that escaped the chroot would see)
+        code = ("import ctypes, os\n"
+                "proc = os.open('/proc', os.O_RDONLY)\n"
+                f"ns = os.open('/proc/{pid}/ns/mnt', os.O_RDONLY)\n"
+                "assert ctypes.CDLL(None, use_errno=True).setns(ns, 0x20000) == 0\n"
+                "fd = os.open('self/mountinfo', os.O_RDONLY, dir_fd=proc)\n"
+                "print(os.read(fd, 1 << 20).decode())\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True).stdout
+    finally:
+        runtime("delete", "-f", cid, check=True)
+    # whole file systems (mount root "/"), not the read-only binds of parts
+    types = [line.split(" - ")[1].split()[0] for line in out.splitlines()
+             if " - " in line and line.split()[3] == "/"]
+    assert types.count("proc") == 1, out  # the container's own
+    assert types.count("sysfs") == 1, out
