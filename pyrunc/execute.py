@@ -255,9 +255,7 @@ def _exec_child(ch, proc, cg, ns_fds, memfd, console_fd, seccomp, o):
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
     if proc.terminal:
         from . import console
-        master, slave = console.open_pty(proc.console_size)
-        console.make_controlling(slave)
-        console.send_master(console_fd, master)
+        console.setup(proc, console_fd, relay=not o.console_socket)
     from . import execinit
     keep = list(range(3, 3 + (o.preserve_fds or 0)))
 
