@@ -297,12 +297,8 @@ def _exec_child(ch, proc, cg, target, memfd, console_fd, seccomp, o):
     tty = None
     if proc.terminal:
         from . import console
-        master, slave = console.open_pty(proc.console_size)
-        if helper_forks:
-            tty = slave  # the helper's child makes it its terminal
-        else:
-            console.make_controlling(slave)
-        console.send_master(console_fd, master)
+        tty = console.setup(proc, console_fd, relay=not o.console_socket,
+                            controlling=not helper_forks)
     from . import execinit
     keep = list(range(3, 3 + (o.preserve_fds or 0)))
 

@@ -209,15 +209,11 @@ def _setup(ctx):
 
     log.trace("init: pivot")
     mounts.pivot(spec.root_path, ctx.no_pivot)
-    mounts.finish_root(spec)
-    if spec.process.terminal:
+    if spec.process.terminal:  # /dev/console bound before the root is finished, as runc
         from . import console
-        master, slave = console.open_pty(spec.process.console_size)
-        if ctx.helper_forks:
-            ctx.tty = slave  # the process the helper forks makes it its terminal
-        else:
-            console.make_controlling(slave)
-        console.send_master(ctx.console_fd, master)
+        ctx.tty = console.setup(spec.process, ctx.console_fd, dev_console=True,
+                                controlling=not ctx.helper_forks)
+    mounts.finish_root(spec)
     if not ctx.no_new_keyring:
         try:
             sc.keyctl_join_session(f"_ses.{ctx.cid}")

@@ -793,3 +793,114 @@ def test_no_pivot_hides_the_hosts_proc_and_sys(runtime, bundle):
              if " - " in line and line.split()[3] == "/"]
     assert types.count("proc") == 1, out  # the container's own
     assert types.count("sysfs") == 1, out
+
+
+# -- /dev/console (CVE-2025-52565): the pty bind cannot be redirected ---------
+def _console_setup(bundle, tmp_path, dev, kind):
+    """A host file and a /dev/console planted by the rootfs/bundle that
+    names it: dev is where (the rootfs' /dev under pyrunc's tmpfs, a
+    bundle directory bound on /dev, or the rootfs' own /dev without a /dev
+    mount), kind what (an up-climbing absolute symlink, a relative one, a
+    hard link). Returns the host file's path."""
+    host = tmp_path / "host-secret"
+    host.write_text("precious\n")
+    devdir = os.path.join(bundle.rootfs, "dev")
+    if dev == "bind":
+        devdir = os.path.join(bundle.path, "devdir")
+        os.makedirs(os.path.join(devdir, "pts"))
+        os.symlink("pts/ptmx", os.path.join(devdir, "ptmx"))  # as a real /dev has
+        os.mknod(os.path.join(devdir, "null"), 0o20666, os.makedev(1, 3))
+        for m in bundle.config["mounts"]:
+            if m["destination"] == "/dev":
+                m.update(type="bind", source=devdir, options=["rbind"])
+    elif dev == "none":
+        bundle.config["mounts"] = [m for m in bundle.config["mounts"]
+                                   if m["destination"] != "/dev"]
+    link = os.path.join(devdir, "console")
+    if kind == "abs":
+        os.symlink("/../../../../../../../.." + str(host), link)
+    elif kind == "rel":
+        os.symlink(os.path.relpath(str(host), devdir), link)
+    else:
+        os.link(str(host), link)
+    bundle.config["process"]["terminal"] = True
+    bundle.sh("stat -c '%F %t:%T' /dev/console $(tty); cat /proc/self/mountinfo").write()
+    return str(host)
+
+
+def _host_mounts_on(path):
+    with open("/proc/self/mountinfo") as f:
+        return [line for line in f if line.split()[4] == path or "devdir" in line.split()[4]]
+
+
+@pytest.mark.parametrize("kind", ["abs", "rel"])
+def test_dev_console_symlink_under_our_dev_tmpfs_is_gone(runtime, bundle, tmp_path, kind):
+    """The rootfs' /dev/console symlink is hidden by pyrunc's /dev tmpfs:
+    /dev/console is the pty, the host file is untouched and mounted over
+    nowhere."""
+    host = _console_setup(bundle, tmp_path, "tmpfs", kind)
+    p = runtime("run", "-b", bundle.path, runtime.new_id())
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == lines[1] and lines[0].startswith("character special file 88:")
+    inside = [line.split()[4] for line in lines[2:]]
+    assert inside.count("/dev/console") == 1
+    assert not any("host-secret" in m for m in inside)
+    with open(host) as f:
+        assert f.read() == "precious\n"
+    assert not _host_mounts_on(host)
+
+
+@pytest.mark.parametrize("dev", ["bind", "none"])
+@pytest.mark.parametrize("kind", ["abs", "rel"])
+def test_dev_console_symlink_in_a_dev_not_ours_is_refused(runtime, bundle, tmp_path, dev, kind):
+    """/dev bind-mounted from a bundle directory (or the rootfs' own /dev)
+    with /dev/console a symlink: never followed -- the container is refused
+    (runc 1.1.5 mounts the pty wherever the relative one points)."""
+    host = _console_setup(bundle, tmp_path, dev, kind)
+    cid = runtime.new_id()
+    p = runtime("run", "-b", bundle.path, cid)
+    assert p.returncode != 0
+    assert "/dev/console in the container is a symlink" in p.stderr
+    with open(host) as f:
+        assert f.read() == "precious\n"
+    assert not _host_mounts_on(host)
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+    # the symlink itself is left as it was
+    where = os.path.join(bundle.path, "devdir") if dev == "bind" else os.path.join(bundle.rootfs,
+                                                                                  "dev")
+    assert os.path.islink(os.path.join(where, "console"))
+
+
+def test_dev_console_hard_link_in_a_bound_dev_is_only_mounted_over(runtime, bundle, tmp_path):
+    """/dev/console already there as a file (here a hard link to a host
+    file): mounted over in the container, never opened for writing (runc
+    1.1.5 truncates it)."""
+    host = _console_setup(bundle, tmp_path, "bind", "hard")
+    p = runtime("run", "-b", bundle.path, runtime.new_id())
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == lines[1] and lines[0].startswith("character special file 88:")
+    with open(host) as f:
+        assert f.read() == "precious\n"
+    assert not _host_mounts_on(host)
+
+
+def test_dev_ptmx_magic_link_is_not_followed(runtime, bundle, tmp_path):
+    """The pty comes from the container's own ptmx, looked up inside the
+    root without magic links: /dev/ptmx as a /proc/<pid>/root/... link
+    (the host's root for a pid outside the container) is refused, here
+    with the init's own, which the kernel would let us follow."""
+    devdir = os.path.join(bundle.path, "devdir")
+    os.makedirs(os.path.join(devdir, "pts"))
+    os.symlink("/proc/self/root/dev/pts/ptmx", os.path.join(devdir, "ptmx"))
+    os.mknod(os.path.join(devdir, "null"), 0o20666, os.makedev(1, 3))
+    for m in bundle.config["mounts"]:
+        if m["destination"] == "/dev":
+            m.update(type="bind", source=devdir, options=["rbind"])
+    bundle.config["process"]["terminal"] = True
+    bundle.sh("tty").write()
+    p = runtime("run", "-b", bundle.path, runtime.new_id())
+    assert p.returncode != 0
+    assert "Too many levels of symbolic links: dev/ptmx" in p.stderr
+    assert not os.path.exists(os.path.join(devdir, "console"))
