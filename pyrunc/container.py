@@ -3,7 +3,7 @@ delete (runtime-spec "Operations"), and the clean-up of a failed create."""
 import os
 import time
 
-from . import config, idmap, log, state
+from . import config, idmap, log, state, sync
 from . import namespaces as ns
 from .errors import ConfigError, ContainerError, InitError, NotExist, PyruncError
 
@@ -74,7 +74,7 @@ class InitContext:
             from . import execinit
             hooks_fd = execinit.hooks_memfd(start_hooks, self.hook_state("created"),
                                             None if self.helper_forks else self.host_pid)
-        self.child_chan.send("ready")
+        self.child_chan.send(sync.READY)
         return ("p", self.fifo_fd, hooks_fd)
 
 
@@ -281,7 +281,6 @@ def _fork_into(ctx, cg):
 
 
 def sync_pair():
-    from . import sync
     return sync.pair()
 
 
@@ -347,13 +346,13 @@ def _drive_init(chan, procs, spec, cg, st):
         if tag is None:
             procs.reap_child()
             raise InitError("container init exited unexpectedly")
-        if tag == "error":
+        if tag == sync.ERROR:
             procs.reap_child()
             raise InitError(payload)
-        if tag == "userns":
+        if tag == sync.WANT_ID_MAPS:
             ns.write_id_maps(child, spec.linux)
-            chan.send("ok")
-        elif tag == "pid":
+            chan.send(sync.GO_ON)
+        elif tag == sync.PID:
             init_pid = int(payload)
             procs.track_init(init_pid)
             st.d["pid"] = init_pid
@@ -365,7 +364,7 @@ def _drive_init(chan, procs, spec, cg, st):
             if spec.linux.net_devices:
                 from . import netdevices
                 netdevices.move(init_pid, spec.linux.net_devices)
-        elif tag == "hooks":
+        elif tag == sync.WANT_HOOKS:
             from . import hooks
             hs = st.hook_state("created")
             hs["pid"] = init_pid
@@ -373,22 +372,22 @@ def _drive_init(chan, procs, spec, cg, st):
                 hooks.run("prestart", spec.hooks.get("prestart", []), hs)
                 hooks.run("createRuntime", spec.hooks.get("createRuntime", []), hs)
             except PyruncError:
-                chan.send("abort")
+                chan.send(sync.ABORT)
                 raise
-            chan.send("ok")
-        elif tag == "ready":
+            chan.send(sync.GO_ON)
+        elif tag == sync.READY:
             log.trace("create: init ready")
             # The init closes its end when it execs the helper: EOF = handed
             # over. In a joined pid namespace the helper forks the container's
             # process first and tells us its pid (csrc/execinit.c, F).
             tag, payload = chan.recv()
-            if tag == "pid":
+            if tag == sync.PID:
                 init_pid = int(payload)
                 procs.track_init(init_pid)
                 st.d["pid"] = init_pid
                 procs.reap_child()  # the helper's parent, which exits at once
                 tag, payload = chan.recv()
-            if tag == "error":
+            if tag == sync.ERROR:
                 raise InitError(payload)
             if tag is not None:
                 raise InitError(f"init: unexpected {tag!r}")

@@ -10,7 +10,7 @@ the fork to the hand-over.
 """
 import os
 
-from . import container, log, state
+from . import container, log, state, sync
 from . import namespaces as ns
 from . import syscalls as sc
 from .errors import ContainerError, InitError
@@ -227,34 +227,28 @@ class _Born:
 
 
 def _drive(chan, child):
+    """Our side of the exec protocol (sync.py); returns the process's pid."""
     exec_pid = child
     while True:
         tag, payload = chan.recv()
-        if tag == "pid":
+        if tag == sync.PID:
             exec_pid = int(payload)
-            if exec_pid != child:
-                container._reap(child)
-        elif tag == "ready":
-            # then the helper's word on the pipe: "0" and EOF at the exec,
-            # "0<errno>" when the program could not be exec'd
-            data = chan.buf
-            while True:
-                chunk = os.read(chan.rfd, 256)
-                if not chunk:
-                    break
-                data += chunk
-            if data.startswith(b"pid "):  # the helper forked it (see _exec_child)
+        elif tag == sync.READY:
+            # then the helper's word: maybe "pid N\n" (it forked the
+            # process), then "0" and EOF at the exec, "0<errno>" if it failed
+            data = chan.drain()
+            if data.startswith(sync.PID.encode() + b" "):
                 line, _, data = data.partition(b"\n")
-                exec_pid = int(line[4:])
-                container._reap(child)
+                exec_pid = int(line.split()[1])
+                container._reap(child)  # the helper's parent, gone at once
             if data == b"0":
                 return exec_pid
             if data[:1] == b"0" and data[1:].isdigit():
                 raise InitError(f"exec: {os.strerror(int(data[1:])).lower()}")
-            if data.startswith(b"error "):
+            if data.startswith(sync.ERROR.encode() + b" "):
                 raise InitError(data[6:].decode(errors="replace").strip())
             raise InitError("exec: the process exited before it started")
-        elif tag == "error":
+        elif tag == sync.ERROR:
             container._reap(child)
             raise InitError(payload)
         else:
@@ -293,7 +287,7 @@ def _exec_child(ch, proc, cg, target, memfd, console_fd, seccomp, o):
         os.setresuid(0, 0, 0)
     helper_forks = bool(target.ns_flags & (sc.CLONE_NEWPID | sc.CLONE_NEWTIME))
     if not helper_forks:
-        ch.send("pid", str(os.getpid()))
+        ch.send(sync.PID, str(os.getpid()))
     tty = None
     if proc.terminal:
         from . import console
@@ -304,7 +298,7 @@ def _exec_child(ch, proc, cg, target, memfd, console_fd, seccomp, o):
 
     def ready():
         # the helper reports its fork and an exec failure on our pipe (_drive)
-        ch.send("ready")
+        ch.send(sync.READY)
         return ("f", ch.wfd)
     # a notify agent hears of the process that loads the filter: with a
     # fork still to come, that is this one (its parent)

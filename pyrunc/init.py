@@ -21,7 +21,7 @@ Order (each step names the module that does it):
 """
 import os
 
-from . import log
+from . import log, sync
 from . import namespaces as ns
 from . import syscalls as sc
 from .errors import PyruncError
@@ -81,7 +81,7 @@ def run_reporting(ch, fn, what, debug=False):
 
 def _fail(ch, msg):
     try:
-        ch.send("error", msg)
+        ch.send(sync.ERROR, msg)
     except OSError:
         pass
     os._exit(1)
@@ -112,7 +112,7 @@ def _born_in_namespaces(ctx):
         sc.unshare(sc.CLONE_NEWCGROUP)
     # our pid as the host sees it, from the host's /proc this mount
     # namespace (a copy of the host's) still shows
-    ctx.child_chan.send("pid", os.readlink("/proc/self"))
+    ctx.child_chan.send(sync.PID, os.readlink("/proc/self"))
 
 
 def _enter_namespaces(ctx):
@@ -132,8 +132,8 @@ def _enter_namespaces(ctx):
     ctx.late_pidns = ns.join(ctx.ns_fds, keep=late).get("pid")
     if flags & sc.CLONE_NEWUSER:
         sc.unshare(sc.CLONE_NEWUSER)
-        ch.send("userns")
-        ch.expect("ok")
+        ch.send(sync.WANT_ID_MAPS)
+        ch.expect(sync.GO_ON)
     if linux.ns("user"):
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
@@ -146,10 +146,10 @@ def _enter_namespaces(ctx):
     if ns.needs_fork(linux) and not ctx.helper_forks:
         pid = os.fork()
         if pid:
-            ch.send("pid", str(pid))
+            ch.send(sync.PID, str(pid))
             os._exit(0)
     else:
-        ch.send("pid", str(os.getpid()))
+        ch.send(sync.PID, str(os.getpid()))
 
 
 def _close_inherited(ctx):
@@ -201,8 +201,8 @@ def _setup(ctx):
 
     log.trace("init: mounts done")
     if ctx.parent_hooks:
-        ch.send("hooks")
-        ch.expect("ok")
+        ch.send(sync.WANT_HOOKS)
+        ch.expect(sync.GO_ON)
     if spec.hooks.get("createContainer"):
         from . import hooks
         hooks.run("createContainer", spec.hooks["createContainer"], ctx.hook_state("created"))

@@ -1,12 +1,39 @@
-"""The parent <-> init channel: a pair of pipes carrying short lines.
+"""The parent <-> init <-> helper channel: a pair of pipes carrying short
+lines. This module is the one place that defines the protocol.
 
 Each message is one os.write of "<tag> <payload>\\n" (below PIPE_BUF, so
 atomic). The init side is close-on-exec: when the init execs the final
 helper, the parent reads EOF, which is how it knows the hand-over is done.
+
+create (container.create/_drive_init <-> init.py):
+  init -> parent  WANT_ID_MAPS            new user namespace: write my maps
+  parent -> init  GO_ON
+  init -> parent  PID <host pid>          the container process (so far)
+  init -> parent  WANT_HOOKS              mounts done: prestart/createRuntime
+  parent -> init  GO_ON | ABORT
+  init -> parent  READY                   the helper is next
+  helper -> parent PID <host pid>         only when it forked the process into
+                                          a joined pid namespace (execinit.c F)
+  EOF                                     the helper exec'd (or the init died)
+exec (execute.run/_drive <-> execute._exec_child):
+  child -> parent  PID <host pid>         when the child itself is the process
+  child -> parent  READY
+  helper -> parent PID <host pid>         when the helper forked it (pid/time ns)
+  helper -> parent "0" then EOF           the program was exec'd
+                   "0<errno>"             it could not be
+Either side may send ERROR <message> instead, and then exits.
 """
 import os
 
 from .errors import InitError
+
+PID = "pid"
+READY = "ready"
+ERROR = "error"
+WANT_ID_MAPS = "userns"
+WANT_HOOKS = "hooks"
+GO_ON = "ok"
+ABORT = "abort"
 
 
 class Channel:
@@ -32,11 +59,21 @@ class Channel:
         tag, _, payload = line.decode(errors="replace").partition(" ")
         return tag, payload
 
+    def drain(self):
+        """Everything left until EOF, raw: what the helper writes after
+        READY is not all lines."""
+        data, self.buf = self.buf, b""
+        while True:
+            chunk = os.read(self.rfd, 256)
+            if not chunk:
+                return data
+            data += chunk
+
     def expect(self, tag):
         got, payload = self.recv()
         if got == tag:
             return payload
-        if got == "error":
+        if got == ERROR:
             raise InitError(payload)
         raise InitError(f"init: expected {tag!r}, got {got!r}")
 
