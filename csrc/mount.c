@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sys/mount.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "shim.h"
@@ -53,3 +54,14 @@ int pr_open_tree(int dirfd, const char *path, unsigned int flags)
 int pr_move_mount(int from_dirfd, const char *from_path, int to_dirfd,
                   const char *to_path, unsigned int flags)
 { RET((int)syscall(SYS_move_mount, from_dirfd, from_path, to_dirfd, to_path, flags)); }
+
+/* f_type of the filesystem fd is on (Python's os.fstatvfs has no f_type):
+ * how pyrunc/procfs.py proves a handle is procfs. */
+int pr_fstatfs_type(int fd, uint64_t *f_type)
+{
+    struct statfs st;
+    if (fstatfs(fd, &st) < 0)
+        return -errno;
+    *f_type = (uint64_t)(unsigned long)st.f_type & 0xffffffffULL;
+    return 0;
+}

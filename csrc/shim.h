@@ -25,6 +25,7 @@ int pr_mount_setattr(int dirfd, const char *path, unsigned int flags,
 int pr_open_tree(int dirfd, const char *path, unsigned int flags);
 int pr_move_mount(int from_dirfd, const char *from_path, int to_dirfd,
                   const char *to_path, unsigned int flags);
+int pr_fstatfs_type(int fd, uint64_t *f_type);
 
 /* process attributes (proc.c) */
 int pr_prctl(int option, unsigned long a2, unsigned long a3,
