@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sys/mount.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "shim.h"
@@ -67,3 +68,15 @@ int pr_fsconfig(int fd, unsigned int cmd, const char *key, const char *value, in
 
 int pr_fsmount(int fd, unsigned int flags, unsigned int attr_flags)
 { RET((int)syscall(SYS_fsmount, fd, flags, attr_flags)); }
+
+
+/* f_type of the filesystem fd is on (Python's os.fstatvfs has no f_type):
+ * how pyrunc/procfs.py proves a handle is procfs. */
+int pr_fstatfs_type(int fd, uint64_t *f_type)
+{
+    struct statfs st;
+    if (fstatfs(fd, &st) < 0)
+        return -errno;
+    *f_type = (uint64_t)(unsigned long)st.f_type & 0xffffffffULL;
+    return 0;
+}

@@ -29,6 +29,9 @@ int pr_fsopen(const char *fsname, unsigned int flags);
 int pr_fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux);
 int pr_fsmount(int fd, unsigned int flags, unsigned int attr_flags);
 
+
+int pr_fstatfs_type(int fd, uint64_t *f_type);
+
 /* process attributes (proc.c) */
 int pr_prctl(int option, unsigned long a2, unsigned long a3,
              unsigned long a4, unsigned long a5);

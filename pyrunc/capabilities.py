@@ -18,12 +18,44 @@ NAMES = (
 BY_NAME = {n: i for i, n in enumerate(NAMES)}
 
 
+_last_cap = None
+
+
 def last_cap():
+    """The kernel's highest capability number, read once from the host's
+    procfs and kept: the init and exec children are forks, and
+    init.preload() calls this in the parent, so a child never reads the
+    container's /proc for it (a file mounted on its
+    /proc/sys/kernel/cap_last_cap saying 31 would leave caps 32.. in the
+    bounding set)."""
+    global _last_cap
+    if _last_cap is None:
+        _last_cap = _read_last_cap()
+    return _last_cap
+
+
+def _read_last_cap():
+    from . import procfs
     try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            return int(f.read())
-    except OSError:
-        return len(NAMES) - 1
+        with procfs.host() as p:
+            return int(p.read("sys/kernel/cap_last_cap"))
+    except (OSError, ValueError):
+        return probe_last_cap()
+
+
+def probe_last_cap():
+    """Without a usable procfs: PR_CAPBSET_READ says EINVAL past the last
+    capability the kernel knows."""
+    last = 0
+    while last < 63:
+        try:
+            sc.prctl(sc.PR_CAPBSET_READ, last + 1)
+        except OSError as e:
+            if e.errno == 22:
+                break
+            raise
+        last += 1
+    return last
 
 
 def mask(names, where, last):

@@ -34,6 +34,7 @@ def preload(proc, spec=None, debug=False, sockets=False):
     Once the init is in its user namespace or past pivot_root, the host's
     Python files may be out of reach (a mapped root cannot read /root)."""
     from . import capabilities, execinit, mounts, paths, process  # noqa: F401
+    capabilities.last_cap()  # the host's, kept for the child: never read from the container's /proc
     import fcntl, stat  # noqa: F401,E401
     if proc.rlimits:
         import resource  # noqa: F401

@@ -2,7 +2,7 @@
 read-only paths. Runs in the init, inside the new mount namespace."""
 import os
 
-from . import paths
+from . import paths, procfs
 from . import syscalls as sc
 from .errors import ConfigError
 from .mountopts import PROPAGATION, Options
@@ -60,16 +60,149 @@ def open_dev_null():
     return fd
 
 
+# What may be mounted under /proc besides procfs at /proc (runc's
+# checkProcMount): the files lxcfs emulates, and two sysctls.
+PROC_ALLOWED = frozenset((
+    "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
+    "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/sys/kernel/ns_last_pid",
+    "/proc/sys/crypto/fips_enabled",
+))
+
+
+def clean(path):
+    """A container path cleaned lexically: "//proc/x", "/proc/../proc/x",
+    "proc/./x" are all "/proc/x" (".." stops at /)."""
+    import posixpath
+    return posixpath.normpath("/" + path.lstrip("/"))
+
+
+def _is_bind(m):
+    return m.type == "bind" or "bind" in m.options or "rbind" in m.options
+
+
+def check_proc_dest(spec, m, dest, tree=None):
+    """runc's checkProcMount, on a cleaned container path (the
+    destination as written, and again where it resolves in the rootfs):
+    nothing is mounted at or under /proc but procfs itself at /proc (a
+    fresh one, or a bind of a procfs root) and the files in PROC_ALLOWED.
+    A mount over /proc/sys/kernel/domainname or cap_last_cap would make
+    the runtime write or read a file of the mount's choosing."""
+    if dest != "/proc" and not dest.startswith("/proc/"):
+        return
+    where = f"{m.where}.destination"
+    if dest == "/proc":
+        if tree is not None or _is_bind(m):
+            why = _not_proc_root_source(spec, m, tree)
+            if why is None:
+                return
+            raise ConfigError(where, f"{dest!r} cannot be mounted because its source {why}")
+        if m.type == "proc":
+            return
+        raise ConfigError(where, f"{dest!r} cannot be mounted because it is not of type proc")
+    if dest in PROC_ALLOWED:
+        return
+    raise ConfigError(where, f"{dest!r} cannot be mounted because it is inside /proc")
+
+
+def _not_proc_root_source(spec, m, tree):
+    """None when the bind source (or the detached tree) is the root of a
+    procfs mount, else why not."""
+    fd = tree
+    if fd is None:
+        src = m.source if os.path.isabs(m.source) else os.path.join(spec.bundle, m.source)
+        try:
+            fd = os.open(src, os.O_PATH | os.O_CLOEXEC)
+        except OSError as e:
+            return f"{src}: {e.strerror}"
+    try:
+        procfs.verify_root(fd, m.source)
+    except procfs.NotProcfs as e:
+        return e.strerror
+    finally:
+        if tree is None:
+            os.close(fd)
+    return None
+
+
+def _check_ordinary_dir(rootfd, m, dest):
+    """runc: procfs and sysfs go on a directory, never through a symlink
+    (a rootfs whose /proc is a link would get procfs wherever the link
+    points, and /proc would be the image's, masks and all)."""
+    import stat
+    head, _, base = dest.strip("/").rpartition("/")
+    if not base:
+        return
+    try:
+        pfd = paths.open_in_root(rootfd, head, os.O_PATH | os.O_DIRECTORY)
+    except FileNotFoundError:
+        return  # made below, as a directory
+    try:
+        st = os.stat(base, dir_fd=pfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    finally:
+        os.close(pfd)
+    if not stat.S_ISDIR(st.st_mode):
+        what = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a directory"
+        raise ConfigError(f"{m.where}.destination",
+                          f"filesystem {m.type or 'proc'!r} must be mounted on ordinary "
+                          f"directory ({dest} is {what} in the rootfs)")
+
+
+class _Resolved:
+    """Where a destination fd really is, as a container path: the mount
+    checks apply to that too (a symlink /x -> /proc/sys/kernel in the
+    image makes /x/domainname a /proc destination)."""
+
+    def __init__(self, rootfd):
+        # before pivot_root: the runtime's (the host's) procfs
+        self.proc = procfs.host()
+        self.fddir = self.proc.fd_dir()
+        self.root = self._target(rootfd)
+
+    def _target(self, fd):
+        return os.readlink(str(fd), dir_fd=self.fddir)
+
+    def path(self, fd, m):
+        real = self._target(fd)
+        if real == self.root:
+            return "/"
+        if not real.startswith(self.root.rstrip("/") + "/"):
+            raise ConfigError(f"{m.where}.destination", f"resolves outside the rootfs ({real})")
+        return real[len(self.root.rstrip("/")):]
+
+    def check(self, spec, m, fd, tree=None):
+        check_proc_dest(spec, m, self.path(fd, m), tree)
+
+    def close(self):
+        os.close(self.fddir)
+        self.proc.close()
+
+
 def mount_all(spec, rootfd, cgroup_paths, new_cgroupns, idmapped=None):
     """Every mount in config order. idmapped: {mount index: fd of the
     detached idmapped mount the runtime prepared (idmap.py)}."""
+    idmapped = idmapped or {}
+    # all destinations as written first: nothing is made or mounted for
+    # a config that mounts over /proc
+    for m in spec.mounts:
+        check_proc_dest(spec, m, clean(m.destination), idmapped.get(m.index))
+    resolved = _Resolved(rootfd)
+    try:
+        with procfs.proven_fd_paths():
+            _mount_each(spec, rootfd, cgroup_paths, new_cgroupns, idmapped, resolved)
+    finally:
+        resolved.close()
+
+
+def _mount_each(spec, rootfd, cgroup_paths, new_cgroupns, idmapped, resolved):
     for m in spec.mounts:
         try:
-            tree = (idmapped or {}).get(m.index)
+            tree = idmapped.get(m.index)
             if tree is not None:
-                _attach(rootfd, m, tree)
+                _attach(spec, rootfd, m, tree, resolved)
                 continue
-            _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns)
+            _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns, resolved)
         except ConfigError:
             raise
         except OSError as e:
@@ -77,12 +210,19 @@ def mount_all(spec, rootfd, cgroup_paths, new_cgroupns, idmapped=None):
                               f"{e.strerror}") from None
 
 
-def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns):
+def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns, resolved):
     opts = Options(m.options, m.where)
     dest = m.destination
     if not dest.startswith("/"):
         dest = "/" + dest
+    if m.type in ("proc", "sysfs") or clean(dest) == "/proc":
+        _check_ordinary_dir(rootfd, m, dest)
     if m.type == "cgroup":
+        fd = paths.mkdir_all(rootfd, dest)
+        try:
+            resolved.check(spec, m, fd)
+        finally:
+            os.close(fd)
         v1 = {n: v for n, v in cgroup_paths.items() if n != "unified"}
         if v1:
             return _mount_cgroup_v1(rootfd, dest, opts, v1, new_cgroupns)
@@ -96,7 +236,8 @@ def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns):
     else:
         fd = paths.mkdir_all(rootfd, dest)
     try:
-        target = paths.fd_path(fd)
+        resolved.check(spec, m, fd)
+        target = procfs.fd_path(fd)
         if bind:
             sc.mount(src, target, None, sc.MS_BIND | (opts.flags & sc.MS_REC))
             extra = opts.flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
@@ -104,7 +245,7 @@ def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns):
                 # the new mount is the last one on the path: reopen to reach it
                 os.close(fd)
                 fd = paths.open_in_root(rootfd, dest)
-                target = paths.fd_path(fd)
+                target = procfs.fd_path(fd)
                 _bind_remount(target, extra)
         else:
             data = opts.data
@@ -115,7 +256,7 @@ def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns):
         if opts.propagation or opts.attr_set or opts.attr_clr:
             os.close(fd)
             fd = paths.open_in_root(rootfd, dest)
-            target = paths.fd_path(fd)
+            target = procfs.fd_path(fd)
             for p in opts.propagation:
                 sc.mount(None, target, None, p)
             if opts.attr_set or opts.attr_clr:
@@ -124,15 +265,18 @@ def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns):
         os.close(fd)
 
 
-def _attach(rootfd, m, tree):
+def _attach(spec, rootfd, m, tree, resolved):
     """Attach a detached (idmapped) mount at the destination, then apply
     the flags and propagation the options ask for."""
     import stat
     opts = Options(m.options, m.where)
     dest = "/" + m.destination.lstrip("/")
+    if clean(dest) == "/proc":
+        _check_ordinary_dir(rootfd, m, dest)
     isdir = stat.S_ISDIR(os.fstat(tree).st_mode)
     fd = paths.mkdir_all(rootfd, dest) if isdir else paths.make_file(rootfd, dest)
     try:
+        resolved.check(spec, m, fd, tree)
         sc.move_mount(tree, "", fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH)
     finally:
         os.close(fd)
@@ -142,9 +286,9 @@ def _attach(rootfd, m, tree):
         fd = paths.open_in_root(rootfd, dest)
         try:
             if extra:
-                _bind_remount(paths.fd_path(fd), extra)
+                _bind_remount(procfs.fd_path(fd), extra)
             for p in opts.propagation:
-                sc.mount(None, paths.fd_path(fd), None, p)
+                sc.mount(None, procfs.fd_path(fd), None, p)
         finally:
             os.close(fd)
 
@@ -235,7 +379,7 @@ def _mount_cgroup_v2(rootfd, dest, opts, unified, new_cgroupns):
     in a new cgroup namespace), else a bind of the container's directory."""
     fd = paths.mkdir_all(rootfd, dest)
     try:
-        target = paths.fd_path(fd)
+        target = procfs.fd_path(fd)
         if new_cgroupns or unified is None:
             sc.mount("cgroup2", target, "cgroup2", opts.flags)
         else:
@@ -243,7 +387,7 @@ def _mount_cgroup_v2(rootfd, dest, opts, unified, new_cgroupns):
             if opts.flags & sc.MS_RDONLY:
                 os.close(fd)
                 fd = paths.open_in_root(rootfd, dest)
-                sc.mount(None, paths.fd_path(fd), None,
+                sc.mount(None, procfs.fd_path(fd), None,
                          sc.MS_BIND | sc.MS_REMOUNT | opts.flags)
     finally:
         os.close(fd)
@@ -255,14 +399,14 @@ def _mount_cgroup_v1(rootfd, dest, opts, cgroup_paths, new_cgroupns):
     flags = opts.flags & ~sc.MS_RDONLY
     fd = paths.mkdir_all(rootfd, dest)
     try:
-        sc.mount("tmpfs", paths.fd_path(fd), "tmpfs", flags, "mode=755")
+        sc.mount("tmpfs", procfs.fd_path(fd), "tmpfs", flags, "mode=755")
     finally:
         os.close(fd)
     for name, (mnt, host_dir, options) in sorted(cgroup_paths.items()):
         sub = dest.rstrip("/") + "/" + name
         fd = paths.mkdir_all(rootfd, sub)
         try:
-            target = paths.fd_path(fd)
+            target = procfs.fd_path(fd)
             if mnt is None:
                 continue
             if new_cgroupns:
@@ -275,14 +419,14 @@ def _mount_cgroup_v1(rootfd, dest, opts, cgroup_paths, new_cgroupns):
             if opts.flags & sc.MS_RDONLY:
                 os.close(fd)
                 fd = paths.open_in_root(rootfd, sub)
-                sc.mount(None, paths.fd_path(fd), None,
+                sc.mount(None, procfs.fd_path(fd), None,
                          sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | flags)
         finally:
             os.close(fd)
     if opts.flags & sc.MS_RDONLY:
         fd = paths.open_in_root(rootfd, dest)
         try:
-            sc.mount(None, paths.fd_path(fd), None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | flags)
+            sc.mount(None, procfs.fd_path(fd), None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | flags)
         finally:
             os.close(fd)
 
@@ -357,21 +501,24 @@ def _unescape(field):
 def finish_root(spec):
     """After pivot_root: propagation of /, masked and read-only paths, ro /."""
     rootfd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    null_fd = None
+    null = []  # /dev/null's fd, opened (and checked) for the first file to mask
     try:
-        if any(not os.path.isdir(p) for p in spec.linux.masked_paths if os.path.lexists(p)):
-            try:
-                null_fd = open_dev_null()
-            except OSError as e:
-                raise ConfigError("linux.maskedPaths", f"cannot mask with /dev/null: "
-                                  f"{e.strerror}") from None
         linux = spec.linux
         # sysctl before the read-only paths: /proc/sys is usually one of them
         write_sysctl(linux.sysctl)
-        for i, p in enumerate(linux.readonly_paths):
-            _readonly(rootfd, p, f"linux.readonlyPaths[{i}]")
-        for i, p in enumerate(linux.masked_paths):
-            _mask(rootfd, p, f"linux.maskedPaths[{i}]", null_fd)
+        with procfs.proven_fd_paths():  # now the container's /proc
+            done = set()
+            for i, p in enumerate(linux.readonly_paths):
+                c = clean(p)
+                if c not in done:
+                    done.add(c)
+                    _readonly(rootfd, c, f"linux.readonlyPaths[{i}]")
+            done = set()
+            for i, p in enumerate(linux.masked_paths):
+                c = clean(p)
+                if c not in done:  # (a second mask would find the first one's /dev/null)
+                    done.add(c)
+                    _mask(rootfd, c, f"linux.maskedPaths[{i}]", null)
         if linux.rootfs_propagation:
             flag = PROPAGATION.get(linux.rootfs_propagation)
             if flag is None:
@@ -382,43 +529,90 @@ def finish_root(spec):
             sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _locked_flags("/"))
     finally:
         os.close(rootfd)
-        if null_fd is not None:
-            os.close(null_fd)
+        for fd in null:
+            os.close(fd)
+
+
+# filesystems a masked or read-only path under /sys may be on: sysfs and
+# the kernel's own that mount below it (securityfs, debugfs, tracefs,
+# cgroup, cgroup2, selinuxfs, bpf, configfs, fusectl, pstore, efivarfs)
+SYS_FS = frozenset((procfs.SYSFS_MAGIC, 0x73636673, 0x64626720, 0x74726163, 0x27e0eb,
+                    0x63677270, 0xf97cff8c, 0xcafe4a11, 0x62656570, 0x65735543,
+                    0x6165676c, 0xde5e81e4))
+
+
+def _open_special(rootfd, path, where):
+    """O_PATH fd of a masked or read-only path, or None when it does not
+    exist (skipped, as runc does). It must be where its name says: no
+    symlink on the way (a link would mask or protect something else than
+    the kernel file, and leave that one open), and under /proc on procfs,
+    under /sys on sysfs (or a kernel fs below it) -- else an error, never
+    a silent skip."""
+    try:
+        fd = sc.openat2(rootfd, path.lstrip("/") or ".", os.O_PATH, 0,
+                        sc.RESOLVE_NO_SYMLINKS | sc.RESOLVE_NO_MAGICLINKS | sc.RESOLVE_BENEATH)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        if e.errno == 40:  # ELOOP
+            raise ConfigError(where, f"{path} is reached through a symlink: refusing to "
+                              "protect whatever it points to instead") from None
+        raise ConfigError(where, f"{path}: {e.strerror}") from None
+    try:
+        if path in PROC_ALLOWED:
+            pass  # may be what lxcfs (FUSE) put there
+        elif path == "/proc" or path.startswith("/proc/"):
+            ftype = sc.fstatfs_type(fd)
+            if ftype != procfs.PROC_SUPER_MAGIC:
+                raise ConfigError(where, f"{path} is not on procfs (filesystem type {ftype:#x})")
+        elif path == "/sys" or path.startswith("/sys/"):
+            ftype = sc.fstatfs_type(fd)
+            if ftype not in SYS_FS:
+                raise ConfigError(where, f"{path} is not on sysfs (filesystem type {ftype:#x})")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _readonly(rootfd, path, where):
-    try:
-        fd = paths.open_in_root(rootfd, path)
-    except FileNotFoundError:
+    fd = _open_special(rootfd, path, where)
+    if fd is None:
         return
-    except OSError as e:
-        raise ConfigError(where, f"{path}: {e.strerror}") from None
     try:
-        t = paths.fd_path(fd)
+        t = procfs.fd_path(fd)
         sc.mount(t, t, None, sc.MS_BIND | sc.MS_REC)
         os.close(fd)
-        fd = paths.open_in_root(rootfd, path)
-        t = paths.fd_path(fd)
+        # the new mount is the last one on the path: reach it the same way
+        fd = _open_special(rootfd, path, where)
+        if fd is None:
+            raise ConfigError(where, f"{path} disappeared while being made read-only")
+        t = procfs.fd_path(fd)
         sc.mount(None, t, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC | _locked_flags(t))
     except OSError as e:
         raise ConfigError(where, f"{path}: {e.strerror}") from None
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
-def _mask(rootfd, path, where, null_fd):
-    try:
-        fd = paths.open_in_root(rootfd, path)
-    except FileNotFoundError:
+def _mask(rootfd, path, where, null):
+    import stat
+    fd = _open_special(rootfd, path, where)
+    if fd is None:
         return
-    except OSError as e:
-        raise ConfigError(where, f"{path}: {e.strerror}") from None
     try:
-        t = paths.fd_path(fd)
-        if os.path.isdir(t):
+        t = procfs.fd_path(fd)
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
             sc.mount("tmpfs", t, "tmpfs", sc.MS_RDONLY)
         else:
-            sc.mount(paths.fd_path(null_fd), t, None, sc.MS_BIND)
+            if not null:
+                try:
+                    null.append(open_dev_null())
+                except OSError as e:
+                    raise ConfigError("linux.maskedPaths", f"cannot mask with /dev/null: "
+                                      f"{e.strerror}") from None
+            sc.mount(procfs.fd_path(null[0]), t, None, sc.MS_BIND)
     except OSError as e:
         raise ConfigError(where, f"{path}: {e.strerror}") from None
     finally:
@@ -426,16 +620,27 @@ def _mask(rootfd, path, where, null_fd):
 
 
 def write_sysctl(sysctl):
-    for key, value in sysctl.items():
-        rel = key.replace(".", "/")
-        try:
-            fd = os.open("/proc/sys/" + rel, os.O_WRONLY | os.O_CLOEXEC)
+    """After pivot_root, in the container's namespaces: through the
+    container's procfs, proven to be procfs, each file opened without
+    symlinks or crossing a mount, so a file bind-mounted over
+    /proc/sys/<key> (a host file) is refused, never written."""
+    if not sysctl:
+        return
+    try:
+        proc = procfs.container()
+    except OSError as e:
+        key = next(iter(sysctl))
+        raise ConfigError(f"linux.sysctl.{key}", f"no procfs to set it through: {e}") from None
+    with proc:
+        for key, value in sysctl.items():
+            rel = "sys/" + key.replace(".", "/")
             try:
-                os.write(fd, value.encode())
-            finally:
-                os.close(fd)
-        except OSError as e:
-            raise ConfigError(f"linux.sysctl.{key}", f"cannot set to {value!r}: {e.strerror}") from None
+                proc.write(rel, value)
+            except procfs.NotProcfs as e:
+                raise ConfigError(f"linux.sysctl.{key}", f"refusing to set it: {e}") from None
+            except OSError as e:
+                raise ConfigError(f"linux.sysctl.{key}", f"cannot set to {value!r}: "
+                                  f"{e.strerror}") from None
 
 
 def dev_is_bind(spec):

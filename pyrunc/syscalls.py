@@ -117,6 +117,13 @@ def openat2(dirfd, path, flags, mode=0, resolve=0):
     return _check(lib.pr_openat2(dirfd, _b(path), flags | os.O_CLOEXEC, mode, resolve), path)
 
 
+def fstatfs_type(fd):
+    """f_type of the filesystem the fd (O_PATH is fine) is on."""
+    out = ffi.new("uint64_t *")
+    _check(lib.pr_fstatfs_type(fd, out), f"fd {fd}")
+    return out[0]
+
+
 def prctl(option, a2=0, a3=0, a4=0, a5=0):
     return _check(lib.pr_prctl(option, a2, a3, a4, a5))
 

@@ -334,3 +334,111 @@ def test_set_user_never_passes_no_change_ids(monkeypatch, uid, gid, groups, fiel
         process.set_user(SimpleNamespace(user=user), None)
     assert f"({field})" in str(e.value) and "0..4294967294" in str(e.value)
     assert called == []
+
+
+# -- procfs is proven, never trusted by its path -----------------------------
+
+def test_mount_destinations_are_cleaned():
+    from pyrunc.mounts import clean
+    for d in ("/proc/x", "//proc/x", "/proc/../proc/x", "proc/./x", "/../proc/x", "///proc//x/"):
+        assert clean(d) == "/proc/x", d
+    assert clean("/proc/..") == "/" and clean("/") == "/"
+
+
+class _Spec:
+    bundle = "/nonexistent-bundle"
+
+
+@pytest.mark.parametrize("dest,typ,source,ok", [
+    ("/proc", "proc", "proc", True),
+    ("/proc/cpuinfo", "bind", "/etc/passwd", True),
+    ("/proc/meminfo", "bind", "/etc/passwd", True),
+    ("/proc/sys/kernel/ns_last_pid", "bind", "/etc/passwd", True),
+    ("/proc/sys/crypto/fips_enabled", "bind", "/etc/passwd", True),
+    ("/procfoo", "tmpfs", "tmpfs", True),
+    ("/proc", "bind", "/proc", True),                      # a procfs root
+    ("/proc/sys/kernel/domainname", "bind", "/etc/passwd", False),
+    ("/proc/sys/kernel/cap_last_cap", "bind", "/etc/passwd", False),
+    ("/proc/sys", "tmpfs", "tmpfs", False),
+    ("/proc/self/fd", "bind", "/tmp", False),
+    ("/proc/meminfo/x", "bind", "/etc/passwd", False),
+    ("/proc", "tmpfs", "tmpfs", False),
+    ("/proc", "bind", "/tmp", False),                      # not procfs
+    ("/proc", "bind", "/proc/sys", False),                 # procfs, not its root
+])
+def test_check_proc_dest(dest, typ, source, ok):
+    from pyrunc.mounts import check_proc_dest
+    m = config.Mount({"destination": dest, "type": typ, "source": source,
+                      "options": ["rbind"] if typ == "bind" else []}, 3)
+    if ok:
+        check_proc_dest(_Spec, m, dest)
+    else:
+        with pytest.raises(ConfigError) as e:
+            check_proc_dest(_Spec, m, dest)
+        assert e.value.path == "mounts[3].destination"
+        assert "cannot be mounted" in str(e.value)
+
+
+def test_procfs_handle_is_proven():
+    from pyrunc import procfs
+    with procfs.host() as p:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            assert p.read("sys/kernel/cap_last_cap").decode() == f.read()
+        assert p.pid() == str(os.getpid())
+        assert b"Name:" in p.read("self/status")
+        with pytest.raises(procfs.NotProcfs, match="symlink"):
+            p.open("mounts")  # a symlink to self/mounts
+        with pytest.raises(procfs.NotProcfs, match="leaves procfs"):
+            p.open("sys/../../etc/passwd")
+        with pytest.raises(OSError):
+            p.open("self/cwd")  # a magic link
+        fd = os.open("/etc", os.O_PATH | os.O_CLOEXEC)
+        try:
+            assert p.fd_target(fd) == "/etc"
+            path = procfs.fd_path(fd)
+            assert path == f"/proc/self/fd/{fd}" and os.path.samestat(os.stat(path), os.stat("/etc"))
+        finally:
+            os.close(fd)
+    for path, why in (("/sys", "is not procfs"), ("/proc/sys", "not the root of a procfs")):
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        with pytest.raises(procfs.NotProcfs, match=why):
+            procfs.Handle(fd, path)
+
+
+def test_procfs_root_must_not_be_a_symlink(tmp_path, monkeypatch):
+    from pyrunc import procfs
+    os.symlink("/proc", tmp_path / "proc")
+    with pytest.raises(procfs.NotProcfs, match="symlink"):
+        procfs._open_root(str(tmp_path / "proc"))
+    with pytest.raises(procfs.NotProcfs, match="does not exist"):
+        procfs._open_root(str(tmp_path / "none"))
+
+
+def test_last_cap_is_read_once_in_the_parent(monkeypatch):
+    """init.preload (the parent, before the fork) reads cap_last_cap from
+    the host's procfs; the forked child uses that value and never opens
+    a procfs for it (its /proc is the container's)."""
+    from types import SimpleNamespace
+
+    from pyrunc import capabilities, init, procfs
+    monkeypatch.setattr(capabilities, "_last_cap", None)
+    init.preload(SimpleNamespace(rlimits=[], terminal=False))
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        assert capabilities._last_cap == int(f.read())
+
+    def no_procfs():
+        raise AssertionError("procfs read after the fork")
+    monkeypatch.setattr(procfs, "host", no_procfs)
+    monkeypatch.setattr(procfs, "container", no_procfs)
+    assert capabilities.last_cap() == capabilities._last_cap
+
+
+def test_last_cap_without_procfs_probes_the_kernel(monkeypatch):
+    from pyrunc import capabilities, procfs
+
+    def broken():
+        raise procfs.NotProcfs("/proc", "is not procfs")
+    monkeypatch.setattr(capabilities, "_last_cap", None)
+    monkeypatch.setattr(procfs, "host", broken)
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        assert capabilities.last_cap() == int(f.read())
