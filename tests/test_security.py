@@ -701,151 +701,6 @@ def test_kill_all_of_a_forking_container_leaves_nothing(runtime, bundle, sig):
         assert runtime.state(cid)["status"] == "stopped"
         # and it is not left frozen
         assert runtime("delete", cid).returncode == 0
-
-
-# -- procfs is never trusted by its path (CVE-2019-16884, CVE-2019-19921,
-#    CVE-2025-52881 classes) -------------------------------------------------
-
-def _host_file(tmp_path, name, data):
-    p = tmp_path / name
-    p.write_text(data)
-    return str(p)
-
-
-def _bind(src, dest):
-    return {"destination": dest, "type": "bind", "source": src, "options": ["bind"]}
-
-
-def _refused(runtime, bundle, field, *words):
-    cid = runtime.new_id()
-    p = runtime("run", "-b", bundle.path, cid)
-    assert p.returncode != 0, p.stdout
-    assert field in p.stderr, p.stderr
-    for w in words:
-        assert w in p.stderr, p.stderr
-    assert "Traceback" not in p.stderr and "internal error" not in p.stderr
-    assert not os.path.exists(os.path.join(runtime.root, cid))
-    return p
-
-
-def test_sysctl_through_host_file_bound_over_proc_is_refused(runtime, bundle, tmp_path):
-    """A host file bind-mounted onto /proc/sys/kernel/domainname plus the
-    sysctl kernel.domainname: the runtime wrote the sysctl into the host
-    file. The mount is refused (nothing but procfs and lxcfs's files under
-    /proc), and the host file is untouched."""
-    host = _host_file(tmp_path, "victim", "HOST DATA\n")
-    bundle.config["mounts"].append(_bind(host, "/proc/sys/kernel/domainname"))
-    bundle.config["linux"]["sysctl"] = {"kernel.domainname": "pwned"}
-    bundle.write()
-    n = len(bundle.config["mounts"]) - 1
-    _refused(runtime, bundle, f"mounts[{n}].destination", "inside /proc")
-    assert open(host).read() == "HOST DATA\n"
-
-
-@pytest.mark.parametrize("dest", [
-    "/proc/sys/kernel/foo", "//proc/sys/kernel/domainname", "/proc/../proc/sys/kernel/domainname",
-    "proc/./sys/kernel/hostname", "/proc/self/fd", "/proc/1/attr/current"])
-def test_bind_under_proc_is_refused(runtime, bundle, tmp_path, dest):
-    host = _host_file(tmp_path, "victim", "HOST DATA\n")
-    bundle.config["mounts"].append(_bind(host, dest))
-    bundle.write()
-    n = len(bundle.config["mounts"]) - 1
-    _refused(runtime, bundle, f"mounts[{n}].destination", "cannot be mounted")
-    assert open(host).read() == "HOST DATA\n"
-
-
-def test_mount_over_proc_through_a_symlink_is_refused(runtime, bundle, tmp_path):
-    """The destination as it resolves in the rootfs counts too: /k is a
-    link to /proc/sys/kernel in the image, /k/domainname is /proc's."""
-    host = _host_file(tmp_path, "victim", "HOST DATA\n")
-    os.symlink("/proc/sys/kernel", os.path.join(bundle.rootfs, "k"))
-    bundle.config["mounts"].append(_bind(host, "/k/domainname"))
-    bundle.config["linux"]["sysctl"] = {"kernel.domainname": "pwned"}
-    bundle.write()
-    n = len(bundle.config["mounts"]) - 1
-    _refused(runtime, bundle, f"mounts[{n}].destination", "inside /proc")
-    assert open(host).read() == "HOST DATA\n"
-
-
-def test_non_proc_over_proc_itself_is_refused(runtime, bundle, tmp_path):
-    # a tmpfs, or a bind of a plain directory, as the container's /proc
-    bundle.config["mounts"].append({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"})
-    bundle.write()
-    n = len(bundle.config["mounts"]) - 1
-    _refused(runtime, bundle, f"mounts[{n}].destination", "not of type proc")
-    d = tmp_path / "fakeproc"
-    d.mkdir()
-    bundle.config["mounts"][n] = _bind(str(d), "/proc")
-    bundle.write()
-    _refused(runtime, bundle, f"mounts[{n}].destination", "not procfs")
-    # a directory of procfs is not a procfs root either
-    bundle.config["mounts"][n] = _bind("/proc/sys", "/proc")
-    bundle.write()
-    _refused(runtime, bundle, f"mounts[{n}].destination", "not the root of a procfs")
-
-
-def test_bind_of_procfs_root_onto_proc_is_allowed(runtime, bundle):
-    bundle.config["mounts"].append({"destination": "/proc", "type": "bind", "source": "/proc",
-                                    "options": ["rbind"]})
-    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"]
-                                            if n["type"] != "pid"]
-    bundle.sh("test -r /proc/self/status && echo ok").write()
-    p = runtime("run", "-b", bundle.path, runtime.new_id())
-    assert p.returncode == 0, p.stderr
-    assert p.stdout.split() == ["ok"]
-
-
-def test_cap_last_cap_mounted_in_the_container_is_refused(runtime, bundle, tmp_path):
-    """A file saying 31 on /proc/sys/kernel/cap_last_cap: the runtime
-    dropped only capabilities 0-31 and the process kept CAP_MAC_ADMIN,
-    CAP_SYSLOG, CAP_BPF... (32-40). Refused by the /proc mount rule."""
-    fake = _host_file(tmp_path, "cap_last_cap", "31\n")
-    bundle.config["mounts"].append(_bind(fake, "/proc/sys/kernel/cap_last_cap"))
-    bundle.write()
-    n = len(bundle.config["mounts"]) - 1
-    _refused(runtime, bundle, f"mounts[{n}].destination", "inside /proc")
-
-
-def _cap_mask(names):
-    from pyrunc.capabilities import BY_NAME
-    m = 0
-    for n in names:
-        m |= 1 << BY_NAME[n]
-    return m
-
-
-def test_cap_last_cap_is_the_hosts(runtime, bundle, tmp_path):
-    """Even with a lying cap_last_cap in the container's /proc (here put
-    there by a createContainer hook, which runs in the container's mount
-    namespace before pivot_root, past the config's mount rules), the
-    process's sets are exactly what the config grants: the runtime read
-    cap_last_cap from the host's procfs before entering."""
-    fake = _host_file(tmp_path, "cap_last_cap", "31\n")
-    mount = "/bin/mount" if os.path.exists("/bin/mount") else "/usr/bin/mount"
-    target = os.path.join(bundle.rootfs, "proc/sys/kernel/cap_last_cap")
-    bundle.config["hooks"] = {"createContainer": [{
-        "path": "/bin/sh", "args": ["sh", "-c", f"{mount} --bind {fake} {target}"]}]}
-    caps = bundle.config["process"]["capabilities"]
-    bundle.config["process"]["noNewPrivileges"] = False  # root's exec would gain the bounding set
-    bundle.args("sleep", "30").write()
-    cid = runtime.new_id()
-    runtime("create", "-b", bundle.path, cid, check=True)
-    try:
-        pid = runtime.state(cid)["pid"]
-        runtime("start", cid, check=True)
-        import time
-        for _ in range(100):  # until the helper has exec'd sleep
-            with open(f"/proc/{pid}/comm") as f:
-                if f.read().strip() == "sleep":
-                    break
-            time.sleep(0.02)
-        with open(f"/proc/{pid}/status") as f:
-            status = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
-        # the hook's file was there, in the container's /proc
-        assert runtime("exec", cid, "cat", "/proc/sys/kernel/cap_last_cap").stdout.strip() == "31"
-        assert int(status["CapBnd"], 16) == _cap_mask(caps["bounding"]), status["CapBnd"]
-        assert int(status["CapEff"], 16) == _cap_mask(caps["effective"]), status["CapEff"]
-        assert int(status["CapPrm"], 16) == _cap_mask(caps["permitted"]), status["CapPrm"]
     finally:
         runtime("delete", "-f", cid)
 
@@ -1050,6 +905,153 @@ def test_dev_ptmx_magic_link_is_not_followed(runtime, bundle, tmp_path):
     assert p.returncode != 0
     assert "Too many levels of symbolic links: dev/ptmx" in p.stderr
     assert not os.path.exists(os.path.join(devdir, "console"))
+
+
+# -- procfs is never trusted by its path (CVE-2019-16884, CVE-2019-19921,
+#    CVE-2025-52881 classes) -------------------------------------------------
+
+def _host_file(tmp_path, name, data):
+    p = tmp_path / name
+    p.write_text(data)
+    return str(p)
+
+
+def _bind(src, dest):
+    return {"destination": dest, "type": "bind", "source": src, "options": ["bind"]}
+
+
+def _refused(runtime, bundle, field, *words):
+    cid = runtime.new_id()
+    p = runtime("run", "-b", bundle.path, cid)
+    assert p.returncode != 0, p.stdout
+    assert field in p.stderr, p.stderr
+    for w in words:
+        assert w in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr and "internal error" not in p.stderr
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+    return p
+
+
+def test_sysctl_through_host_file_bound_over_proc_is_refused(runtime, bundle, tmp_path):
+    """A host file bind-mounted onto /proc/sys/kernel/domainname plus the
+    sysctl kernel.domainname: the runtime wrote the sysctl into the host
+    file. The mount is refused (nothing but procfs and lxcfs's files under
+    /proc), and the host file is untouched."""
+    host = _host_file(tmp_path, "victim", "HOST DATA\n")
+    bundle.config["mounts"].append(_bind(host, "/proc/sys/kernel/domainname"))
+    bundle.config["linux"]["sysctl"] = {"kernel.domainname": "pwned"}
+    bundle.write()
+    n = len(bundle.config["mounts"]) - 1
+    _refused(runtime, bundle, f"mounts[{n}].destination", "inside /proc")
+    assert open(host).read() == "HOST DATA\n"
+
+
+@pytest.mark.parametrize("dest", [
+    "/proc/sys/kernel/foo", "//proc/sys/kernel/domainname", "/proc/../proc/sys/kernel/domainname",
+    "proc/./sys/kernel/hostname", "/proc/self/fd", "/proc/1/attr/current"])
+def test_bind_under_proc_is_refused(runtime, bundle, tmp_path, dest):
+    host = _host_file(tmp_path, "victim", "HOST DATA\n")
+    bundle.config["mounts"].append(_bind(host, dest))
+    bundle.write()
+    n = len(bundle.config["mounts"]) - 1
+    _refused(runtime, bundle, f"mounts[{n}].destination", "cannot be mounted")
+    assert open(host).read() == "HOST DATA\n"
+
+
+def test_mount_over_proc_through_a_symlink_is_refused(runtime, bundle, tmp_path):
+    """The destination as it resolves in the rootfs counts too: /k is a
+    link to /proc/sys/kernel in the image, /k/domainname is /proc's."""
+    host = _host_file(tmp_path, "victim", "HOST DATA\n")
+    os.symlink("/proc/sys/kernel", os.path.join(bundle.rootfs, "k"))
+    bundle.config["mounts"].append(_bind(host, "/k/domainname"))
+    bundle.config["linux"]["sysctl"] = {"kernel.domainname": "pwned"}
+    bundle.write()
+    n = len(bundle.config["mounts"]) - 1
+    _refused(runtime, bundle, f"mounts[{n}].destination", "inside /proc")
+    assert open(host).read() == "HOST DATA\n"
+
+
+def test_non_proc_over_proc_itself_is_refused(runtime, bundle, tmp_path):
+    # a tmpfs, or a bind of a plain directory, as the container's /proc
+    bundle.config["mounts"].append({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"})
+    bundle.write()
+    n = len(bundle.config["mounts"]) - 1
+    _refused(runtime, bundle, f"mounts[{n}].destination", "not of type proc")
+    d = tmp_path / "fakeproc"
+    d.mkdir()
+    bundle.config["mounts"][n] = _bind(str(d), "/proc")
+    bundle.write()
+    _refused(runtime, bundle, f"mounts[{n}].destination", "not procfs")
+    # a directory of procfs is not a procfs root either
+    bundle.config["mounts"][n] = _bind("/proc/sys", "/proc")
+    bundle.write()
+    _refused(runtime, bundle, f"mounts[{n}].destination", "not the root of a procfs")
+
+
+def test_bind_of_procfs_root_onto_proc_is_allowed(runtime, bundle):
+    bundle.config["mounts"].append({"destination": "/proc", "type": "bind", "source": "/proc",
+                                    "options": ["rbind"]})
+    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"]
+                                            if n["type"] != "pid"]
+    bundle.sh("test -r /proc/self/status && echo ok").write()
+    p = runtime("run", "-b", bundle.path, runtime.new_id())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["ok"]
+
+
+def test_cap_last_cap_mounted_in_the_container_is_refused(runtime, bundle, tmp_path):
+    """A file saying 31 on /proc/sys/kernel/cap_last_cap: the runtime
+    dropped only capabilities 0-31 and the process kept CAP_MAC_ADMIN,
+    CAP_SYSLOG, CAP_BPF... (32-40). Refused by the /proc mount rule."""
+    fake = _host_file(tmp_path, "cap_last_cap", "31\n")
+    bundle.config["mounts"].append(_bind(fake, "/proc/sys/kernel/cap_last_cap"))
+    bundle.write()
+    n = len(bundle.config["mounts"]) - 1
+    _refused(runtime, bundle, f"mounts[{n}].destination", "inside /proc")
+
+
+def _cap_mask(names):
+    from pyrunc.capabilities import BY_NAME
+    m = 0
+    for n in names:
+        m |= 1 << BY_NAME[n]
+    return m
+
+
+def test_cap_last_cap_is_the_hosts(runtime, bundle, tmp_path):
+    """Even with a lying cap_last_cap in the container's /proc (here put
+    there by a createContainer hook, which runs in the container's mount
+    namespace before pivot_root, past the config's mount rules), the
+    process's sets are exactly what the config grants: the runtime read
+    cap_last_cap from the host's procfs before entering."""
+    fake = _host_file(tmp_path, "cap_last_cap", "31\n")
+    mount = "/bin/mount" if os.path.exists("/bin/mount") else "/usr/bin/mount"
+    target = os.path.join(bundle.rootfs, "proc/sys/kernel/cap_last_cap")
+    bundle.config["hooks"] = {"createContainer": [{
+        "path": "/bin/sh", "args": ["sh", "-c", f"{mount} --bind {fake} {target}"]}]}
+    caps = bundle.config["process"]["capabilities"]
+    bundle.config["process"]["noNewPrivileges"] = False  # root's exec would gain the bounding set
+    bundle.args("sleep", "30").write()
+    cid = runtime.new_id()
+    runtime("create", "-b", bundle.path, cid, check=True)
+    try:
+        pid = runtime.state(cid)["pid"]
+        runtime("start", cid, check=True)
+        import time
+        for _ in range(100):  # until the helper has exec'd sleep
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == "sleep":
+                    break
+            time.sleep(0.02)
+        with open(f"/proc/{pid}/status") as f:
+            status = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
+        # the hook's file was there, in the container's /proc
+        assert runtime("exec", cid, "cat", "/proc/sys/kernel/cap_last_cap").stdout.strip() == "31"
+        assert int(status["CapBnd"], 16) == _cap_mask(caps["bounding"]), status["CapBnd"]
+        assert int(status["CapEff"], 16) == _cap_mask(caps["effective"]), status["CapEff"]
+        assert int(status["CapPrm"], 16) == _cap_mask(caps["permitted"]), status["CapPrm"]
+    finally:
+        runtime("delete", "-f", cid)
 
 
 @pytest.mark.parametrize("kind,dest", [("proc", "/proc"), ("sysfs", "/sys")])
