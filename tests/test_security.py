@@ -920,7 +920,7 @@ def _bind(src, dest):
     return {"destination": dest, "type": "bind", "source": src, "options": ["bind"]}
 
 
-def _refused(runtime, bundle, field, *words):
+def _refused_run(runtime, bundle, field, *words):
     cid = runtime.new_id()
     p = runtime("run", "-b", bundle.path, cid)
     assert p.returncode != 0, p.stdout
@@ -932,7 +932,7 @@ def _refused(runtime, bundle, field, *words):
     return p
 
 
-def test_sysctl_through_host_file_bound_over_proc_is_refused(runtime, bundle, tmp_path):
+def test_sysctl_through_host_file_bound_over_proc_is_refused_run(runtime, bundle, tmp_path):
     """A host file bind-mounted onto /proc/sys/kernel/domainname plus the
     sysctl kernel.domainname: the runtime wrote the sysctl into the host
     file. The mount is refused (nothing but procfs and lxcfs's files under
@@ -942,23 +942,23 @@ def test_sysctl_through_host_file_bound_over_proc_is_refused(runtime, bundle, tm
     bundle.config["linux"]["sysctl"] = {"kernel.domainname": "pwned"}
     bundle.write()
     n = len(bundle.config["mounts"]) - 1
-    _refused(runtime, bundle, f"mounts[{n}].destination", "inside /proc")
+    _refused_run(runtime, bundle, f"mounts[{n}].destination", "inside /proc")
     assert open(host).read() == "HOST DATA\n"
 
 
 @pytest.mark.parametrize("dest", [
     "/proc/sys/kernel/foo", "//proc/sys/kernel/domainname", "/proc/../proc/sys/kernel/domainname",
     "proc/./sys/kernel/hostname", "/proc/self/fd", "/proc/1/attr/current"])
-def test_bind_under_proc_is_refused(runtime, bundle, tmp_path, dest):
+def test_bind_under_proc_is_refused_run(runtime, bundle, tmp_path, dest):
     host = _host_file(tmp_path, "victim", "HOST DATA\n")
     bundle.config["mounts"].append(_bind(host, dest))
     bundle.write()
     n = len(bundle.config["mounts"]) - 1
-    _refused(runtime, bundle, f"mounts[{n}].destination", "cannot be mounted")
+    _refused_run(runtime, bundle, f"mounts[{n}].destination", "cannot be mounted")
     assert open(host).read() == "HOST DATA\n"
 
 
-def test_mount_over_proc_through_a_symlink_is_refused(runtime, bundle, tmp_path):
+def test_mount_over_proc_through_a_symlink_is_refused_run(runtime, bundle, tmp_path):
     """The destination as it resolves in the rootfs counts too: /k is a
     link to /proc/sys/kernel in the image, /k/domainname is /proc's."""
     host = _host_file(tmp_path, "victim", "HOST DATA\n")
@@ -967,25 +967,25 @@ def test_mount_over_proc_through_a_symlink_is_refused(runtime, bundle, tmp_path)
     bundle.config["linux"]["sysctl"] = {"kernel.domainname": "pwned"}
     bundle.write()
     n = len(bundle.config["mounts"]) - 1
-    _refused(runtime, bundle, f"mounts[{n}].destination", "inside /proc")
+    _refused_run(runtime, bundle, f"mounts[{n}].destination", "inside /proc")
     assert open(host).read() == "HOST DATA\n"
 
 
-def test_non_proc_over_proc_itself_is_refused(runtime, bundle, tmp_path):
+def test_non_proc_over_proc_itself_is_refused_run(runtime, bundle, tmp_path):
     # a tmpfs, or a bind of a plain directory, as the container's /proc
     bundle.config["mounts"].append({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"})
     bundle.write()
     n = len(bundle.config["mounts"]) - 1
-    _refused(runtime, bundle, f"mounts[{n}].destination", "not of type proc")
+    _refused_run(runtime, bundle, f"mounts[{n}].destination", "not of type proc")
     d = tmp_path / "fakeproc"
     d.mkdir()
     bundle.config["mounts"][n] = _bind(str(d), "/proc")
     bundle.write()
-    _refused(runtime, bundle, f"mounts[{n}].destination", "not procfs")
+    _refused_run(runtime, bundle, f"mounts[{n}].destination", "not procfs")
     # a directory of procfs is not a procfs root either
     bundle.config["mounts"][n] = _bind("/proc/sys", "/proc")
     bundle.write()
-    _refused(runtime, bundle, f"mounts[{n}].destination", "not the root of a procfs")
+    _refused_run(runtime, bundle, f"mounts[{n}].destination", "not the root of a procfs")
 
 
 def test_bind_of_procfs_root_onto_proc_is_allowed(runtime, bundle):
@@ -999,7 +999,7 @@ def test_bind_of_procfs_root_onto_proc_is_allowed(runtime, bundle):
     assert p.stdout.split() == ["ok"]
 
 
-def test_cap_last_cap_mounted_in_the_container_is_refused(runtime, bundle, tmp_path):
+def test_cap_last_cap_mounted_in_the_container_is_refused_run(runtime, bundle, tmp_path):
     """A file saying 31 on /proc/sys/kernel/cap_last_cap: the runtime
     dropped only capabilities 0-31 and the process kept CAP_MAC_ADMIN,
     CAP_SYSLOG, CAP_BPF... (32-40). Refused by the /proc mount rule."""
@@ -1007,7 +1007,7 @@ def test_cap_last_cap_mounted_in_the_container_is_refused(runtime, bundle, tmp_p
     bundle.config["mounts"].append(_bind(fake, "/proc/sys/kernel/cap_last_cap"))
     bundle.write()
     n = len(bundle.config["mounts"]) - 1
-    _refused(runtime, bundle, f"mounts[{n}].destination", "inside /proc")
+    _refused_run(runtime, bundle, f"mounts[{n}].destination", "inside /proc")
 
 
 def _cap_mask(names):
@@ -1055,7 +1055,7 @@ def test_cap_last_cap_is_the_hosts(runtime, bundle, tmp_path):
 
 
 @pytest.mark.parametrize("kind,dest", [("proc", "/proc"), ("sysfs", "/sys")])
-def test_proc_or_sys_on_a_symlink_is_refused(runtime, bundle, kind, dest):
+def test_proc_or_sys_on_a_symlink_is_refused_run(runtime, bundle, kind, dest):
     """A rootfs whose /proc is a symlink: procfs went wherever the link
     points and the container ran without procfs at /proc (so no mask
     covered anything there). runc's words."""
@@ -1065,7 +1065,7 @@ def test_proc_or_sys_on_a_symlink_is_refused(runtime, bundle, kind, dest):
     os.symlink("/tmp/elsewhere", link)
     bundle.write()
     n = next(i for i, m in enumerate(bundle.config["mounts"]) if m["destination"] == dest)
-    _refused(runtime, bundle, f"mounts[{n}].destination",
+    _refused_run(runtime, bundle, f"mounts[{n}].destination",
              f"filesystem '{kind}' must be mounted on ordinary directory")
 
 
@@ -1092,7 +1092,7 @@ def test_sysctl_is_written_only_into_the_kernels_file(runtime, bundle, tmp_path)
         "path": "/bin/sh", "args": ["sh", "-c", f"{mount} --bind {host} {target}"]}]}
     bundle.config["linux"]["sysctl"] = {"kernel.domainname": "pwned"}
     bundle.write()
-    _refused(runtime, bundle, "linux.sysctl.kernel.domainname", "covered by a mount")
+    _refused_run(runtime, bundle, "linux.sysctl.kernel.domainname", "covered by a mount")
     assert open(host).read() == "HOST DATA\n"
 
 
@@ -1103,12 +1103,12 @@ def test_masked_or_readonly_path_through_a_symlink_is_an_error(runtime, bundle):
     bundle.config["linux"]["maskedPaths"].append("/data/passwd")
     bundle.sh("cat /etc/passwd").write()
     n = len(bundle.config["linux"]["maskedPaths"]) - 1
-    _refused(runtime, bundle, f"linux.maskedPaths[{n}]", "symlink")
+    _refused_run(runtime, bundle, f"linux.maskedPaths[{n}]", "symlink")
     bundle.config["linux"]["maskedPaths"].pop()
     bundle.config["linux"]["readonlyPaths"].append("/data")
     bundle.write()
     n = len(bundle.config["linux"]["readonlyPaths"]) - 1
-    _refused(runtime, bundle, f"linux.readonlyPaths[{n}]", "symlink")
+    _refused_run(runtime, bundle, f"linux.readonlyPaths[{n}]", "symlink")
 
 
 def test_masked_proc_path_not_on_procfs_is_an_error(runtime, bundle):
@@ -1119,7 +1119,7 @@ def test_masked_proc_path_not_on_procfs_is_an_error(runtime, bundle):
         f.write("image file\n")
     bundle.write()
     n = bundle.config["linux"]["maskedPaths"].index("/proc/kcore")
-    _refused(runtime, bundle, f"linux.maskedPaths[{n}]", "not on procfs")
+    _refused_run(runtime, bundle, f"linux.maskedPaths[{n}]", "not on procfs")
 
 
 def test_missing_masked_paths_are_skipped(runtime, bundle):
