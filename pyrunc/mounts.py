@@ -501,24 +501,23 @@ def _unescape(field):
 def finish_root(spec):
     """After pivot_root: propagation of /, masked and read-only paths, ro /."""
     rootfd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    null = []  # /dev/null's fd, opened (and checked) for the first file to mask
+    masks = Masks()
     try:
         linux = spec.linux
         # sysctl before the read-only paths: /proc/sys is usually one of them
         write_sysctl(linux.sysctl)
-        with procfs.proven_fd_paths():  # now the container's /proc
-            done = set()
-            for i, p in enumerate(linux.readonly_paths):
-                c = clean(p)
-                if c not in done:
-                    done.add(c)
-                    _readonly(rootfd, c, f"linux.readonlyPaths[{i}]")
-            done = set()
-            for i, p in enumerate(linux.masked_paths):
-                c = clean(p)
-                if c not in done:  # (a second mask would find the first one's /dev/null)
-                    done.add(c)
-                    _mask(rootfd, c, f"linux.maskedPaths[{i}]", null)
+        done = set()
+        for i, p in enumerate(linux.readonly_paths):
+            c = clean(p)
+            if c not in done:
+                done.add(c)
+                _readonly(rootfd, c, f"linux.readonlyPaths[{i}]")
+        done = set()
+        for i, p in enumerate(linux.masked_paths):
+            c = clean(p)
+            if c not in done:  # (a second mask would find the first one's /dev/null)
+                done.add(c)
+                _mask(rootfd, c, f"linux.maskedPaths[{i}]", masks)
         if linux.rootfs_propagation:
             flag = PROPAGATION.get(linux.rootfs_propagation)
             if flag is None:
@@ -529,8 +528,7 @@ def finish_root(spec):
             sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _locked_flags("/"))
     finally:
         os.close(rootfd)
-        for fd in null:
-            os.close(fd)
+        masks.close()
 
 
 # filesystems a masked or read-only path under /sys may be on: sysfs and
@@ -575,44 +573,77 @@ def _open_special(rootfd, path, where):
     return fd
 
 
+# Masked and read-only paths are mounted by fd alone (open_tree, fsmount,
+# mount_setattr, move_mount onto the O_PATH fd _open_special checked): no
+# path is looked up again after the check, and no /proc is needed -- in a
+# joined pid namespace the init is not in the container's procfs at all.
+_EMPTY = sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH
+
+
 def _readonly(rootfd, path, where):
     fd = _open_special(rootfd, path, where)
     if fd is None:
         return
     try:
-        t = procfs.fd_path(fd)
-        sc.mount(t, t, None, sc.MS_BIND | sc.MS_REC)
-        os.close(fd)
-        # the new mount is the last one on the path: reach it the same way
-        fd = _open_special(rootfd, path, where)
-        if fd is None:
-            raise ConfigError(where, f"{path} disappeared while being made read-only")
-        t = procfs.fd_path(fd)
-        sc.mount(None, t, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC | _locked_flags(t))
+        tree = sc.open_tree(fd, "", sc.OPEN_TREE_CLONE | sc.AT_RECURSIVE | sc.AT_EMPTY_PATH)
+        try:
+            sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE,
+                             attr_set=sc.MOUNT_ATTR_RDONLY)
+            sc.move_mount(tree, "", fd, "", _EMPTY)
+        finally:
+            os.close(tree)
     except OSError as e:
         raise ConfigError(where, f"{path}: {e.strerror}") from None
     finally:
-        if fd is not None:
-            os.close(fd)
+        os.close(fd)
 
 
-def _mask(rootfd, path, where, null):
+class Masks:
+    """What masking needs, made once: /dev/null (checked, for files) and one
+    read-only tmpfs that every masked directory shares (one superblock, as
+    runc's; each gets a clone of its mount)."""
+
+    __slots__ = ("null", "tmpfs")
+
+    def __init__(self):
+        self.null = self.tmpfs = None
+
+    def source(self, isdir):
+        if isdir:
+            if self.tmpfs is None:
+                fs = sc.fsopen("tmpfs")
+                try:
+                    sc.fsconfig(fs, sc.FSCONFIG_CMD_CREATE)
+                    self.tmpfs = sc.fsmount(fs, sc.MOUNT_ATTR_RDONLY)
+                finally:
+                    os.close(fs)
+            return self.tmpfs
+        if self.null is None:
+            try:
+                self.null = open_dev_null()
+            except OSError as e:
+                raise ConfigError("linux.maskedPaths", f"cannot mask with /dev/null: "
+                                  f"{e.strerror}") from None
+        return self.null
+
+    def close(self):
+        for fd in (self.null, self.tmpfs):
+            if fd is not None:
+                os.close(fd)
+
+
+def _mask(rootfd, path, where, masks):
     import stat
     fd = _open_special(rootfd, path, where)
     if fd is None:
         return
     try:
-        t = procfs.fd_path(fd)
-        if stat.S_ISDIR(os.fstat(fd).st_mode):
-            sc.mount("tmpfs", t, "tmpfs", sc.MS_RDONLY)
-        else:
-            if not null:
-                try:
-                    null.append(open_dev_null())
-                except OSError as e:
-                    raise ConfigError("linux.maskedPaths", f"cannot mask with /dev/null: "
-                                      f"{e.strerror}") from None
-            sc.mount(procfs.fd_path(null[0]), t, None, sc.MS_BIND)
+        src = masks.source(stat.S_ISDIR(os.fstat(fd).st_mode))
+        tree = sc.open_tree(src, "", sc.OPEN_TREE_CLONE | sc.AT_EMPTY_PATH)
+        try:
+            sc.move_mount(tree, "", fd, "", _EMPTY)
+        finally:
+            os.close(tree)
     except OSError as e:
         raise ConfigError(where, f"{path}: {e.strerror}") from None
     finally:

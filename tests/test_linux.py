@@ -262,3 +262,17 @@ def test_idmapped_bind_mount(runtime, bundle, tmp_path):
     assert out.split() == ["0", "0", "made"]
     st = os.stat(src / "new")  # root in the container wrote as host 1000
     assert (st.st_uid, st.st_gid) == (1000, 1000)
+
+
+def test_masked_directories_share_one_read_only_tmpfs(runtime, bundle):
+    """As runc: every masked directory is the same read-only, empty tmpfs
+    (one device), masked files are /dev/null, duplicates mask once, and
+    read-only paths refuse writes."""
+    bundle.config["linux"]["maskedPaths"] += ["/sys/firmware", "/proc/keys"]
+    bundle.sh("stat -c %d /proc/acpi /sys/firmware /proc/scsi 2>/dev/null | sort -u | wc -l;"
+              "ls -A /sys/firmware | wc -l; [ -c /proc/keys ] && echo chr;"
+              "touch /sys/firmware/x 2>/dev/null || echo ro;"
+              "echo 1 > /proc/sys/kernel/domainname 2>/dev/null || echo ro2").write()
+    p = runtime("run", "-b", bundle.path, runtime.new_id())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["1", "0", "chr", "ro", "ro2"], p.stdout
