@@ -171,6 +171,7 @@ def create(cid, opts):
         ctx.idmapped = {}
         if any(idmap.wanted(m) for m in spec.mounts):
             ctx.idmapped = idmap.prepare(spec)
+        ctx.host_pid = 0
         ctx.helper_forks = ns.pid_joined(spec.linux)
         ctx.late_pidns = ctx.tty = None
         if ctx.helper_forks:
@@ -397,12 +398,9 @@ def _drive_init(chan, procs, spec, cg, st):
 
 
 def _write_oom(pid, value):
+    from . import procfs
     try:
-        fd = os.open(f"/proc/{pid}/oom_score_adj", os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, str(value).encode())
-        finally:
-            os.close(fd)
+        procfs.write_pid_file(pid, "oom_score_adj", str(value))
     except OSError as e:
         raise ConfigError("process.oomScoreAdj", f"cannot set {value}: {e.strerror}") from None
 

@@ -38,7 +38,9 @@ def _run_one(where, h, data):
     if pid == 0:  # child
         try:
             os.dup2(r, 0)
-            os.closerange(3, 1024)
+            # every fd above stdio, however high (not just 3..1023)
+            from . import syscalls as sc
+            sc.close_range(3)
             os.execve(h.path, h.args, _env(h.env))
         except OSError as e:
             os.write(2, f"{where}: exec {h.path}: {e.strerror}\n".encode())

@@ -111,9 +111,18 @@ def _born_in_namespaces(ctx):
     cg = ctx.spec.linux.ns("cgroup")
     if cg is not None:
         sc.unshare(sc.CLONE_NEWCGROUP)
-    # our pid as the host sees it, from the host's /proc this mount
-    # namespace (a copy of the host's) still shows
-    ctx.child_chan.send(sync.PID, os.readlink("/proc/self"))
+    ctx.child_chan.send(sync.PID, str(_host_pid(ctx)))
+
+
+def _host_pid(ctx):
+    """Our pid as the host sees it, once: from the host's procfs, which this
+    mount namespace (a copy of the host's, before pivot_root) still shows,
+    proven to be procfs (procfs.py)."""
+    if not ctx.host_pid:
+        from . import procfs
+        with procfs.host() as p:
+            ctx.host_pid = int(p.pid())
+    return ctx.host_pid
 
 
 def _enter_namespaces(ctx):
@@ -178,9 +187,7 @@ def _setup(ctx):
     if spec.domainname is not None and linux.ns("uts"):
         sc.setdomainname(spec.domainname)
     log.trace("init: setup")
-    # our pid as the host sees it (hooks get it), from the host's /proc,
-    # which this mount namespace still shows
-    ctx.host_pid = int(os.readlink("/proc/self"))
+    _host_pid(ctx)  # (hooks get it)
     net = linux.ns("network")
     if net is not None and not net.path:
         _loopback_up()

@@ -97,31 +97,29 @@ def join(fds, keep=()):
 
 
 def write_id_maps(pid, linux):
-    """Parent side: write uid_map/gid_map for the init's new user namespace."""
+    """Parent side: write uid_map/gid_map for the init's new user namespace
+    (through the host's procfs, proven: procfs.py)."""
+    from . import procfs
     for name, maps in (("uid_map", linux.uid_mappings), ("gid_map", linux.gid_mappings)):
         data = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
         field = "linux.uidMappings" if name == "uid_map" else "linux.gidMappings"
         try:
-            fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, data.encode())
-            finally:
-                os.close(fd)
+            procfs.write_pid_file(pid, name, data)
         except OSError as e:
             raise ConfigError(field, f"writing {name}: {e.strerror}") from None
 
 
 def write_time_offsets(offsets):
-    """After unshare(CLONE_NEWTIME), before any process enters it."""
+    """After unshare(CLONE_NEWTIME), before any process enters it; through
+    a proven procfs (with the mount namespace joined by path, /proc is
+    another container's)."""
+    from . import procfs
     lines = []
     for clock, off in offsets.items():
         lines.append(f"{clock} {off.get('secs', 0)} {off.get('nanosecs', 0)}\n")
     if lines:
-        fd = os.open("/proc/self/timens_offsets", os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, "".join(lines).encode())
-        finally:
-            os.close(fd)
+        with procfs.host() as p:
+            p.write("self/timens_offsets", "".join(lines), trunc=False)
 
 
 def host_id(maps, cid):

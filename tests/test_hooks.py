@@ -1,6 +1,7 @@
 """OCI hooks: when each kind runs, where, with which state, and failures."""
 import json
 import os
+import sys
 import time
 
 from conftest import needs_root
@@ -132,3 +133,23 @@ def test_failing_poststart_and_poststop_only_warn(runtime, bundle):
     p = runtime("delete", "-f", cid)
     assert p.returncode == 0 and "hooks.poststop[0]" in p.stderr
     assert runtime("state", cid).returncode == 1
+
+
+def test_hooks_get_no_fd_above_stdio_however_high(runtime, bundle, tmp_path):
+    """Hooks close every fd above stdio (close_range), not just 3..1023:
+    a high fd the caller leaked must not reach a hook."""
+    import subprocess
+    out = tmp_path / "fds"
+    bundle.config["hooks"] = {"prestart": [{
+        "path": "/bin/sh", "args": ["sh", "-c", f"ls /proc/self/fd > {out}"]}]}
+    bundle.write()
+    code = ("import os, sys\n"
+            "fd = os.open('/dev/null', os.O_RDONLY)\n"
+            "os.dup2(fd, 4000, inheritable=True)\n"
+            "os.execv(sys.argv[1], sys.argv[1:])\n")
+    cid = runtime.new_id()
+    p = subprocess.run([sys.executable, "-c", code, runtime.bin, "--root", runtime.root,
+                        "run", "-b", bundle.path, cid], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    fds = sorted(int(x) for x in out.read_text().split())
+    assert max(fds) <= 3, fds  # 0-2, and ls's own directory fd
