@@ -17,7 +17,8 @@ Order (each step names the module that does it):
   7. prestart/createRuntime hooks run by the parent; createContainer here
   8. pivot_root, masked/readonly paths, ro root      (mounts)
   9. sysctl, rlimits, user, capabilities, nnp        (process, capabilities)
- 10. resolve the program, close fds, exec execinit    (process, execinit)
+ 10. resolve the program, close fds, exec execinit    (process, execinit);
+     in a joined pid namespace the helper forks the process into it
 """
 import os
 
