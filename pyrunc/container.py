@@ -64,10 +64,17 @@ class InitContext:
         order). No Python process of the runtime stays in the container to
         run them: a hook from the image (`#!/proc/self/exe`, say) could
         otherwise reach the host's interpreter."""
-        # (in a joined pid namespace this process is not in the container's
-        # procfs: the helper's fork, which is, checks it)
-        if not self.helper_forks and not os.path.exists(f"/proc/self/fd/{self.fifo_fd}"):
-            raise InitError("the container has no /proc: cannot wait for start")
+        # the helper reopens the fifo through the container's procfs: is
+        # there one (proven, procfs.py), showing us? (In a joined pid
+        # namespace this process is not in it: the helper's fork checks.)
+        if not self.helper_forks:
+            from . import procfs
+            try:
+                with procfs.container() as p:
+                    os.close(p.fd_dir())
+            except OSError as e:
+                raise InitError(f"the container has no usable /proc, needed to wait for "
+                                f"start: {e}") from None
         hooks_fd = None
         start_hooks = self.spec.hooks.get("startContainer")
         if start_hooks:
