@@ -601,23 +601,36 @@ def _readonly(rootfd, path, where):
 class Masks:
     """What masking needs, made once: /dev/null (checked, for files) and one
     read-only tmpfs that every masked directory shares (one superblock, as
-    runc's; each gets a clone of its mount)."""
+    runc's). The tmpfs is attached as it is on the first directory and
+    cloned from there for the others: kernels before 6.15 cannot clone a
+    mount that is not attached yet."""
 
-    __slots__ = ("null", "tmpfs")
+    __slots__ = ("null", "tmpfs", "attached")
 
     def __init__(self):
         self.null = self.tmpfs = None
+        self.attached = False
 
-    def source(self, isdir):
-        if isdir:
-            if self.tmpfs is None:
-                fs = sc.fsopen("tmpfs")
-                try:
-                    sc.fsconfig(fs, sc.FSCONFIG_CMD_CREATE)
-                    self.tmpfs = sc.fsmount(fs, sc.MOUNT_ATTR_RDONLY)
-                finally:
-                    os.close(fs)
-            return self.tmpfs
+    def mount_on(self, fd, isdir):
+        if isdir and self.tmpfs is None:
+            fs = sc.fsopen("tmpfs")
+            try:
+                sc.fsconfig(fs, sc.FSCONFIG_CMD_CREATE)
+                self.tmpfs = sc.fsmount(fs, sc.MOUNT_ATTR_RDONLY)
+            finally:
+                os.close(fs)
+        if isdir and not self.attached:
+            sc.move_mount(self.tmpfs, "", fd, "", _EMPTY)
+            self.attached = True
+            return
+        src = self.tmpfs if isdir else self._null()
+        tree = sc.open_tree(src, "", sc.OPEN_TREE_CLONE | sc.AT_EMPTY_PATH)
+        try:
+            sc.move_mount(tree, "", fd, "", _EMPTY)
+        finally:
+            os.close(tree)
+
+    def _null(self):
         if self.null is None:
             try:
                 self.null = open_dev_null()
@@ -638,12 +651,7 @@ def _mask(rootfd, path, where, masks):
     if fd is None:
         return
     try:
-        src = masks.source(stat.S_ISDIR(os.fstat(fd).st_mode))
-        tree = sc.open_tree(src, "", sc.OPEN_TREE_CLONE | sc.AT_EMPTY_PATH)
-        try:
-            sc.move_mount(tree, "", fd, "", _EMPTY)
-        finally:
-            os.close(tree)
+        masks.mount_on(fd, stat.S_ISDIR(os.fstat(fd).st_mode))
     except OSError as e:
         raise ConfigError(where, f"{path}: {e.strerror}") from None
     finally:
