@@ -6,6 +6,7 @@ import sys
 
 from setuptools import Command, setup
 from setuptools.command.build_py import build_py
+from distutils.command.build_scripts import build_scripts  # (setuptools' own)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -38,6 +39,21 @@ class BuildPy(build_py):
         build_generated(os.path.join(self.build_lib, "pyrunc"))
 
 
+class BuildScripts(build_scripts):
+    """bin/pyrunc is a /bin/sh script (so that no installer rewrites its
+    first line): outside a venv it runs the python3.X it was built for."""
+    def run(self):
+        super().run()
+        py = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+        for name in os.listdir(self.build_dir):
+            path = os.path.join(self.build_dir, name)
+            with open(path) as f:
+                text = f.read()
+            if "@PYTHON@" in text:
+                with open(path, "w") as f:
+                    f.write(text.replace("@PYTHON@", py))
+
+
 class BuildInplace(Command):
     """`python setup.py build_inplace`: everything generated, in ./pyrunc
     (for working from a checkout)."""
@@ -62,17 +78,14 @@ class BuildInplace(Command):
         build_generated(os.path.join(HERE, "pyrunc"))
 
 
+# The project's metadata (name, version, dependencies, licence) is in
+# pyproject.toml; here only what needs code: the C parts and generated files.
 setup(
-    name="pyrunc",
-    version="0.1.0",
-    description="An OCI container runtime in Python (runc-compatible CLI)",
-    python_requires=">=3.11",
     packages=["pyrunc", "pyrunc.cgroups"],
     package_data={"pyrunc": ["_execinit"]},
     scripts=["bin/pyrunc"],
-    install_requires=["cffi>=1.15", "jsonschema>=4", "pyroute2>=0.7"],
-    setup_requires=["cffi>=1.15"],
     cffi_modules=["csrc/build_shim.py:ffibuilder", "csrc/build_seccomp.py:ffibuilder"],
-    cmdclass={"build_py": BuildPy, "build_inplace": BuildInplace},
+    cmdclass={"build_py": BuildPy, "build_scripts": BuildScripts,
+              "build_inplace": BuildInplace},
     zip_safe=False,
 )
