@@ -6,6 +6,7 @@ import sys
 
 from setuptools import Command, setup
 from setuptools.command.build_py import build_py
+from setuptools.command.sdist import sdist
 from distutils.command.build_scripts import build_scripts  # (setuptools' own)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -31,6 +32,42 @@ def build_generated(pkg_dir):
         src = schemagen.generate(os.path.join(HERE, "spec", schema))
         with open(os.path.join(pkg_dir, name), "w") as f:
             f.write(src)
+    with open(os.path.join(pkg_dir, "_buildinfo.py"), "w") as f:
+        f.write(f"COMMIT = {commit()!r}\n")
+    # man pages and bash completion, from the command table the parser uses
+    sys.path.insert(0, HERE)
+    try:
+        from pyrunc import clihelp
+    finally:
+        sys.path.pop(0)
+    clihelp.write_docs(pkg_dir)
+
+
+def commit():
+    """`git describe` of the checkout, or what the sdist recorded (COMMIT)."""
+    if os.path.exists(os.path.join(HERE, ".git")):
+        try:
+            return subprocess.run(["git", "-C", HERE, "describe", "--always", "--dirty"],
+                                  capture_output=True, text=True,
+                                  check=True).stdout.strip() or "unknown"
+        except (OSError, subprocess.CalledProcessError):
+            return "unknown"
+    try:
+        with open(os.path.join(HERE, "COMMIT")) as f:
+            return f.read().strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+class Sdist(sdist):
+    """The sdist records the commit it was made from (it has no .git)."""
+    def make_release_tree(self, base_dir, files):
+        super().make_release_tree(base_dir, files)
+        path = os.path.join(base_dir, "COMMIT")
+        if os.path.exists(path):
+            os.unlink(path)  # a hard link to the checkout's, if any
+        with open(path, "w") as f:
+            f.write(commit() + "\n")
 
 
 class BuildPy(build_py):
@@ -85,7 +122,7 @@ setup(
     package_data={"pyrunc": ["_execinit"]},
     scripts=["bin/pyrunc"],
     cffi_modules=["csrc/build_shim.py:ffibuilder", "csrc/build_seccomp.py:ffibuilder"],
-    cmdclass={"build_py": BuildPy, "build_scripts": BuildScripts,
+    cmdclass={"build_py": BuildPy, "build_scripts": BuildScripts, "sdist": Sdist,
               "build_inplace": BuildInplace},
     zip_safe=False,
 )
