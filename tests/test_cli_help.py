@@ -138,3 +138,25 @@ def test_man_pages_and_completion_installed():
               "_pyrunc; echo ${COMPREPLY[@]}")
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True).stdout
     assert out.splitlines() == ["exec", "--pid-file"]
+
+
+def _refused_flags():
+    for cmd, row in sorted(cli.COMMAND_TABLE.items()):
+        for names, key, kind, text in row[3]:
+            if text.startswith("refused"):
+                yield cmd, names.split(", ")[0], kind
+
+
+@pytest.mark.parametrize("cmd,flag,kind", list(_refused_flags()))
+def test_flags_listed_as_refused_are_refused(tmp_path, cmd, flag, kind):
+    """A page that says "refused" is right: the command fails naming the
+    flag, before it looks for the container."""
+    args = [cmd, flag] + (["x"] if kind else []) + ["c1"] + (["true"] if cmd == "exec" else [])
+    p = run(*args, root=str(tmp_path / "state"))
+    assert p.returncode != 0
+    assert flag in p.stderr and "supported" in p.stderr, p.stderr
+
+
+def test_systemd_cgroup_refused_by_create(runtime, bundle):
+    p = runtime("--systemd-cgroup", "create", "-b", bundle.path, runtime.new_id())
+    assert p.returncode == 1 and "systemd" in p.stderr, p.stderr
