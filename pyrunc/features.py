@@ -14,7 +14,7 @@ def get():
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
         "hooks": list(HOOK_KINDS),
-        "mountOptions": mountopts.ALL,
+        "mountOptions": _mount_options(),
         "linux": {
             "namespaces": [t for t in NAMESPACE_TYPES
                            if os.path.exists(f"/proc/self/ns/{_procname(t)}")],
@@ -31,6 +31,15 @@ def get():
         },
         "annotations": _annotations(),
     }
+
+
+def _mount_options():
+    """The recursive r* options and idmapped mounts need mount_setattr(2):
+    without it (before Linux 5.12) they are not listed."""
+    if _idmap():
+        return mountopts.ALL
+    needs = set(mountopts.RECURSIVE) | {"idmap", "ridmap"}
+    return [o for o in mountopts.ALL if o not in needs]
 
 
 def _annotations():
