@@ -6,6 +6,8 @@ import sys
 
 from setuptools import Command, setup
 from setuptools.command.build_py import build_py
+from setuptools.command.sdist import sdist
+from distutils.command.build_scripts import build_scripts  # (setuptools' own)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -30,12 +32,63 @@ def build_generated(pkg_dir):
         src = schemagen.generate(os.path.join(HERE, "spec", schema))
         with open(os.path.join(pkg_dir, name), "w") as f:
             f.write(src)
+    with open(os.path.join(pkg_dir, "_buildinfo.py"), "w") as f:
+        f.write(f"COMMIT = {commit()!r}\n")
+    # man pages and bash completion, from the command table the parser uses
+    sys.path.insert(0, HERE)
+    try:
+        from pyrunc import clihelp
+    finally:
+        sys.path.pop(0)
+    clihelp.write_docs(pkg_dir)
+
+
+def commit():
+    """`git describe` of the checkout, or what the sdist recorded (COMMIT)."""
+    if os.path.exists(os.path.join(HERE, ".git")):
+        try:
+            return subprocess.run(["git", "-C", HERE, "describe", "--always", "--dirty"],
+                                  capture_output=True, text=True,
+                                  check=True).stdout.strip() or "unknown"
+        except (OSError, subprocess.CalledProcessError):
+            return "unknown"
+    try:
+        with open(os.path.join(HERE, "COMMIT")) as f:
+            return f.read().strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+class Sdist(sdist):
+    """The sdist records the commit it was made from (it has no .git)."""
+    def make_release_tree(self, base_dir, files):
+        super().make_release_tree(base_dir, files)
+        path = os.path.join(base_dir, "COMMIT")
+        if os.path.exists(path):
+            os.unlink(path)  # a hard link to the checkout's, if any
+        with open(path, "w") as f:
+            f.write(commit() + "\n")
 
 
 class BuildPy(build_py):
     def run(self):
         super().run()
         build_generated(os.path.join(self.build_lib, "pyrunc"))
+
+
+class BuildScripts(build_scripts):
+    """bin/pyrunc is a /bin/sh script (so that no installer rewrites its
+    first line): outside a venv it runs the python3.X it was built for."""
+    def run(self):
+        super().run()
+        py = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+        for name in os.listdir(self.build_dir):
+            path = os.path.join(self.build_dir, name)
+            with open(path) as f:
+                text = f.read()
+            if "@PYTHON@" in text:
+                with open(path, "w") as f:
+                    f.write(text.replace("@PYTHON@", py))
 
 
 class BuildInplace(Command):
@@ -62,17 +115,14 @@ class BuildInplace(Command):
         build_generated(os.path.join(HERE, "pyrunc"))
 
 
+# The project's metadata (name, version, dependencies, licence) is in
+# pyproject.toml; here only what needs code: the C parts and generated files.
 setup(
-    name="pyrunc",
-    version="0.1.0",
-    description="An OCI container runtime in Python (runc-compatible CLI)",
-    python_requires=">=3.11",
     packages=["pyrunc", "pyrunc.cgroups"],
     package_data={"pyrunc": ["_execinit"]},
     scripts=["bin/pyrunc"],
-    install_requires=["cffi>=1.15", "jsonschema>=4", "pyroute2>=0.7"],
-    setup_requires=["cffi>=1.15"],
     cffi_modules=["csrc/build_shim.py:ffibuilder", "csrc/build_seccomp.py:ffibuilder"],
-    cmdclass={"build_py": BuildPy, "build_inplace": BuildInplace},
+    cmdclass={"build_py": BuildPy, "build_scripts": BuildScripts, "sdist": Sdist,
+              "build_inplace": BuildInplace},
     zip_safe=False,
 )

@@ -9,76 +9,158 @@ arguments after the id belong to the process).
 import os
 import sys
 
-from . import __version__, OCI_VERSION, log
+from . import log
 from .errors import ContainerError, PyruncError
 
-GLOBAL = {
-    "--root": "root", "--log": "log", "--log-format": "log_format", "--debug": None,
-    "--systemd-cgroup": None, "--rootless": "rootless", "--criu": "criu",
-    "-v": None, "--version": None, "-h": None, "--help": None,
+# -- the command table ------------------------------------------------------
+# One table for the parser, the help pages (`--help`, `pyrunc help`), the
+# man pages and the shell completion (pyrunc/clihelp.py): what is listed is
+# what is parsed, so the documentation cannot drift from the flags.
+# A flag: (names, key, kind, help); kind is False for a boolean, True for a
+# flag with a value, "list" for a repeatable one. Help text is only read
+# when help is asked for.
+
+GLOBAL_FLAGS = (
+    ("--debug", "debug", False, "log debug messages too"),
+    ("--log", "log", True, "write the log to this file as well (default: stderr only)"),
+    ("--log-format", "log_format", True, "'text' or 'json' (default: \"text\")"),
+    ("--root", "root", True, "directory of the containers' state, best on a tmpfs "
+                             "(default: \"/run/pyrunc\")"),
+    ("--systemd-cgroup", "systemd_cgroup", False,
+     "use the systemd cgroup driver: refused by create and run (pyrunc manages "
+     "cgroupfs directly)"),
+    ("--rootless", "rootless", True, "'false' or 'auto' (the default); 'true' is "
+                                     "refused: pyrunc does not run rootless"),
+    ("--help, -h", "help", False, "show this help"),
+    ("--version, -v", "version", False, "print the version"),
+)
+
+_BUNDLE = ("--bundle, -b", "bundle", True, "the bundle directory (default: the current one)")
+_CONSOLE = ("--console-socket", "console_socket", True,
+            "an AF_UNIX socket to send the master end of the container's terminal to")
+_PRESERVE = ("--preserve-fds", "preserve_fds", True,
+             "pass N more file descriptors to the process (after stdio and "
+             "$LISTEN_FDS) (default: 0)")
+_CREATE_FLAGS = (
+    _BUNDLE, _CONSOLE,
+    ("--pid-file", "pid_file", True, "write the init's pid to this file"),
+    ("--no-pivot", "no_pivot", False, "enter the rootfs without pivot_root(2) (for "
+                                      "a rootfs on a ramdisk)"),
+    ("--no-new-keyring", "no_new_keyring", False, "keep the caller's session keyring "
+                                                  "instead of a new one"),
+    _PRESERVE,
+)
+_ID = "<container-id>"
+
+# command -> (summary, arguments, description, flags)
+COMMAND_TABLE = {
+    "create": ("create a container", _ID,
+               "Sets up the container from the bundle's config.json and leaves its "
+               "process waiting for `start`.", _CREATE_FLAGS),
+    "delete": ("delete a container and everything it holds", _ID, "",
+               (("--force, -f", "force", False, "kill a running container first "
+                                                "(SIGKILL)"),)),
+    "events": ("stream a container's statistics and OOM events", _ID,
+               "Writes one JSON object per line: statistics every --interval, and an "
+               "\"oom\" event when the kernel kills a process of the container.",
+               (("--interval", "interval", True, "time between statistics (default: 5s)"),
+                ("--stats", "stats", False, "print the statistics once and exit"))),
+    "exec": ("run a new process in a container",
+             "<container-id> <command> [args...]  |  -p process.json <container-id>",
+             "The process joins the container's namespaces, cgroup and security "
+             "settings; its exit status is pyrunc's (255 if it could not start).",
+             (("--process, -p", "process", True, "a process.json instead of the "
+                                                 "command line"),
+              ("--tty, -t", "tty", False, "give the process a terminal"),
+              _CONSOLE,
+              ("--cwd", "cwd", True, "working directory in the container"),
+              ("--env, -e", "env", "list", "set an environment variable (NAME=value)"),
+              ("--user, -u", "user", True, "uid[:gid] to run as"),
+              ("--additional-gids, -g", "additional_gids", "list", "one more group id"),
+              ("--cap, -c", "cap", "list", "one more capability (CAP_...)"),
+              ("--no-new-privs", "no_new_privs", False, "set no_new_privs"),
+              ("--detach, -d", "detach", False, "do not wait for the process"),
+              ("--pid-file", "pid_file", True, "write the process's pid to this file"),
+              _PRESERVE,
+              ("--ignore-paused", "ignore_paused", False, "exec even if the container "
+                                                          "is paused"),
+              ("--cgroup", "cgroup", "list", "a sub-cgroup to run in ([controller:]path)"),
+              ("--process-label", "process_label", True, "refused: no SELinux support"),
+              ("--apparmor", "apparmor", True, "refused: no AppArmor support"))),
+    "features": ("show what this build and host support (JSON)", "", "", ()),
+    "kill": ("send a signal to a container's init (default: SIGTERM)",
+             "<container-id> [signal]", "",
+             (("--all, -a", "all", False, "signal every process of the container"),)),
+    "list": ("list the containers under --root", "", "",
+             (("--format, -f", "format", True, "'table' or 'json' (default: \"table\")"),
+              ("--quiet, -q", "quiet", False, "only the ids"))),
+    "pause": ("freeze every process of a container", _ID, "", ()),
+    "ps": ("show the processes of a container", "<container-id> [ps options]",
+           "Runs ps(1) with the given options for the container's processes.",
+           (("--format, -f", "format", True, "'table' or 'json' (default: \"table\")"),)),
+    "resume": ("thaw a paused container", _ID, "", ()),
+    "run": ("create, start and wait for a container, then delete it", _ID,
+            "Without --detach, pyrunc relays signals (and the terminal) to the "
+            "container and exits with its status.",
+            _CREATE_FLAGS + (
+                ("--detach, -d", "detach", False, "return once the container started"),
+                ("--keep", "keep", False, "do not delete the container when it exits"))),
+    "spec": ("write a default config.json", "",
+             "Writes a config.json for a busybox-like rootfs, to edit.",
+             (_BUNDLE, ("--rootless", "rootless", False, "for a user namespace, without "
+                                                          "root"))),
+    "start": ("start the process of a created container", _ID, "", ()),
+    "state": ("print a container's state (JSON)", _ID, "", ()),
+    "update": ("change a running container's resource limits", _ID,
+               "With --resources, a linux.resources object (JSON); else the flags. "
+               "Only what is given changes.",
+               (("--resources, -r", "resources", True, "a linux.resources JSON file, "
+                                                       "or - for stdin"),) + tuple(
+                   ("--" + n, n.replace("-", "_"), True, h) for n, h in (
+                       ("blkio-weight", "block IO weight (10 to 1000)"),
+                       ("cpu-period", "CPU CFS period (microseconds)"),
+                       ("cpu-quota", "CPU CFS quota (microseconds)"),
+                       ("cpu-burst", "CPU CFS burst (microseconds)"),
+                       ("cpu-rt-period", "realtime period (microseconds)"),
+                       ("cpu-rt-runtime", "realtime runtime (microseconds)"),
+                       ("cpu-share", "CPU shares (relative weight)"),
+                       ("cpu-idle", "1: SCHED_IDLE for the cgroup"),
+                       ("cpuset-cpus", "CPUs to run on (0-3, 0,1)"),
+                       ("cpuset-mems", "memory nodes (0-3, 0,1)"),
+                       ("memory", "memory limit (bytes; k, m, g suffixes)"),
+                       ("memory-reservation", "memory soft limit"),
+                       ("memory-swap", "memory plus swap limit"),
+                       ("kernel-memory", "ignored with a warning, as runc"),
+                       ("kernel-memory-tcp", "ignored with a warning, as runc"),
+                       ("pids-limit", "maximum number of processes"),
+                       ("l3-cache-schema", "refused: no Intel RDT support"),
+                       ("mem-bw-schema", "refused: no Intel RDT support")))),
+    "help": ("show the commands, or one command's help", "[command]", "", ()),
 }
-GLOBAL_BOOL = {"--debug", "--systemd-cgroup", "-v", "--version", "-h", "--help"}
+ALIASES = {"h": "help"}
 
-# command -> {flag: (name, takes_value)}
-F = {
-    "create": {"--bundle": ("bundle", True), "-b": ("bundle", True),
-               "--pid-file": ("pid_file", True), "--console-socket": ("console_socket", True),
-               "--no-pivot": ("no_pivot", False), "--no-new-keyring": ("no_new_keyring", False),
-               "--preserve-fds": ("preserve_fds", True), "--pidfd-socket": ("pidfd_socket", True)},
-    "start": {},
-    "state": {}, "pause": {}, "resume": {},
-    "kill": {"--all": ("all", False), "-a": ("all", False)},
-    "delete": {"--force": ("force", False), "-f": ("force", False)},
-    "list": {"--format": ("format", True), "-f": ("format", True),
-             "--quiet": ("quiet", False), "-q": ("quiet", False)},
-    "spec": {"--bundle": ("bundle", True), "-b": ("bundle", True),
-             "--rootless": ("rootless", False)},
-    "features": {},
-    "ps": {"--format": ("format", True), "-f": ("format", True)},
-    "events": {"--stats": ("stats", False), "--interval": ("interval", True)},
-    "update": {"--resources": ("resources", True), "-r": ("resources", True),
-               **{"--" + n: (n.replace("-", "_"), True) for n in (
-                   "memory", "memory-swap", "memory-reservation", "kernel-memory",
-                   "kernel-memory-tcp", "cpu-share", "cpu-quota", "cpu-period", "cpu-burst",
-                   "cpu-rt-period", "cpu-rt-runtime", "cpu-idle", "cpuset-cpus", "cpuset-mems",
-                   "pids-limit", "blkio-weight", "l3-cache-schema", "mem-bw-schema")},
-               "--cpu-shares": ("cpu_share", True)},
-    "exec": {"--process": ("process", True), "-p": ("process", True),
-             "--tty": ("tty", False), "-t": ("tty", False),
-             "--console-socket": ("console_socket", True), "--cwd": ("cwd", True),
-             "--env": ("env", "list"), "-e": ("env", "list"),
-             "--user": ("user", True), "-u": ("user", True),
-             "--additional-gids": ("additional_gids", "list"), "-g": ("additional_gids", "list"),
-             "--cap": ("cap", "list"), "-c": ("cap", "list"),
-             "--no-new-privs": ("no_new_privs", False), "--detach": ("detach", False),
-             "-d": ("detach", False), "--pid-file": ("pid_file", True),
-             "--preserve-fds": ("preserve_fds", True), "--ignore-paused": ("ignore_paused", False),
-             "--process-label": ("process_label", True), "--apparmor": ("apparmor", True),
-             "--cgroup": ("cgroup", "list")},
+# not implemented, refused by name (never parsed and ignored)
+REFUSED_COMMANDS = {"checkpoint": "checkpoint is not supported by pyrunc (no CRIU)",
+                    "restore": "restore is not supported by pyrunc (no CRIU)"}
+REFUSED_FLAGS = {
+    "--criu": "--criu: checkpoint/restore (CRIU) is not supported by pyrunc",
+    "--pidfd-socket": "--pidfd-socket: not supported by this version of pyrunc",
+    "--no-subreaper": "--no-subreaper: not supported: pyrunc run waits for the "
+                      "container's init as its subreaper",
 }
-F["run"] = dict(F["create"], **{"--detach": ("detach", False), "-d": ("detach", False),
-                                "--keep": ("keep", False), "--no-subreaper": ("no_subreaper", False)})
 
-USAGE = """usage: pyrunc [global options] command [command options] [arguments...]
 
-pyrunc is an OCI container runtime (runc-compatible command line).
+def _parser_table(flags):
+    """{"--name": (key, kind)} for every spelling of every flag."""
+    out = {}
+    for names, key, kind, _ in flags:
+        for n in names.split(", "):
+            out[n] = (key, kind)
+    return out
 
-commands:
-  create    create a container          start     start a created container
-  run       create and run a container  state     output the state of a container
-  kill      send a signal to a container's init
-  delete    delete a container           list      list containers
-  spec      write a new config.json      features  show the enabled features
-  ps        processes of a container
 
-global options:
-  --root value        root directory for container state (default: "/run/pyrunc")
-  --log value         log file for errors (default: stderr only)
-  --log-format value  text or json (default: "text")
-  --debug             debug output
-  --systemd-cgroup    use the systemd cgroup driver
-  --version, -v       print the version
-"""
+GLOBAL = _parser_table(GLOBAL_FLAGS)
+F = {cmd: _parser_table(row[3]) for cmd, row in COMMAND_TABLE.items()}
 
 
 class Usage(PyruncError):
@@ -94,15 +176,13 @@ def parse_global(argv):
         if not a.startswith("-"):
             break
         name, eq, val = a.partition("=")
+        if name in REFUSED_FLAGS:
+            raise Usage(REFUSED_FLAGS[name])
         if name not in GLOBAL:
             raise Usage(f"flag provided but not defined: {name}")
-        if name in GLOBAL_BOOL:
-            if name in ("-v", "--version"):
-                g["version"] = True
-            elif name in ("-h", "--help"):
-                g["help"] = True
-            else:
-                g[name[2:].replace("-", "_")] = eq == "" or val.lower() in ("1", "true")
+        key, takes = GLOBAL[name]
+        if not takes:
+            g[key] = eq == "" or val.lower() in ("1", "true")
             i += 1
             continue
         if not eq:
@@ -110,8 +190,11 @@ def parse_global(argv):
             if i >= len(argv):
                 raise Usage(f"flag needs an argument: {name}")
             val = argv[i]
-        g[GLOBAL[name]] = val
+        g[key] = val
         i += 1
+    if g["rootless"] not in ("auto", "false"):
+        raise Usage(f"--rootless {g['rootless']}: pyrunc does not run rootless "
+                    "containers (only 'false' or 'auto')")
     return g, argv[i:]
 
 
@@ -135,6 +218,8 @@ def parse_cmd(cmd, argv):
         name, eq, val = a.partition("=")
         f = spec.get(name)
         if f is None:
+            if name in REFUSED_FLAGS:
+                raise Usage(REFUSED_FLAGS[name])
             if name in ("-h", "--help"):
                 opts["help"] = True
                 i += 1
@@ -173,20 +258,23 @@ def main(argv=None):
     log.configure(g["log"], g["log_format"], g["debug"])
     log.trace("cli start")
     if g.get("version"):
-        sys.stdout.write(f"pyrunc version {__version__}\nspec: {OCI_VERSION}\n")
+        from . import clihelp
+        sys.stdout.write(clihelp.version())
         return 0
     if not rest or g.get("help"):
-        sys.stdout.write(USAGE)
+        from . import clihelp
+        sys.stdout.write(clihelp.page(None))
         return 0
-    cmd, args = rest[0], rest[1:]
+    cmd, args = ALIASES.get(rest[0], rest[0]), rest[1:]
     handler = COMMANDS.get(cmd)
     if handler is None:
-        log.error(f"No help topic for '{cmd}'")
+        log.error(REFUSED_COMMANDS.get(cmd) or f"No help topic for '{cmd}'")
         return 1
     try:
         opts, pos = parse_cmd(cmd, args)
         if opts.get("help"):
-            sys.stdout.write(USAGE)
+            from . import clihelp
+            sys.stdout.write(clihelp.page(cmd))
             return 0
         return handler(g, opts, pos) or 0
     except PyruncError as e:
@@ -615,7 +703,17 @@ def cmd_exec(g, opts, pos):
         return 255
 
 
+def cmd_help(g, opts, pos):
+    """`pyrunc help [COMMAND]`: the same pages as --help."""
+    from . import clihelp
+    cmd = ALIASES.get(pos[0], pos[0]) if pos else None
+    if cmd is not None and cmd not in COMMAND_TABLE:
+        raise Usage(REFUSED_COMMANDS.get(cmd) or f"No help topic for '{cmd}'")
+    sys.stdout.write(clihelp.page(cmd))
+
+
 COMMANDS = {
+    "help": cmd_help,
     "create": cmd_create, "start": cmd_start, "run": cmd_run, "state": cmd_state,
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
     "features": cmd_features, "ps": cmd_ps, "exec": cmd_exec,

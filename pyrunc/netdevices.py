@@ -2,14 +2,19 @@
 network namespace (renamed, permanent global addresses kept, set up),
 with pyroute2 over netlink. Done by the runtime once the init's network
 namespace exists; never moved back (the namespace's owner decides)."""
-from .errors import ConfigError
+from .errors import ConfigError, NotSupported
 
 IFA_F_PERMANENT = 0x80
 RT_SCOPE_UNIVERSE = 0
 
 
 def move(pid, devices):
-    from pyroute2 import IPRoute  # ~100 ms of imports: only when asked for
+    try:
+        from pyroute2 import IPRoute  # ~100 ms of imports: only when asked for
+    except ImportError:
+        # an optional dependency: say which field needs it and how to get it
+        raise NotSupported("linux.netDevices", "needs pyroute2: pip install "
+                           "'pyrunc[netdevices]'") from None
     with IPRoute() as host, IPRoute(netns=f"/proc/{pid}/ns/net") as cont:
         for host_name, d in devices.items():
             where = f"linux.netDevices.{host_name}"

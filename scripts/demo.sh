@@ -1,6 +1,6 @@
 #!/bin/sh
-# The main job: install pyrunc, build a bundle from busybox-static and run
-# a real container in it.
+# The main job: build pyrunc's sdist and wheel, install the wheel into
+# .venv, build a bundle from busybox-static and run a real container in it.
 set -eu
 . "$(dirname "$0")/setup.sh"
 B=$(mktemp -d /tmp/pyrunc-demo.XXXXXX)

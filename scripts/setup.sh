@@ -1,11 +1,20 @@
-# Sourced by scripts/demo.sh and scripts/test.sh: installs what pyrunc needs
-# on a fresh Debian machine (as root) and pyrunc itself into .venv.
+# Sourced by scripts/demo.sh and scripts/test.sh (as root, on a fresh
+# Debian machine): installs what building and running pyrunc needs, builds
+# its sdist and wheel with `python -m build`, and installs that wheel into
+# .venv, as a user would. With PYRUNC_SETUP=test (scripts/test.sh): also
+# the container clients the tests compare against, and the `test` extra.
 set -eu
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${PYRUNC_VENV:-$TOP/.venv}
+SETUP=${PYRUNC_SETUP:-run}
 
+# running a container: busybox for the demo's rootfs, a C compiler and
+# libseccomp for the build
+pkgs="busybox-static gcc libc6-dev libseccomp-dev"
+# the tests: the real clients, each side by side with runc
+[ "$SETUP" = test ] && pkgs="$pkgs runc podman conmon containerd docker.io"
 need_pkgs=""
-for p in busybox-static gcc libc6-dev libseccomp-dev runc podman conmon containerd; do
+for p in $pkgs; do
 	dpkg -s "$p" >/dev/null 2>&1 || need_pkgs="$need_pkgs $p"
 done
 if [ -n "$need_pkgs" ]; then
@@ -16,15 +25,29 @@ if [ -n "$need_pkgs" ]; then
 fi
 
 PYTHON=${PYTHON:-python3}
-if [ ! -x "$VENV/bin/python" ]; then
-	"$PYTHON" -m venv "$VENV"
-fi
-"$VENV/bin/pip" install -q --disable-pip-version-check "$TOP" pytest 2>&1 |
-	grep -v "^WARNING: Location" || true
+pip_q() {
+	v=$1
+	shift
+	"$v/bin/pip" install -q --disable-pip-version-check "$@" 2>&1 |
+		grep -v "^WARNING: Location" || true
+}
+# the sdist and the wheel, built from this checkout in build's isolated
+# environment (setuptools and cffi from PyPI), into dist/
+BUILD_VENV=$TOP/.venv-build
+[ -x "$BUILD_VENV/bin/python" ] || "$PYTHON" -m venv "$BUILD_VENV"
+[ -x "$BUILD_VENV/bin/pyproject-build" ] || pip_q "$BUILD_VENV" build
+rm -rf "$TOP/dist"
+"$BUILD_VENV/bin/python" -m build -o "$TOP/dist" "$TOP" >"$BUILD_VENV/build.log" 2>&1 || {
+	tail -n 30 "$BUILD_VENV/build.log" >&2
+	exit 1
+}
+WHEEL=$(ls "$TOP"/dist/pyrunc-*.whl)
+
+# the wheel, installed into .venv (the same version again: --force-reinstall)
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+extra=""
+[ "$SETUP" = test ] && extra="[test]"
+pip_q "$VENV" --force-reinstall --no-deps "$WHEEL"
+pip_q "$VENV" "$WHEEL$extra"
 PYRUNC=$VENV/bin/pyrunc
-# pip writes a bare "#!<venv>/bin/python3" line; the launcher is meant to
-# run isolated (-I: nothing from PYTHON* variables, the user site or the
-# caller's directory) and without site.py (-S: ~1.5 ms of every start).
-# bin/pyrunc finds its package either way.
-head -n 1 "$PYRUNC" | grep -q -- ' -IS$' || sed -i '1s|$| -IS|' "$PYRUNC"
-export PYRUNC
+export PYRUNC WHEEL

@@ -4,6 +4,7 @@
 # cgroup v2 ones again inside a pure cgroup v2 VM (tests/v2vm/run.sh).
 # PYRUNC_NO_V2VM=1 skips the VM part.
 set -eu
+PYRUNC_SETUP=test
 . "$(dirname "$0")/setup.sh"
 cd "$TOP"
 rc=0
