@@ -54,7 +54,7 @@ F = {
              "-d": ("detach", False), "--pid-file": ("pid_file", True),
              "--preserve-fds": ("preserve_fds", True), "--ignore-paused": ("ignore_paused", False),
              "--process-label": ("process_label", True), "--apparmor": ("apparmor", True),
-             "--cgroup": ("cgroup", "list")},
+             "--cgroup": ("cgroup", "list"), "--pidfd-socket": ("pidfd_socket", True)},
 }
 F["run"] = dict(F["create"], **{"--detach": ("detach", False), "-d": ("detach", False),
                                 "--keep": ("keep", False), "--no-subreaper": ("no_subreaper", False)})
@@ -229,7 +229,34 @@ def cmd_create(g, opts, pos):
     from . import container
     cid = need_id("create", pos)
     o = _create_opts(g, opts)
-    container.create(cid, o)
+    sock = _pidfd_connect(opts)
+    try:
+        st = container.create(cid, o)
+    except BaseException:
+        if sock is not None:
+            os.close(sock)
+        raise
+    if sock is not None:
+        _pidfd_send(st, sock)
+
+
+def _pidfd_connect(opts):
+    """--pidfd-socket: connected before anything is made, as runc does."""
+    if not opts.get("pidfd_socket"):
+        return None
+    from . import pidfdsock
+    return pidfdsock.connect(opts["pidfd_socket"])
+
+
+def _pidfd_send(st, sock):
+    """The init's pidfd to the --pidfd-socket; the container is removed
+    when it cannot be sent, as a failed create is."""
+    from . import pidfdsock
+    try:
+        pidfdsock.send(sock, st.pid, pidfdsock.STANDARD, st.init_alive)
+    except BaseException:
+        _force_delete(st)
+        raise
 
 
 def cmd_start(g, opts, pos):
@@ -253,7 +280,15 @@ def cmd_run(g, opts, pos):
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     # a terminal (if the config asks for one) relayed by us, as runc does
     o.relay = not o.detach and not o.console_socket
-    st = container.create(cid, o)
+    sock = _pidfd_connect(opts)
+    try:
+        st = container.create(cid, o)
+    except BaseException:
+        if sock is not None:
+            os.close(sock)
+        raise
+    if sock is not None:
+        _pidfd_send(st, sock)  # (on failure the process exits: console_ours goes)
     master = None
     try:
         if o.console_ours is not None:
@@ -602,7 +637,7 @@ def cmd_exec(g, opts, pos):
         user=opts.get("user"), additional_gids=opts.get("additional_gids"), caps=opts.get("cap"),
         no_new_privs=opts.get("no_new_privs"), detach=opts.get("detach"),
         pid_file=opts.get("pid_file"), preserve_fds=pf, ignore_paused=opts.get("ignore_paused"),
-        cgroup=opts.get("cgroup"))
+        cgroup=opts.get("cgroup"), pidfd_socket=opts.get("pidfd_socket"))
     try:
         return execute.run(g["root"], cid, o)
     except PyruncError as e:
