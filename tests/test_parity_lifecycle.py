@@ -1,0 +1,239 @@
+"""Lifecycle and cgroups next to runc: the same command on the same bundle
+through pyrunc and runc (1.1.5 here), the same observable result. Where
+runc 1.2+ (HEAD) behaves differently from 1.1.5, HEAD's behaviour is the
+one asserted, for pyrunc alone."""
+import array
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from conftest import needs_root
+
+pytestmark = needs_root
+
+
+@pytest.fixture
+def runc(tmp_path):
+    """runc with a private --root; whatever it still holds is deleted."""
+    exe = shutil.which("runc")
+    if exe is None:
+        pytest.skip("runc is not installed")
+    root = str(tmp_path / "runc-state")
+    r = Tool([exe, "--root", root], root)
+    yield r
+    if os.path.isdir(root):
+        for cid in os.listdir(root):
+            subprocess.run([exe, "--root", root, "delete", "-f", cid], capture_output=True)
+
+
+class Tool:
+    """A runtime command line; output through files (a container inherits
+    them and would hold a pipe open)."""
+
+    def __init__(self, argv, root):
+        self.argv = argv
+        self.root = root
+
+    def __call__(self, *args, timeout=60):
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            p = subprocess.run(self.argv + [str(a) for a in args], stdout=out, stderr=err,
+                               text=True, timeout=timeout)
+            out.seek(0)
+            err.seek(0)
+            p.stdout, p.stderr = out.read(), err.read()
+        return p
+
+    def state(self, cid):
+        p = self("state", cid)
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)
+
+
+def ours(runtime):
+    return Tool([runtime.bin, "--root", runtime.root], runtime.root)
+
+
+def both(runtime, runc):
+    return (("pyrunc", ours(runtime)), ("runc", runc))
+
+
+def wait_for(cond, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def status(rt, cid):
+    p = rt("state", cid)
+    return json.loads(p.stdout)["status"] if p.returncode == 0 else None
+
+
+def host_pidns(bundle):
+    bundle.config["linux"]["namespaces"] = [
+        n for n in bundle.config["linux"]["namespaces"] if n["type"] != "pid"]
+
+
+# -- --pidfd-socket (runc 1.2) ---------------------------------------------
+class PidfdReceiver:
+    """A listening unix socket; the first connection's message and fds."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(1)
+        self.sock.settimeout(30)
+        self.msg, self.fds, self.error = None, [], None
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        try:
+            conn, _ = self.sock.accept()
+            with conn:
+                fds = array.array("i")
+                msg, anc, _, _ = conn.recvmsg(64, socket.CMSG_SPACE(4 * fds.itemsize))
+                for level, kind, data in anc:
+                    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                        fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+                self.msg, self.fds = msg, list(fds)
+        except OSError as e:
+            self.error = e
+
+    def result(self):
+        self.thread.join(30)
+        assert self.error is None, self.error
+        return self.msg, self.fds
+
+    def close(self):
+        self.sock.close()
+        for fd in self.fds:
+            os.close(fd)
+
+
+def pidfd_pid(fd):
+    """The pid a pidfd refers to, from its fdinfo."""
+    assert os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[pidfd]"
+    with open(f"/proc/self/fdinfo/{fd}") as f:
+        for line in f:
+            if line.startswith("Pid:"):
+                return int(line.split()[1])
+    raise AssertionError("no Pid in fdinfo")
+
+
+@pytest.fixture
+def receiver(tmp_path):
+    r = PidfdReceiver(str(tmp_path / "pidfd.sock"))
+    yield r
+    r.close()
+
+
+def test_pidfd_socket_create_sends_the_inits_pidfd(runtime, bundle, receiver):
+    bundle.args("sleep", "600").write()
+    cid = runtime.new_id()
+    p = runtime("create", "-b", bundle.path, "--pidfd-socket", receiver.path, cid)
+    assert p.returncode == 0, p.stderr
+    msg, fds = receiver.result()
+    assert msg == b"standard" and len(fds) == 1
+    assert pidfd_pid(fds[0]) == runtime.state(cid)["pid"]
+    # what containerd does with it: signal the init without a pid race
+    signal.pidfd_send_signal(fds[0], signal.SIGKILL)
+    assert wait_for(lambda: runtime.state(cid)["status"] == "stopped")
+    assert runtime("delete", cid).returncode == 0
+
+
+def test_pidfd_socket_run_detached(runtime, bundle, receiver):
+    bundle.args("sleep", "600").write()
+    cid = runtime.new_id()
+    p = runtime("run", "-d", "-b", bundle.path, "--pidfd-socket", receiver.path, cid)
+    assert p.returncode == 0, p.stderr
+    msg, fds = receiver.result()
+    assert msg == b"standard"
+    assert pidfd_pid(fds[0]) == runtime.state(cid)["pid"]
+    assert runtime("delete", "-f", cid).returncode == 0
+
+
+def test_pidfd_socket_run_in_the_foreground(runtime, bundle, receiver):
+    bundle.args("sleep", "600").write()
+    cid = runtime.new_id()
+    proc = subprocess.Popen([runtime.bin, "--root", runtime.root, "run", "-b", bundle.path,
+                             "--pidfd-socket", receiver.path, cid],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        msg, fds = receiver.result()
+        assert msg == b"standard"
+        # (sent before the start, as runc does: wait until it runs)
+        assert wait_for(lambda: status(ours(runtime), cid) == "running")
+        signal.pidfd_send_signal(fds[0], signal.SIGKILL)
+        assert proc.wait(30) == 128 + 9
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    assert os.listdir(runtime.root) == []
+
+
+def test_pidfd_socket_exec_sends_the_processes_pidfd(runtime, bundle, receiver, tmp_path):
+    bundle.args("sleep", "600").write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    try:
+        pidfile = tmp_path / "exec.pid"
+        p = runtime("exec", "-d", "--pid-file", pidfile, "--pidfd-socket", receiver.path,
+                    cid, "sleep", "500")
+        assert p.returncode == 0, p.stderr
+        msg, fds = receiver.result()
+        assert msg == b"setns" and len(fds) == 1
+        assert pidfd_pid(fds[0]) == int(pidfile.read_text())
+        signal.pidfd_send_signal(fds[0], signal.SIGKILL)
+        assert wait_for(lambda: not os.path.exists(f"/proc/{pidfile.read_text()}/stat")
+                        or open(f"/proc/{pidfile.read_text()}/stat").read().split(") ")[1][0]
+                        in "ZX")
+    finally:
+        runtime("delete", "-f", cid)
+
+
+def test_pidfd_socket_exec_in_the_foreground(runtime, bundle, receiver):
+    bundle.args("sleep", "600").write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    try:
+        p = runtime("exec", "--pidfd-socket", receiver.path, cid, "sh", "-c", "exit 7")
+        assert p.returncode == 7, p.stderr
+        msg, fds = receiver.result()
+        assert msg == b"setns" and len(fds) == 1
+    finally:
+        runtime("delete", "-f", cid)
+
+
+def test_pidfd_socket_unreachable_fails_before_creating(runtime, bundle, tmp_path):
+    bundle.args("sleep", "600").write()
+    cid = runtime.new_id()
+    sock = str(tmp_path / "nobody-listens.sock")
+    for cmd in ("create", "run"):
+        args = [cmd, "-b", bundle.path, "--pidfd-socket", sock, cid]
+        if cmd == "run":
+            args.insert(1, "-d")
+        p = runtime(*args)
+        assert p.returncode == 1
+        assert f"failed to dail {sock}: dial unix {sock}: connect: no such file or directory" \
+            in p.stderr
+        assert runtime("state", cid).returncode == 1
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    try:
+        p = runtime("exec", "--pidfd-socket", sock, cid, "true")
+        assert p.returncode == 255 and "failed to dail" in p.stderr
+    finally:
+        runtime("delete", "-f", cid)
