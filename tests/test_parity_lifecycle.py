@@ -237,3 +237,89 @@ def test_pidfd_socket_unreachable_fails_before_creating(runtime, bundle, tmp_pat
         assert p.returncode == 255 and "failed to dail" in p.stderr
     finally:
         runtime("delete", "-f", cid)
+
+
+# -- kill ------------------------------------------------------------------
+def test_kill_of_a_stopped_container_is_not_running(runtime, bundle, runc):
+    bundle.args("true").write()
+    for name, rt in both(runtime, runc):
+        cid = runtime.new_id()
+        p = rt("run", "-d", "-b", bundle.path, cid)
+        assert p.returncode == 0, (name, p.stderr)
+        assert wait_for(lambda: status(rt, cid) == "stopped"), name
+        for sig in ("TERM", "KILL"):
+            p = rt("kill", cid, sig)
+            assert p.returncode == 1 and "container not running" in p.stderr, (name, p)
+        assert rt("delete", cid).returncode == 0, name
+
+
+def test_kill_all_of_a_stopped_container_is_no_error(runtime, bundle):
+    """runc 1.2 keeps --all only for this (1.1.5: "container not running")."""
+    bundle.args("true").write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    assert wait_for(lambda: runtime.state(cid)["status"] == "stopped")
+    assert runtime("kill", "--all", cid, "TERM").returncode == 0
+    assert runtime("kill", "-a", cid, "KILL").returncode == 0
+    assert runtime("delete", cid).returncode == 0
+
+
+def _pids(rt, cid):
+    p = rt("ps", "--format", "json", cid)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout) or []
+
+
+def _host_pidns_container(runtime, bundle):
+    host_pidns(bundle)
+    bundle.sh("sleep 600 & exec sleep 601").write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    assert wait_for(lambda: len(_pids(runtime, cid)) == 2)
+    return cid
+
+
+def test_kill_in_the_host_pid_namespace_takes_every_process(runtime, bundle):
+    """runc 1.2: SIGKILL of an init that is not pid 1 of its own namespace
+    goes to the whole cgroup (the kernel would leave its children)."""
+    cid = _host_pidns_container(runtime, bundle)
+    try:
+        assert runtime("kill", cid, "KILL").returncode == 0
+        assert wait_for(lambda: _pids(runtime, cid) == [])
+        assert runtime.state(cid)["status"] == "stopped"
+    finally:
+        runtime("delete", "-f", cid)
+
+
+def test_kill_in_the_host_pid_namespace_once_the_init_is_gone(runtime, bundle):
+    cid = _host_pidns_container(runtime, bundle)
+    try:
+        init = runtime.state(cid)["pid"]
+        os.kill(init, signal.SIGKILL)
+        assert wait_for(lambda: runtime.state(cid)["status"] == "stopped")
+        left = _pids(runtime, cid)
+        assert len(left) == 1 and left[0] != init
+        # another signal is for the init alone: there is none
+        p = runtime("kill", cid, "TERM")
+        assert p.returncode == 1 and "container not running" in p.stderr
+        assert _pids(runtime, cid) == left
+        # SIGKILL reaches what the init left behind
+        assert runtime("kill", cid, "KILL").returncode == 0
+        assert wait_for(lambda: _pids(runtime, cid) == [])
+        assert runtime("delete", cid).returncode == 0
+    finally:
+        runtime("delete", "-f", cid)
+
+
+def test_kill_of_a_paused_container_with_sigkill_thaws_it(runtime, bundle):
+    """runc 1.2 thaws after a SIGKILL of the init (frozen, it would not die)."""
+    bundle.args("sleep", "600").write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    try:
+        assert runtime("pause", cid).returncode == 0
+        assert runtime("kill", cid, "KILL").returncode == 0
+        assert wait_for(lambda: runtime.state(cid)["status"] == "stopped")
+        assert runtime("delete", cid).returncode == 0
+    finally:
+        runtime("delete", "-f", cid)
