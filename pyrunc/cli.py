@@ -111,6 +111,7 @@ def parse_global(argv):
                 raise Usage(f"flag needs an argument: {name}")
             val = argv[i]
         g[GLOBAL[name]] = val
+        g.setdefault("set", set()).add(GLOBAL[name])  # (runc's IsSet: `list` needs it)
         i += 1
     return g, argv[i:]
 
@@ -125,7 +126,7 @@ def parse_cmd(cmd, argv):
         if flags_done or not a.startswith("-") or a == "-":
             pos.append(a)
             i += 1
-            if cmd == "exec":  # after the id: the process's own arguments
+            if cmd in ("exec", "ps", "kill"):  # after the id: ps(1)'s, the process's own
                 flags_done = True
             continue
         if a == "--":
@@ -567,10 +568,20 @@ def cmd_delete(g, opts, pos):
 
 
 def cmd_list(g, opts, pos):
+    """runc 1.2+: a --root given that does not exist is an error; the
+    default one not made yet lists nothing. -q wins over --format."""
     from . import state
+    if pos:
+        raise Usage('"list" requires exactly 0 argument(s)')
     fmt = opts.get("format", "table")
-    if fmt not in ("table", "json"):
-        raise ContainerError(f"invalid format option: {fmt}")
+    if fmt not in ("table", "json") and not opts.get("quiet"):
+        raise ContainerError("invalid format option")
+    if "root" in g.get("set", ()) and not os.path.isdir(g["root"]):
+        try:
+            os.listdir(g["root"])
+        except OSError as e:
+            raise ContainerError(f"open {g['root']}: {(e.strerror or str(e)).lower()}") \
+                from None
     items = []
     for cid in state.list_ids(g["root"]):
         try:
@@ -605,15 +616,46 @@ def cmd_features(g, opts, pos):
 
 
 def cmd_ps(g, opts, pos):
+    """runc's ps: ps(1) over every process of the host (its options, or
+    -ef), the header and the lines whose PID is in the container's cgroup.
+    A stopped container has none: the header alone, exit 0."""
     from . import cgroups, jsonlite, state
     cid = need_id("ps", pos)
     st = state.load(g["root"], cid)
     pids = cgroups.from_state(st.d.get("cgroups", {})).pids()
     fmt = opts.get("format", "table")
-    if fmt == "json":
-        sys.stdout.write(jsonlite.dumps(pids) + "\n")
+    if fmt == "json":  # (none: null, as runc's Go encoder writes an empty list)
+        sys.stdout.write(jsonlite.dumps(pids or None) + "\n")
         return 0
-    os.execvp("ps", ["ps", "-f", "-p", ",".join(map(str, pids)) or "0"] + pos[1:])
+    if fmt != "table":
+        raise ContainerError("invalid format option")
+    import subprocess
+    p = subprocess.run(["ps"] + (pos[1:] or ["-ef"]), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT)
+    out = p.stdout.decode(errors="replace")
+    if p.returncode != 0:
+        why = f"signal: {-p.returncode}" if p.returncode < 0 else f"exit status {p.returncode}"
+        raise ContainerError(f"{why}: {out}")
+    lines = out.split("\n")
+    titles = lines[0].split()
+    if "PID" not in titles:
+        raise ContainerError("couldn't find PID field in ps output")
+    col = titles.index("PID")
+    keep = set(pids)
+    sys.stdout.write(lines[0] + "\n")
+    for line in lines[1:]:
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            pid = int(fields[col])
+        except (ValueError, IndexError):
+            bad = fields[col] if col < len(fields) else ""
+            raise ContainerError(f'unable to parse pid: strconv.Atoi: parsing "{bad}": '
+                                 "invalid syntax") from None
+        if pid in keep:
+            sys.stdout.write(line + "\n")
+    return 0
 
 
 def cmd_exec(g, opts, pos):

@@ -323,3 +323,77 @@ def test_kill_of_a_paused_container_with_sigkill_thaws_it(runtime, bundle):
         assert runtime("delete", cid).returncode == 0
     finally:
         runtime("delete", "-f", cid)
+
+
+# -- list --------------------------------------------------------------------
+def test_list_with_a_root_that_does_not_exist_fails(runtime, tmp_path):
+    """runc 1.2: a --root given that does not exist is an error (1.1.5
+    made it and listed nothing)."""
+    root = str(tmp_path / "no-such-root")
+    for args in (["list"], ["list", "-q"], ["list", "-f", "json"]):
+        p = subprocess.run([runtime.bin, "--root", root] + args, capture_output=True, text=True)
+        assert p.returncode == 1, (args, p)
+        assert f"open {root}: no such file or directory" in p.stderr
+        assert p.stdout == ""
+        assert not os.path.exists(root)
+
+
+def test_list_with_the_default_root_not_made_yet_lists_nothing(tmp_path, capsys):
+    from pyrunc import cli
+    g, _ = cli.parse_global([])  # the default root, not given
+    g["root"] = str(tmp_path / "not-yet")
+    assert cli.cmd_list(g, {}, []) in (None, 0)
+    assert capsys.readouterr().out.split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED",
+                                               "OWNER"]
+    g, _ = cli.parse_global(["--root", str(tmp_path / "not-yet")])
+    with pytest.raises(cli.ContainerError, match="no such file or directory"):
+        cli.cmd_list(g, {}, [])
+
+
+def test_list_usage_and_format_errors_as_runc(runtime, runc, tmp_path):
+    for name, rt in both(runtime, runc):
+        os.makedirs(rt.root, exist_ok=True)
+        p = rt("list", "-f", "bad")
+        assert p.returncode == 1 and "invalid format option" in p.stderr, (name, p)
+        p = rt("list", "-q", "-f", "bad")  # -q is checked first
+        assert p.returncode == 0 and p.stdout == "", (name, p)
+        p = rt("list", "extra")
+        assert p.returncode == 1 and 'requires exactly 0 argument(s)' in p.stderr, \
+            (name, p)
+        p = rt("list", "-f", "json")
+        assert p.returncode == 0 and json.loads(p.stdout) in (None, []), (name, p)
+
+
+# -- ps ----------------------------------------------------------------------
+def test_ps_with_ps_options_as_runc(runtime, bundle, runc):
+    bundle.sh("sleep 600 & exec sleep 601").write()
+    out = {}
+    for name, rt in both(runtime, runc):
+        cid = runtime.new_id()
+        p = rt("run", "-d", "-b", bundle.path, cid)
+        assert p.returncode == 0, (name, p.stderr)
+        try:
+            assert wait_for(lambda: len(_pids(rt, cid) or []) == 2), name
+            pids = sorted(_pids(rt, cid))
+            res = {}
+            for args in ([], ["-e", "-x"], ["-o", "pid,comm"], ["-o", "comm"], ["--bad"]):
+                p = rt("ps", cid, *args)
+                lines = p.stdout.splitlines()
+                res[" ".join(args)] = (p.returncode, lines[:1], len(lines) - 1)
+                if p.returncode == 0 and args != ["-o", "comm"]:
+                    col = lines[0].split().index("PID")
+                    assert sorted(int(l.split()[col]) for l in lines[1:]) == pids, (name, args)
+            out[name] = res
+            assert rt("kill", cid, "KILL").returncode == 0
+            assert wait_for(lambda: status(rt, cid) == "stopped"), name
+            # stopped: the header alone, exit 0 (json: null)
+            p = rt("ps", cid)
+            assert p.returncode == 0 and len(p.stdout.splitlines()) == 1, (name, p)
+            assert p.stdout.split() == out[name][""][1][0].split()
+            p = rt("ps", "-f", "json", cid)
+            assert (p.returncode, p.stdout.strip()) == (0, "null"), (name, p)
+            p = rt("ps", "-f", "bad", cid)
+            assert p.returncode == 1 and "invalid format option" in p.stderr, (name, p)
+        finally:
+            rt("delete", "-f", cid)
+    assert out["pyrunc"] == out["runc"]
