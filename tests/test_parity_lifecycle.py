@@ -397,3 +397,132 @@ def test_ps_with_ps_options_as_runc(runtime, bundle, runc):
         finally:
             rt("delete", "-f", cid)
     assert out["pyrunc"] == out["runc"]
+
+
+# -- seccomp -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def rawsys(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("rawsys") / "rawsys")
+    src = os.path.join(os.path.dirname(__file__), "parity", "rawsys.c")
+    subprocess.run(["gcc", "-static", "-O2", "-o", out, src], check=True)
+    return out
+
+
+# what a static glibc program needs to start, print and exit, and what runc's
+# init does once it has loaded the filter (the highest: rseq, 334 on x86_64)
+STARTUP = ["execve", "brk", "arch_prctl", "set_tid_address", "set_robust_list", "rseq",
+           "prlimit64", "mprotect", "mmap", "munmap", "uname", "readlink", "readlinkat",
+           "getrandom", "newfstatat", "fstat", "statx", "ioctl", "write", "exit_group",
+           "exit", "getpid", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn",
+           "close", "futex", "sched_yield", "nanosleep", "clock_nanosleep", "gettid", "tgkill",
+           "sigaltstack", "madvise", "fcntl", "epoll_pwait", "epoll_ctl", "epoll_create1",
+           "read", "openat", "getppid", "pipe2", "dup3", "clock_gettime", "fstatfs", "statfs",
+           "getdents64", "lseek"]
+
+
+def _seccomp_bundle(bundle, rawsys, profile, *nrs):
+    shutil.copy(rawsys, os.path.join(bundle.rootfs, "bin", "rawsys"))
+    bundle.config["linux"]["seccomp"] = profile
+    bundle.args("/bin/rawsys", *[str(n) for n in nrs]).write()
+
+
+def test_seccomp_enosys_stub_as_runc(runtime, bundle, runc, rawsys):
+    """Above the profile's highest syscall (clone3 435, faccessat2 439 here):
+    ENOSYS, so a libc falls back; below it, the default action (EACCES)."""
+    prof = {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 13,
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [{"names": STARTUP, "action": "SCMP_ACT_ALLOW"}]}
+    # getuid (below: denied), clone3 and faccessat2 (above: ENOSYS), x32's getuid
+    # (below x32's highest: denied) and a number above x32's highest (its execve is 520)
+    _seccomp_bundle(bundle, rawsys, prof, 102, 435, 439, 0x40000066, 0x40000258)
+    out = {}
+    for name, rt in both(runtime, runc):
+        p = rt("run", "-b", bundle.path, runtime.new_id())
+        assert p.returncode == 0, (name, p.stderr)
+        out[name] = p.stdout
+    assert out["pyrunc"] == out["runc"]
+    res = dict(line.split("=") for line in out["pyrunc"].split())
+    assert res["102"] == "-13" and res["435"] == "-38" and res["439"] == "-38", res
+    assert res[str(0x40000066)] == "-13" and res[str(0x40000258)] == "-38", res
+
+
+def test_seccomp_no_stub_when_the_default_allows(runtime, bundle, runc, rawsys):
+    prof = {"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getuid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
+    _seccomp_bundle(bundle, rawsys, prof, 102, 439)
+    out = {}
+    for name, rt in both(runtime, runc):
+        p = rt("run", "-b", bundle.path, runtime.new_id())
+        assert p.returncode == 0, (name, p.stderr)
+        out[name] = p.stdout
+    assert out["pyrunc"] == out["runc"]
+    assert out["pyrunc"].split()[0] == "102=-13"
+    assert out["pyrunc"].split()[1] != "439=-38"  # faccessat2 with NULL: EFAULT
+
+
+@pytest.mark.parametrize("flags", [["SECCOMP_FILTER_FLAG_TSYNC"], ["SECCOMP_FILTER_FLAG_LOG"],
+                                   ["SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
+                                   ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
+                                    "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]])
+def test_seccomp_flags(runtime, bundle, flags):
+    """runc 1.2 passes LOG and SPEC_ALLOW on, TSYNC as nothing (1.1.5 here
+    refuses every flag: "seccomp flags are not yet supported by runc")."""
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW", "flags": flags,
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                      "errnoRet": 1}]}
+    bundle.sh("mkdir /tmp/x 2>/dev/null; echo rc=$?").write()
+    p = runtime("run", "-b", bundle.path, runtime.new_id())
+    assert (p.returncode, p.stdout) == (0, "rc=1\n"), p.stderr
+
+
+def _notify_profile(path, flags=()):
+    return {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": path, "flags": list(flags),
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}
+
+
+@pytest.mark.parametrize("flags", [["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+                                   ["SECCOMP_FILTER_FLAG_TSYNC"]])
+def test_seccomp_notify_with_flags(runtime, bundle, tmp_path, flags):
+    """runc 1.2 knows WAIT_KILLABLE_RECV (1.1.5 does not); TSYNC is passed
+    as nothing (with NEW_LISTENER the kernel would refuse it)."""
+    from test_seccomp_notify import Agent
+    path = str(tmp_path / "agent.sock")
+    agent = Agent(path)
+    agent.start()
+    try:
+        bundle.config["linux"]["seccomp"] = _notify_profile(path, flags)
+        bundle.sh("mkdir /tmp/x 2>&1; echo rc=$?").write()
+        p = runtime("run", "-b", bundle.path, runtime.new_id())
+        assert p.returncode == 0, p.stderr
+        assert "Read-only file system" in p.stdout and "rc=1" in p.stdout
+        assert agent.answered >= 1
+    finally:
+        agent.stop()
+
+
+def test_seccomp_notify_without_an_agent_as_runc(runtime, bundle, runc, tmp_path):
+    path = str(tmp_path / "nobody.sock")
+    bundle.config["linux"]["seccomp"] = _notify_profile(path)
+    bundle.args("true").write()
+    for name, rt in both(runtime, runc):
+        cid = runtime.new_id()
+        p = rt("run", "-b", bundle.path, cid)
+        assert p.returncode == 1, (name, p)
+        assert ("failed to connect with seccomp agent specified in the seccomp profile: "
+                f"dial unix {path}: connect: no such file or directory") in p.stderr, (name, p)
+        assert rt("state", cid).returncode == 1, name
+
+
+@pytest.mark.parametrize("bad,msg", [
+    ({"defaultAction": "SCMP_ACT_NOTIFY"}, "SCMP_ACT_NOTIFY cannot be used as default action"),
+    ({"syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]},
+     "SCMP_ACT_NOTIFY cannot be used for the write syscall")])
+def test_seccomp_notify_refused_as_runc(runtime, bundle, runc, tmp_path, bad, msg):
+    prof = _notify_profile(str(tmp_path / "nobody.sock"))
+    prof.update(bad)
+    bundle.config["linux"]["seccomp"] = prof
+    bundle.args("true").write()
+    for name, rt in both(runtime, runc):
+        p = rt("run", "-b", bundle.path, runtime.new_id())
+        assert p.returncode == 1 and msg in p.stderr, (name, p)
