@@ -526,3 +526,55 @@ def test_seccomp_notify_refused_as_runc(runtime, bundle, runc, tmp_path, bad, ms
     for name, rt in both(runtime, runc):
         p = rt("run", "-b", bundle.path, runtime.new_id())
         assert p.returncode == 1 and msg in p.stderr, (name, p)
+
+
+# -- hooks -------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["prestart", "createRuntime", "createContainer"])
+def test_failing_hook_named_as_runc(runtime, bundle, runc, kind):
+    bundle.config["hooks"] = {kind: [{"path": "/bin/true"},
+                                     {"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]}
+    bundle.args("true").write()
+    for name, rt in both(runtime, runc):
+        cid = runtime.new_id()
+        p = rt("run", "-b", bundle.path, cid)
+        assert p.returncode == 1, (name, p)
+        # (runc 1.1.5: "error running hook #1: error running hook: exit status 3")
+        want = f"error running {kind} hook #1: " if name == "pyrunc" else "hook #1: "
+        assert want in p.stderr and "exit status 3" in p.stderr, (name, p.stderr)
+        assert rt("state", cid).returncode == 1, name
+
+
+def test_hooks_bind_shared_libraries_as_runc(runtime, bundle, runc, tmp_path):
+    """runc's hooks_so case: a createRuntime hook binds a file into the
+    container's mount namespace through nsenter on the pid it is given, a
+    createContainer hook binds one relative to its cwd (the rootfs)."""
+    libs = {}
+    for which in ("cr", "cc"):
+        lib = tmp_path / f"libhooks-{which}.so.1.0.0"
+        subprocess.run(["gcc", "-shared", "-Wl,-soname,libhooks-" + which + ".so.1", "-o",
+                        str(lib), "-x", "c", "/dev/null"], check=True)
+        libs[which] = str(lib)
+    libdir = os.path.join(bundle.rootfs, "lib")
+    os.makedirs(libdir, exist_ok=True)
+    cr_target = os.path.join(libdir, "libhooks-cr.so.1.0.0")
+    cr = (f"pid=$(jq -r .pid); touch {cr_target} && "
+          f"nsenter -m -t $pid mount --bind {libs['cr']} {cr_target}")
+    cc = f"touch ./lib/libhooks-cc.so.1.0.0 && mount --bind {libs['cc']} ./lib/libhooks-cc.so.1.0.0"
+    bundle.config["hooks"] = {
+        "createRuntime": [{"path": "/bin/sh", "args": ["/bin/sh", "-c", cr]}],
+        "createContainer": [{"path": "/bin/sh", "args": ["/bin/sh", "-c", cc]}]}
+    bundle.sh("for f in /lib/libhooks-*; do echo $f $(wc -c < $f); done").write()
+    out = {}
+    try:
+        for name, rt in both(runtime, runc):
+            p = rt("run", "-b", bundle.path, runtime.new_id())
+            assert p.returncode == 0, (name, p.stderr)
+            out[name] = p.stdout
+    finally:
+        for f in os.listdir(libdir):
+            if f.startswith("libhooks-"):
+                os.unlink(os.path.join(libdir, f))
+    assert out["pyrunc"] == out["runc"]
+    sizes = {which: os.path.getsize(libs[which]) for which in libs}
+    assert out["pyrunc"].split() == ["/lib/libhooks-cc.so.1.0.0", str(sizes["cc"]),
+                                     "/lib/libhooks-cr.so.1.0.0", str(sizes["cr"])]
