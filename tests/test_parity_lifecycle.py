@@ -578,3 +578,154 @@ def test_hooks_bind_shared_libraries_as_runc(runtime, bundle, runc, tmp_path):
     sizes = {which: os.path.getsize(libs[which]) for which in libs}
     assert out["pyrunc"].split() == ["/lib/libhooks-cc.so.1.0.0", str(sizes["cc"]),
                                      "/lib/libhooks-cr.so.1.0.0", str(sizes["cr"])]
+
+
+# -- update ------------------------------------------------------------------
+def _cg_file(pid, ctl, name):
+    """A control file of pid's cgroup for a v1 controller (or unified)."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            if ctl in ctrls.split(",") and os.path.isdir(f"/sys/fs/cgroup/{ctrls}"):
+                with open(f"/sys/fs/cgroup/{ctrls}{path}/{name}") as g:
+                    return g.read().strip()
+    pytest.skip(f"no v1 {ctl} controller on this host")
+
+
+V1_FILES = (("memory", "memory.limit_in_bytes"), ("memory", "memory.memsw.limit_in_bytes"),
+            ("memory", "memory.soft_limit_in_bytes"), ("cpu", "cpu.shares"),
+            ("cpu", "cpu.cfs_period_us"), ("cpu", "cpu.cfs_quota_us"), ("cpu", "cpu.idle"),
+            ("cpu", "cpu.rt_period_us"), ("cpu", "cpu.rt_runtime_us"),
+            ("cpuset", "cpuset.cpus"), ("pids", "pids.max"))
+
+
+def _v1_values(pid):
+    out = {}
+    for ctl, name in V1_FILES:
+        try:
+            out[name] = _cg_file(pid, ctl, name)
+        except OSError:
+            out[name] = None
+    return out
+
+
+@pytest.fixture
+def two_running(runtime, bundle, runc):
+    """The same bundle running under pyrunc and under runc."""
+    if not os.path.isdir("/sys/fs/cgroup/cpu") or not os.path.isdir("/sys/fs/cgroup/memory"):
+        pytest.skip("needs the v1 cpu and memory controllers")
+    bundle.args("sleep", "600").write()
+    made = []
+    for name, rt in both(runtime, runc):
+        cid = runtime.new_id()
+        p = rt("run", "-d", "-b", bundle.path, cid)
+        assert p.returncode == 0, (name, p.stderr)
+        made.append((name, rt, cid, rt.state(cid)["pid"]))
+    yield made
+    for _, rt, cid, _ in made:
+        rt("delete", "-f", cid)
+
+
+def _update_both(two_running, *args, input=None):
+    """Run one update on both; (returncode, values) per runtime."""
+    out = {}
+    for name, rt, cid, pid in two_running:
+        if input is not None:
+            path = os.path.join(os.path.dirname(rt.root), f"res-{name}.json")
+            with open(path, "w") as f:
+                f.write(input)
+            p = rt("update", "-r", path, cid)
+        else:
+            p = rt("update", *args, cid)
+        out[name] = (p.returncode, _v1_values(pid), p.stderr)
+    return out
+
+
+def _same(out):
+    assert out["pyrunc"][:2] == out["runc"][:2], (out["pyrunc"], out["runc"])
+    return out["pyrunc"][1]
+
+
+def test_update_flags_as_runc(two_running):
+    v = _same(_update_both(two_running, "--memory", "64m", "--memory-swap", "128m",
+                           "--memory-reservation", "32m", "--cpu-share", "512",
+                           "--cpu-period", "50000", "--cpu-quota", "25000",
+                           "--cpuset-cpus", "0", "--pids-limit", "30"))
+    assert v["memory.limit_in_bytes"] == str(64 << 20) and v["cpu.cfs_quota_us"] == "25000"
+    assert v["pids.max"] == "30" and v["cpuset.cpus"] == "0"
+    # one of the CFS pair alone keeps the other
+    v = _same(_update_both(two_running, "--cpu-period", "40000"))
+    assert (v["cpu.cfs_period_us"], v["cpu.cfs_quota_us"]) == ("40000", "25000")
+    v = _same(_update_both(two_running, "--cpu-quota", "-1"))
+    assert (v["cpu.cfs_period_us"], v["cpu.cfs_quota_us"]) == ("40000", "-1")
+    # unlimited memory: swap goes unlimited with it
+    v = _same(_update_both(two_running, "--memory", "-1"))
+    assert v["memory.limit_in_bytes"] == v["memory.memsw.limit_in_bytes"]
+    v = _same(_update_both(two_running, "--pids-limit", "-1"))
+    assert v["pids.max"] == "max"
+    # runc 1.2's --cpu-idle (1.1.5 does not know it)
+    out = _update_both(two_running, "--cpu-idle", "1")
+    assert out["pyrunc"][0] == 0 and out["pyrunc"][1]["cpu.idle"] == "1", out["pyrunc"]
+
+
+def test_update_rt_period_and_runtime_in_the_order_the_kernel_needs(two_running):
+    # (both containers' budgets come from the parent's 95%)
+    v = _same(_update_both(two_running, "--cpu-rt-period", "10000", "--cpu-rt-runtime", "1000"))
+    assert (v["cpu.rt_period_us"], v["cpu.rt_runtime_us"]) == ("10000", "1000")
+    # a period shorter than the runtime in force: written after the runtime
+    # by runc HEAD (1.1.5 writes the period first and fails with EINVAL)
+    out = _update_both(two_running, "--cpu-rt-period", "800", "--cpu-rt-runtime", "80")
+    v = out["pyrunc"][1]
+    assert out["pyrunc"][0] == 0, out["pyrunc"][2]
+    assert (v["cpu.rt_period_us"], v["cpu.rt_runtime_us"]) == ("800", "80")
+
+
+def test_update_resources_file_as_runc(two_running):
+    res = {"memory": {"limit": 50 << 20, "reservation": 0, "swap": 0},
+           "cpu": {"shares": 0, "quota": 30000, "period": 60000, "cpus": "", "mems": ""},
+           "blockIO": {"weight": 0}}
+    v = _same(_update_both(two_running, input=json.dumps(res)))
+    assert v["memory.limit_in_bytes"] == str(50 << 20)
+    assert (v["cpu.cfs_period_us"], v["cpu.cfs_quota_us"]) == ("60000", "30000")
+    assert v["cpu.shares"] == "1024"  # 0: not set
+
+
+def test_update_pids_limit_zero_is_one(runtime, bundle):
+    """runc HEAD writes a pids limit of 0 as 1 (1.1.5 ignores it)."""
+    if not os.path.isdir("/sys/fs/cgroup/pids"):
+        pytest.skip("needs the v1 pids controller")
+    bundle.args("sleep", "600").write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    try:
+        pid = runtime.state(cid)["pid"]
+        assert runtime("update", "--pids-limit", "0", cid).returncode == 0
+        assert _cg_file(pid, "pids", "pids.max") == "1"
+        assert runtime("update", "--pids-limit", "-1", cid).returncode == 0
+        assert _cg_file(pid, "pids", "pids.max") == "max"
+        p = runtime("update", "-r", "-", cid, input='{"pids": {"limit": 0}}')
+        assert p.returncode == 0, p.stderr
+        assert _cg_file(pid, "pids", "pids.max") == "1"
+    finally:
+        runtime("delete", "-f", cid)
+
+
+def test_v2_cpu_period_alone_keeps_the_quota(tmp_path):
+    """runc's update keeps the quota of its stored config when only the
+    period changes (and the period when only the quota does)."""
+    from pyrunc.cgroups import resources_v2
+    f = tmp_path / "cpu.max"
+
+    def after(start, c):
+        f.write_text(start)
+        written = []
+        orig = resources_v2.w
+        resources_v2.w = lambda d, name, v, field: written.append((name, str(v)))
+        try:
+            resources_v2.cpu(str(tmp_path), c)
+        finally:
+            resources_v2.w = orig
+        return written
+    assert after("50000 100000\n", {"period": 200000}) == [("cpu.max", "50000 200000")]
+    assert after("50000 200000\n", {"quota": 70000}) == [("cpu.max", "70000 200000")]
+    assert after("70000 200000\n", {"quota": -1}) == [("cpu.max", "max 200000")]
