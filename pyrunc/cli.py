@@ -607,11 +607,15 @@ def cmd_list(g, opts, pos):
 
 def cmd_spec(g, opts, pos):
     from . import specgen
+    if pos:
+        raise Usage('"spec" requires exactly 0 argument(s)')
     specgen.write(opts.get("bundle") or ".", bool(opts.get("rootless")))
 
 
 def cmd_features(g, opts, pos):
     from . import features, jsonlite
+    if pos:
+        raise Usage('"features" requires exactly 0 argument(s)')
     sys.stdout.write(jsonlite.dumps(features.get(), "    ") + "\n")
 
 

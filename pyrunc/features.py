@@ -8,8 +8,11 @@ from .config import HOOK_KINDS, NAMESPACE_TYPES
 
 def get():
     from . import cgroups
+    from .process import MPOL_FLAGS, MPOL_MODES
     v1, v2 = cgroups.probe()
     last = capabilities.last_cap()
+    annotations = {"org.opencontainers.runc.version": "pyrunc"}
+    scmp = _seccomp(annotations)
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
@@ -21,13 +24,15 @@ def get():
             "capabilities": list(capabilities.NAMES[:last + 1]),
             "cgroup": {"v1": bool(v1), "v2": v2 is not None, "systemd": False,
                        "systemdUser": False, "rdma": _rdma(v1, v2)},
-            "seccomp": _seccomp(),
+            "seccomp": scmp,
             "apparmor": {"enabled": False},
+            "memoryPolicy": {"modes": sorted(MPOL_MODES), "flags": sorted(MPOL_FLAGS)},
             "mountExtensions": {"idmap": {"enabled": True}},
+            "netDevices": {"enabled": True},
             "intelRdt": {"enabled": False},
             "selinux": {"enabled": False},
         },
-        "annotations": {"org.opencontainers.runc.version": "pyrunc"},
+        "annotations": annotations,
     }
 
 
@@ -36,12 +41,14 @@ def _procname(t):
     return PROC_NAMES[t]
 
 
-def _seccomp():
+def _seccomp(annotations):
     from . import seccomp
     try:
         from ._seccomp import lib
     except ImportError:
         return {"enabled": False}
+    v = lib.seccomp_version()
+    annotations["io.github.seccomp.libseccomp.version"] = f"{v.major}.{v.minor}.{v.micro}"
     archs = sorted(a for a in _ARCHS if lib.seccomp_arch_resolve_name(
         seccomp._arch_name(a).encode()) != 0)
     return {

@@ -729,3 +729,75 @@ def test_v2_cpu_period_alone_keeps_the_quota(tmp_path):
     assert after("50000 100000\n", {"period": 200000}) == [("cpu.max", "50000 200000")]
     assert after("50000 200000\n", {"quota": 70000}) == [("cpu.max", "70000 200000")]
     assert after("70000 200000\n", {"quota": -1}) == [("cpu.max", "max 200000")]
+
+
+# -- spec and features -------------------------------------------------------
+def _schema_validator():
+    jsonschema = pytest.importorskip("jsonschema")
+    with open(os.path.join(os.path.dirname(__file__), "..", "spec", "config-schema.json")) as f:
+        schema = json.load(f)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _cgroup2_unified():
+    with open("/proc/self/mountinfo") as f:
+        types = [l.split()[l.split().index("-") + 1] for l in f if l.split()[4] == "/sys/fs/cgroup"]
+    return bool(types) and types[-1] == "cgroup2"
+
+
+@pytest.mark.parametrize("rootless", [False, True])
+def test_spec_validates_and_is_runcs(runtime, runc, tmp_path, rootless):
+    """Both validate against the runtime-spec schema; pyrunc's is runc
+    HEAD's: 1.1.5's but for the spec version, no ambient set, and with
+    --rootless the cgroup mount kept."""
+    val = _schema_validator()
+    docs = {}
+    for name, rt in both(runtime, runc):
+        d = tmp_path / name
+        d.mkdir()
+        args = ["spec", "-b", str(d)] + (["--rootless"] if rootless else [])
+        p = rt(*args)
+        assert p.returncode == 0, (name, p.stderr)
+        with open(d / "config.json") as f:
+            docs[name] = json.load(f)
+        assert list(val.iter_errors(docs[name])) == [], name
+        # a second time: the file is there
+        p = rt(*args)
+        assert p.returncode == 1 and "File config.json exists. Remove it first" in p.stderr
+        p = rt("spec", "-b", str(d), "extra")
+        assert p.returncode == 1 and "requires exactly 0 argument(s)" in p.stderr, (name, p)
+    want = docs["runc"]
+    want["ociVersion"] = docs["pyrunc"]["ociVersion"]
+    want["hostname"] = "pyrunc"
+    want["process"]["capabilities"].pop("ambient", None)
+    if rootless:
+        pos = [m["destination"] for m in want["mounts"]].index("/sys") + 1
+        if "/sys/fs/cgroup" not in [m["destination"] for m in want["mounts"]]:
+            want["mounts"].insert(pos, {"destination": "/sys/fs/cgroup", "type": "cgroup",
+                                        "source": "cgroup",
+                                        "options": ["nosuid", "noexec", "nodev", "relatime",
+                                                    "ro"]})
+    if _cgroup2_unified() and {"type": "cgroup"} not in want["linux"]["namespaces"]:
+        want["linux"]["namespaces"].insert(-1 if rootless else 5, {"type": "cgroup"})
+    assert docs["pyrunc"] == want
+    from pyrunc import OCI_VERSION
+    assert docs["pyrunc"]["ociVersion"] == OCI_VERSION
+
+
+def test_features_shape(runtime):
+    p = subprocess.run([runtime.bin, "features"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    f = json.loads(p.stdout)
+    from pyrunc import OCI_VERSION
+    assert (f["ociVersionMin"], f["ociVersionMax"]) == ("1.0.0", OCI_VERSION)
+    linux = f["linux"]
+    assert linux["netDevices"] == {"enabled": True}
+    assert "MPOL_BIND" in linux["memoryPolicy"]["modes"]
+    assert "MPOL_F_STATIC_NODES" in linux["memoryPolicy"]["flags"]
+    assert "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" in linux["seccomp"]["knownFlags"]
+    assert f["annotations"]["io.github.seccomp.libseccomp.version"].count(".") == 2
+    # (none of the annotations runc lists as potentially unsafe means anything here)
+    assert "potentiallyUnsafeConfigAnnotations" not in f
+    p = subprocess.run([runtime.bin, "features", "x"], capture_output=True, text=True)
+    assert p.returncode == 1
