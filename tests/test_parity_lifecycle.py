@@ -18,6 +18,8 @@ import pytest
 from conftest import needs_root
 
 pytestmark = needs_root
+SLOW = 20 if os.environ.get("PYRUNC_V2VM") else 1  # (the v2 VM emulates: ~20x slower)
+V2 = pytest.mark.cgroupv2
 
 
 @pytest.fixture
@@ -42,7 +44,7 @@ class Tool:
         self.argv = argv
         self.root = root
 
-    def __call__(self, *args, timeout=60):
+    def __call__(self, *args, timeout=60 * SLOW):
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
             p = subprocess.run(self.argv + [str(a) for a in args], stdout=out, stderr=err,
                                text=True, timeout=timeout)
@@ -66,7 +68,7 @@ def both(runtime, runc):
 
 
 def wait_for(cond, timeout=10):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * SLOW
     while time.monotonic() < deadline:
         if cond():
             return True
@@ -93,7 +95,7 @@ class PidfdReceiver:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
         self.sock.listen(1)
-        self.sock.settimeout(30)
+        self.sock.settimeout(30 * SLOW)
         self.msg, self.fds, self.error = None, [], None
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -112,7 +114,7 @@ class PidfdReceiver:
             self.error = e
 
     def result(self):
-        self.thread.join(30)
+        self.thread.join(30 * SLOW)
         assert self.error is None, self.error
         return self.msg, self.fds
 
@@ -139,6 +141,7 @@ def receiver(tmp_path):
     r.close()
 
 
+@V2
 def test_pidfd_socket_create_sends_the_inits_pidfd(runtime, bundle, receiver):
     bundle.args("sleep", "600").write()
     cid = runtime.new_id()
@@ -185,6 +188,7 @@ def test_pidfd_socket_run_in_the_foreground(runtime, bundle, receiver):
     assert os.listdir(runtime.root) == []
 
 
+@V2
 def test_pidfd_socket_exec_sends_the_processes_pidfd(runtime, bundle, receiver, tmp_path):
     bundle.args("sleep", "600").write()
     cid = runtime.new_id()
@@ -240,6 +244,7 @@ def test_pidfd_socket_unreachable_fails_before_creating(runtime, bundle, tmp_pat
 
 
 # -- kill ------------------------------------------------------------------
+@V2
 def test_kill_of_a_stopped_container_is_not_running(runtime, bundle, runc):
     bundle.args("true").write()
     for name, rt in both(runtime, runc):
@@ -253,6 +258,7 @@ def test_kill_of_a_stopped_container_is_not_running(runtime, bundle, runc):
         assert rt("delete", cid).returncode == 0, name
 
 
+@V2
 def test_kill_all_of_a_stopped_container_is_no_error(runtime, bundle):
     """runc 1.2 keeps --all only for this (1.1.5: "container not running")."""
     bundle.args("true").write()
@@ -279,6 +285,7 @@ def _host_pidns_container(runtime, bundle):
     return cid
 
 
+@V2
 def test_kill_in_the_host_pid_namespace_takes_every_process(runtime, bundle):
     """runc 1.2: SIGKILL of an init that is not pid 1 of its own namespace
     goes to the whole cgroup (the kernel would leave its children)."""
@@ -291,6 +298,7 @@ def test_kill_in_the_host_pid_namespace_takes_every_process(runtime, bundle):
         runtime("delete", "-f", cid)
 
 
+@V2
 def test_kill_in_the_host_pid_namespace_once_the_init_is_gone(runtime, bundle):
     cid = _host_pidns_container(runtime, bundle)
     try:
@@ -311,6 +319,7 @@ def test_kill_in_the_host_pid_namespace_once_the_init_is_gone(runtime, bundle):
         runtime("delete", "-f", cid)
 
 
+@V2
 def test_kill_of_a_paused_container_with_sigkill_thaws_it(runtime, bundle):
     """runc 1.2 thaws after a SIGKILL of the init (frozen, it would not die)."""
     bundle.args("sleep", "600").write()
@@ -365,6 +374,7 @@ def test_list_usage_and_format_errors_as_runc(runtime, runc, tmp_path):
 
 
 # -- ps ----------------------------------------------------------------------
+@V2
 def test_ps_with_ps_options_as_runc(runtime, bundle, runc):
     bundle.sh("sleep 600 & exec sleep 601").write()
     out = {}
@@ -426,6 +436,7 @@ def _seccomp_bundle(bundle, rawsys, profile, *nrs):
     bundle.args("/bin/rawsys", *[str(n) for n in nrs]).write()
 
 
+@V2
 def test_seccomp_enosys_stub_as_runc(runtime, bundle, runc, rawsys):
     """Above the profile's highest syscall (clone3 435, faccessat2 439 here):
     ENOSYS, so a libc falls back; below it, the default action (EACCES)."""
