@@ -453,6 +453,8 @@ def cmd_update(g, opts, pos):
     from . import cgroups, jsonlite, state
     from .errors import ConfigError
     cid = need_id("update", pos)
+    if len(pos) > 1:
+        raise Usage('"update" requires exactly 1 argument(s)')
     if opts.get("resources"):
         src = opts["resources"]
         data = sys.stdin.buffer.read() if src == "-" else open(src, "rb").read()
@@ -542,6 +544,8 @@ def _bytes(text):
 def cmd_kill(g, opts, pos):
     from . import container, state
     cid = need_id("kill", pos)
+    if len(pos) > 2:
+        raise Usage('"kill" requires a maximum of 2 argument(s)')
     sig = container.parse_signal(pos[1]) if len(pos) > 1 else 15
     st, lock = state.load_locked(g["root"], cid)
     try:

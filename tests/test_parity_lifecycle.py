@@ -812,3 +812,12 @@ def test_features_shape(runtime):
     assert "potentiallyUnsafeConfigAnnotations" not in f
     p = subprocess.run([runtime.bin, "features", "x"], capture_output=True, text=True)
     assert p.returncode == 1
+
+
+def test_argument_counts_as_runc(runtime, runc):
+    for name, rt in both(runtime, runc):
+        os.makedirs(rt.root, exist_ok=True)
+        p = rt("kill", "a", "KILL", "extra")
+        assert p.returncode == 1 and "requires a maximum of 2 argument(s)" in p.stderr, (name, p)
+        p = rt("update", "a", "extra")
+        assert p.returncode == 1 and "requires exactly 1 argument(s)" in p.stderr, (name, p)
