@@ -821,3 +821,28 @@ def test_argument_counts_as_runc(runtime, runc):
         assert p.returncode == 1 and "requires a maximum of 2 argument(s)" in p.stderr, (name, p)
         p = rt("update", "a", "extra")
         assert p.returncode == 1 and "requires exactly 1 argument(s)" in p.stderr, (name, p)
+
+
+@pytest.mark.parametrize("rules", [
+    [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 1, "minor": 9,
+                                          "access": "r"}],
+    [{"allow": True, "access": "rwm"}],  # privileged: every device
+    [{"allow": False, "access": "rwm"}, {"allow": True, "access": "rwm"},
+     {"allow": False, "type": "b", "major": 8, "access": "rwm"}],
+], ids=["deny-then-one", "allow-all", "allow-all-but-sd"])
+def test_v1_device_rules_as_runc(runtime, bundle, runc, rules):
+    if not os.path.isdir("/sys/fs/cgroup/devices"):
+        pytest.skip("needs the v1 devices controller")
+    bundle.config["linux"]["resources"] = {"devices": rules}
+    bundle.args("sleep", "600").write()
+    lists = {}
+    for name, rt in both(runtime, runc):
+        cid = runtime.new_id()
+        p = rt("run", "-d", "-b", bundle.path, cid)
+        assert p.returncode == 0, (name, p.stderr)
+        try:
+            pid = rt.state(cid)["pid"]
+            lists[name] = sorted(_cg_file(pid, "devices", "devices.list").splitlines())
+        finally:
+            rt("delete", "-f", cid)
+    assert lists["pyrunc"] == lists["runc"]

@@ -11,10 +11,11 @@ from ..errors import ConfigError, NotSupported
 from .files import read, write_field as w
 
 # Devices every container gets, as runc grants them (the default device
-# nodes, /dev/pts and /dev/ptmx, tun, and mknod of anything).
+# nodes, /dev/pts and /dev/ptmx, tun, and mknod of anything; not 5:1: a
+# /dev/console is the container's pty, 136:*, bound there).
 DEFAULT_DEVICE_RULES = (
     "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",
-    "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
+    "c 1:9 rwm", "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
 )
 
 
