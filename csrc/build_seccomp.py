@@ -15,6 +15,7 @@ uint32_t seccomp_arch_native(void);
 int seccomp_arch_add(scmp_filter_ctx ctx, uint32_t arch_token);
 int seccomp_attr_set(scmp_filter_ctx ctx, int attr, uint32_t value);
 int seccomp_syscall_resolve_name(const char *name);
+int seccomp_syscall_resolve_name_arch(uint32_t arch_token, const char *name);
 int seccomp_rule_add_array(scmp_filter_ctx ctx, uint32_t action, int syscall,
                            unsigned int arg_cnt, const struct scmp_arg_cmp *arg_array);
 int seccomp_export_bpf(const scmp_filter_ctx ctx, int fd);

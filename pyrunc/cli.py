@@ -49,6 +49,8 @@ _CREATE_FLAGS = (
     ("--no-new-keyring", "no_new_keyring", False, "keep the caller's session keyring "
                                                   "instead of a new one"),
     _PRESERVE,
+    ("--pidfd-socket", "pidfd_socket", True, "an AF_UNIX socket to send a pidfd of the "
+                                             "container's process to"),
 )
 _ID = "<container-id>"
 
@@ -85,6 +87,8 @@ COMMAND_TABLE = {
               ("--ignore-paused", "ignore_paused", False, "exec even if the container "
                                                           "is paused"),
               ("--cgroup", "cgroup", "list", "a sub-cgroup to run in ([controller:]path)"),
+              ("--pidfd-socket", "pidfd_socket", True, "an AF_UNIX socket to send a pidfd "
+                                                       "of the process to"),
               ("--process-label", "process_label", True, "refused: no SELinux support"),
               ("--apparmor", "apparmor", True, "refused: no AppArmor support"))),
     "features": ("show what this build and host support (JSON)", "", "", ()),
@@ -116,7 +120,9 @@ COMMAND_TABLE = {
                "Only what is given changes.",
                (("--resources, -r", "resources", True, "a linux.resources JSON file, "
                                                        "or - for stdin"),) + tuple(
-                   ("--" + n, n.replace("-", "_"), True, h) for n, h in (
+                   # runc spells it --cpu-share; Docker's docs --cpu-shares
+                   ("--" + n + (", --cpu-shares" if n == "cpu-share" else ""),
+                    n.replace("-", "_"), True, h) for n, h in (
                        ("blkio-weight", "block IO weight (10 to 1000)"),
                        ("cpu-period", "CPU CFS period (microseconds)"),
                        ("cpu-quota", "CPU CFS quota (microseconds)"),
@@ -144,7 +150,6 @@ REFUSED_COMMANDS = {"checkpoint": "checkpoint is not supported by pyrunc (no CRI
                     "restore": "restore is not supported by pyrunc (no CRIU)"}
 REFUSED_FLAGS = {
     "--criu": "--criu: checkpoint/restore (CRIU) is not supported by pyrunc",
-    "--pidfd-socket": "--pidfd-socket: not supported by this version of pyrunc",
     "--no-subreaper": "--no-subreaper: not supported: pyrunc run waits for the "
                       "container's init as its subreaper",
 }
@@ -191,6 +196,7 @@ def parse_global(argv):
                 raise Usage(f"flag needs an argument: {name}")
             val = argv[i]
         g[key] = val
+        g.setdefault("set", set()).add(key)  # (runc's IsSet: `list` needs it)
         i += 1
     if g["rootless"] not in ("auto", "false"):
         raise Usage(f"--rootless {g['rootless']}: pyrunc does not run rootless "
@@ -208,7 +214,7 @@ def parse_cmd(cmd, argv):
         if flags_done or not a.startswith("-") or a == "-":
             pos.append(a)
             i += 1
-            if cmd == "exec":  # after the id: the process's own arguments
+            if cmd in ("exec", "ps", "kill"):  # after the id: ps(1)'s, the process's own
                 flags_done = True
             continue
         if a == "--":
@@ -317,7 +323,34 @@ def cmd_create(g, opts, pos):
     from . import container
     cid = need_id("create", pos)
     o = _create_opts(g, opts)
-    container.create(cid, o)
+    sock = _pidfd_connect(opts)
+    try:
+        st = container.create(cid, o)
+    except BaseException:
+        if sock is not None:
+            os.close(sock)
+        raise
+    if sock is not None:
+        _pidfd_send(st, sock)
+
+
+def _pidfd_connect(opts):
+    """--pidfd-socket: connected before anything is made, as runc does."""
+    if not opts.get("pidfd_socket"):
+        return None
+    from . import pidfdsock
+    return pidfdsock.connect(opts["pidfd_socket"])
+
+
+def _pidfd_send(st, sock):
+    """The init's pidfd to the --pidfd-socket; the container is removed
+    when it cannot be sent, as a failed create is."""
+    from . import pidfdsock
+    try:
+        pidfdsock.send(sock, st.pid, pidfdsock.STANDARD, st.init_alive)
+    except BaseException:
+        _force_delete(st)
+        raise
 
 
 def cmd_start(g, opts, pos):
@@ -341,7 +374,15 @@ def cmd_run(g, opts, pos):
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     # a terminal (if the config asks for one) relayed by us, as runc does
     o.relay = not o.detach and not o.console_socket
-    st = container.create(cid, o)
+    sock = _pidfd_connect(opts)
+    try:
+        st = container.create(cid, o)
+    except BaseException:
+        if sock is not None:
+            os.close(sock)
+        raise
+    if sock is not None:
+        _pidfd_send(st, sock)  # (on failure the process exits: console_ours goes)
     master = None
     try:
         if o.console_ours is not None:
@@ -505,6 +546,8 @@ def cmd_update(g, opts, pos):
     from . import cgroups, jsonlite, state
     from .errors import ConfigError
     cid = need_id("update", pos)
+    if len(pos) > 1:
+        raise Usage('"update" requires exactly 1 argument(s)')
     if opts.get("resources"):
         src = opts["resources"]
         data = sys.stdin.buffer.read() if src == "-" else open(src, "rb").read()
@@ -594,6 +637,8 @@ def _bytes(text):
 def cmd_kill(g, opts, pos):
     from . import container, state
     cid = need_id("kill", pos)
+    if len(pos) > 2:
+        raise Usage('"kill" requires a maximum of 2 argument(s)')
     sig = container.parse_signal(pos[1]) if len(pos) > 1 else 15
     st, lock = state.load_locked(g["root"], cid)
     try:
@@ -620,10 +665,20 @@ def cmd_delete(g, opts, pos):
 
 
 def cmd_list(g, opts, pos):
+    """runc 1.2+: a --root given that does not exist is an error; the
+    default one not made yet lists nothing. -q wins over --format."""
     from . import state
+    if pos:
+        raise Usage('"list" requires exactly 0 argument(s)')
     fmt = opts.get("format", "table")
-    if fmt not in ("table", "json"):
-        raise ContainerError(f"invalid format option: {fmt}")
+    if fmt not in ("table", "json") and not opts.get("quiet"):
+        raise ContainerError("invalid format option")
+    if "root" in g.get("set", ()) and not os.path.isdir(g["root"]):
+        try:
+            os.listdir(g["root"])
+        except OSError as e:
+            raise ContainerError(f"open {g['root']}: {(e.strerror or str(e)).lower()}") \
+                from None
     items = []
     for cid in state.list_ids(g["root"]):
         try:
@@ -649,24 +704,59 @@ def cmd_list(g, opts, pos):
 
 def cmd_spec(g, opts, pos):
     from . import specgen
+    if pos:
+        raise Usage('"spec" requires exactly 0 argument(s)')
     specgen.write(opts.get("bundle") or ".", bool(opts.get("rootless")))
 
 
 def cmd_features(g, opts, pos):
     from . import features, jsonlite
+    if pos:
+        raise Usage('"features" requires exactly 0 argument(s)')
     sys.stdout.write(jsonlite.dumps(features.get(), "    ") + "\n")
 
 
 def cmd_ps(g, opts, pos):
+    """runc's ps: ps(1) over every process of the host (its options, or
+    -ef), the header and the lines whose PID is in the container's cgroup.
+    A stopped container has none: the header alone, exit 0."""
     from . import cgroups, jsonlite, state
     cid = need_id("ps", pos)
     st = state.load(g["root"], cid)
     pids = cgroups.from_state(st.d.get("cgroups", {})).pids()
     fmt = opts.get("format", "table")
-    if fmt == "json":
-        sys.stdout.write(jsonlite.dumps(pids) + "\n")
+    if fmt == "json":  # (none: null, as runc's Go encoder writes an empty list)
+        sys.stdout.write(jsonlite.dumps(pids or None) + "\n")
         return 0
-    os.execvp("ps", ["ps", "-f", "-p", ",".join(map(str, pids)) or "0"] + pos[1:])
+    if fmt != "table":
+        raise ContainerError("invalid format option")
+    import subprocess
+    p = subprocess.run(["ps"] + (pos[1:] or ["-ef"]), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT)
+    out = p.stdout.decode(errors="replace")
+    if p.returncode != 0:
+        why = f"signal: {-p.returncode}" if p.returncode < 0 else f"exit status {p.returncode}"
+        raise ContainerError(f"{why}: {out}")
+    lines = out.split("\n")
+    titles = lines[0].split()
+    if "PID" not in titles:
+        raise ContainerError("couldn't find PID field in ps output")
+    col = titles.index("PID")
+    keep = set(pids)
+    sys.stdout.write(lines[0] + "\n")
+    for line in lines[1:]:
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            pid = int(fields[col])
+        except (ValueError, IndexError):
+            bad = fields[col] if col < len(fields) else ""
+            raise ContainerError(f'unable to parse pid: strconv.Atoi: parsing "{bad}": '
+                                 "invalid syntax") from None
+        if pid in keep:
+            sys.stdout.write(line + "\n")
+    return 0
 
 
 def cmd_exec(g, opts, pos):
@@ -690,7 +780,7 @@ def cmd_exec(g, opts, pos):
         user=opts.get("user"), additional_gids=opts.get("additional_gids"), caps=opts.get("cap"),
         no_new_privs=opts.get("no_new_privs"), detach=opts.get("detach"),
         pid_file=opts.get("pid_file"), preserve_fds=pf, ignore_paused=opts.get("ignore_paused"),
-        cgroup=opts.get("cgroup"))
+        cgroup=opts.get("cgroup"), pidfd_socket=opts.get("pidfd_socket"))
     try:
         return execute.run(g["root"], cid, o)
     except PyruncError as e:

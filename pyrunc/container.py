@@ -580,19 +580,62 @@ def parse_signal(s):
 
 
 def kill(st, sig, all_procs=False):
+    """runc's rules (1.2+): SIGKILL of a container whose init shares a pid
+    namespace kills every process of its cgroup (the kernel takes them
+    with the init only when it is pid 1 of its own namespace), even once
+    the init is gone; any other signal goes to the init alone, and a
+    stopped container is "container not running" -- except with --all,
+    which runc keeps only to make that no error. (--all still signals the
+    whole cgroup here, as runc before 1.2 did: clients rely on it.)"""
     status = st.status()
-    if status == "stopped" or st.pid <= 0:
+    if status == "creating":
         raise ContainerError("container not running")
-    if all_procs:
-        from . import cgroups
-        cg = cgroups.from_state(st.d.get("cgroups", {}))
+    cg_wide = sig == 9 and not _pidns_private(st)
+    if status == "stopped" and not (cg_wide and _cgroup_exists(_cgroup(st))):
+        if all_procs:
+            return
+        raise ContainerError(("unable to kill all processes: " if cg_wide else "")
+                             + "container not running")
+    if all_procs or cg_wide:
         try:
-            cg.kill_all(sig)  # frozen while signalled: no fork escapes
+            _cgroup(st).kill_all(sig)  # frozen while signalled: no fork escapes
         except OSError as e:
             raise ContainerError(f"unable to kill all processes: {e.strerror or e}") from None
         return
     if not _signal_init(st, sig):
+        if all_procs:
+            return
         raise ContainerError("container not running")
+    if sig == 9 and status == "paused":
+        # a frozen init dies only once thawed (runc thaws for SIGKILL only)
+        try:
+            _cgroup(st).freeze(False)
+        except (OSError, PyruncError) as e:
+            log.warn(f"thawing the killed container: {getattr(e, 'strerror', None) or e}")
+
+
+def _pidns_private(st):
+    """Whether the init is pid 1 of a pid namespace of its own. Once it is
+    gone, what config.json asked for decides (a new pid namespace: yes)."""
+    if st.pid > 0 and st.init_alive():
+        try:
+            with open(f"/proc/{st.pid}/status") as f:
+                for line in f:
+                    if line.startswith("NSpid:"):
+                        ids = line.split()[1:]
+                        return len(ids) > 1 and ids[-1] == "1"
+        except OSError:
+            pass
+    return "pid" in st.d.get("namespaces", ())
+
+
+def _cgroup(st):
+    from . import cgroups
+    return cgroups.from_state(st.d.get("cgroups", {}))
+
+
+def _cgroup_exists(cg):
+    return any(os.path.isdir(d) for d, _ in cg.dirs.values())
 
 
 def _signal_init(st, sig):

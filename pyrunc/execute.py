@@ -22,7 +22,7 @@ ORDER = ("user", "ipc", "uts", "network", "pid", "time", "cgroup", "mount")
 class ExecOptions:
     __slots__ = ("process_file", "args", "tty", "console_socket", "cwd", "env", "user",
                  "additional_gids", "caps", "no_new_privs", "detach", "pid_file",
-                 "preserve_fds", "ignore_paused", "cgroup")
+                 "preserve_fds", "ignore_paused", "cgroup", "pidfd_socket")
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -184,7 +184,13 @@ def run(root, cid, o):
                 import _socket
                 a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
                 ours, console_fd = a.detach(), b.detach()
-        if not o.detach:
+        pidfd_sock = None
+        if o.pidfd_socket:
+            from . import pidfdsock
+            pidfd_sock = pidfdsock.connect(o.pidfd_socket)
+        if not o.detach or pidfd_sock is not None:
+            # (with --pidfd-socket too: the process, a grandchild when it
+            # forks into the pid namespace, stays ours to open until we exit)
             sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
         parent, child = container.sync_pair()
         pid = container._fork_into(_Born(), cg)
@@ -202,10 +208,17 @@ def run(root, cid, o):
         # the lock only guarded the state read: never hold it while the new
         # process starts (in a paused container it waits for `resume`)
         lock.release()
-        exec_pid = _drive(parent, pid)
+        try:
+            exec_pid = _drive(parent, pid)
+        except BaseException:
+            if pidfd_sock is not None:
+                os.close(pidfd_sock)
+            raise
         parent.close()
     finally:
         lock.release()
+    if pidfd_sock is not None:
+        pidfdsock.send(pidfd_sock, exec_pid, pidfdsock.SETNS)
     if o.pid_file:
         container.write_pid_file(o.pid_file, exec_pid)
     if o.detach:

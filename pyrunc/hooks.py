@@ -1,5 +1,9 @@
 """OCI hooks: run one list of hooks with the state on stdin.
 
+Failures read as runc's, "error running <kind> hook #<n>: ...", followed,
+as the static helper (csrc/execinit.c) words those of startContainer, by
+the hook's path and what happened ("exit status 3").
+
 No subprocess module (3 ms of imports on the start path): fork/exec with a
 pipe for stdin, and a pidfd to wait with the hook's timeout.
 """
@@ -13,21 +17,23 @@ class HookError(PyruncError):
     pass
 
 
-def run(kind, hooks, state, warn=None):
+def run(kind, hooks, state, warn=None, cwd=None):
     """Run the hooks of one kind in order. Without `warn` the first failure
     raises; with it (poststart, poststop) each failure is passed to warn()
-    and the remaining hooks still run, as the spec asks."""
+    and the remaining hooks still run, as the spec asks. `cwd`: where the
+    hooks run (createContainer's: the rootfs, as runc, so that a hook may
+    name the container's files relative to it)."""
     data = jsonlite.dumps(state).encode()
     for i, h in enumerate(hooks):
         try:
-            _run_one(f"hooks.{kind}[{i}]", h, data)
+            _run_one(f"error running {kind} hook #{i}", h, data, cwd)
         except HookError as e:
             if warn is None:
                 raise
             warn(str(e))
 
 
-def _run_one(where, h, data):
+def _run_one(where, h, data, cwd=None):
     r, w = os.pipe2(os.O_CLOEXEC)
     try:
         pid = os.fork()
@@ -41,9 +47,11 @@ def _run_one(where, h, data):
             # every fd above stdio, however high (not just 3..1023)
             from . import syscalls as sc
             sc.close_range(3)
+            if cwd is not None:
+                os.chdir(cwd)
             os.execve(h.path, h.args, _env(h.env))
         except OSError as e:
-            os.write(2, f"{where}: exec {h.path}: {e.strerror}\n".encode())
+            os.write(2, f"{where}: {h.path}: exec: {(e.strerror or '').lower()}\n".encode())
         os._exit(127)
     os.close(r)
     import time
@@ -54,12 +62,13 @@ def _run_one(where, h, data):
         os.close(w)
     status = _wait(pid, None if deadline is None else max(0.0, deadline - time.monotonic()))
     if status is None:
-        raise HookError(f"{where}: {h.path} timed out after {h.timeout}s")
+        raise HookError(f"{where}: {h.path}: hook ran past specified timeout of "
+                        f"{float(h.timeout):.1f}s")
     if os.WIFSIGNALED(status):
-        raise HookError(f"{where}: {h.path} killed by signal {os.WTERMSIG(status)}")
+        raise HookError(f"{where}: {h.path}: killed by signal {os.WTERMSIG(status)}")
     code = os.WEXITSTATUS(status)
     if code:
-        raise HookError(f"{where}: {h.path} exited with status {code}")
+        raise HookError(f"{where}: {h.path}: exit status {code}")
 
 
 def _feed(w, data, pid, deadline):

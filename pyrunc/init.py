@@ -214,7 +214,8 @@ def _setup(ctx):
         ch.expect(sync.GO_ON)
     if spec.hooks.get("createContainer"):
         from . import hooks
-        hooks.run("createContainer", spec.hooks["createContainer"], ctx.hook_state("created"))
+        hooks.run("createContainer", spec.hooks["createContainer"], ctx.hook_state("created"),
+                  cwd=spec.root_path)
 
     log.trace("init: pivot")
     mounts.pivot(spec.root_path, ctx.no_pivot)

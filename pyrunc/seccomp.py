@@ -18,11 +18,19 @@ ACTIONS = {
 }
 OPS = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4,
        "SCMP_CMP_GE": 5, "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7}
-FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2,
+# runc accepts TSYNC and passes nothing for it (the init has one thread;
+# TSYNC with NEW_LISTENER would be EINVAL)
+FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 0, "SECCOMP_FILTER_FLAG_LOG": 2,
          "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32}
 EPERM = 1
 SCMP_FLTATR_CTL_NNP = 3
 SCMP_FLTATR_API_TSKIP = 5
+ENOSYS = 38
+# what the -ENOSYS stub looks at (struct seccomp_data: nr, then arch)
+X32_SYSCALL_BIT = 0x40000000
+AUDIT_ARCH_X86_64 = 0xC000003E
+SCMP_ARCH_X32 = 0x4000003E
+CACHE_VERSION = b"enosys-stub-1"  # part of the cache key: bump when the output changes
 
 
 def _action(name, errno_ret, default_errno, where):
@@ -48,13 +56,15 @@ def compile_bpf(sc_cfg, cache_dir=None):
         if bit is None:
             raise ConfigError(f"linux.seccomp.flags[{i}]", f"unknown seccomp flag {f!r}")
         flags |= bit
+    _check_notify(sc_cfg)
     if uses_notify(sc_cfg) and not sc_cfg.get("listenerPath"):
         raise ConfigError("linux.seccomp.listenerPath", "is required with SCMP_ACT_NOTIFY")
     key = None
     if cache_dir:
         import _sha256
         from . import jsonlite
-        key = _sha256.sha256(jsonlite.dumps(sc_cfg).encode() + os.uname().machine.encode()).hexdigest()
+        key = _sha256.sha256(jsonlite.dumps(sc_cfg).encode() + os.uname().machine.encode()
+                             + CACHE_VERSION).hexdigest()
         try:
             with open(os.path.join(cache_dir, key + ".bpf"), "rb") as f:
                 return f.read(), flags
@@ -64,6 +74,17 @@ def compile_bpf(sc_cfg, cache_dir=None):
     if key:
         _cache_store(cache_dir, key, prog)
     return prog, flags
+
+
+def _check_notify(sc_cfg):
+    """runc's limits on SCMP_ACT_NOTIFY."""
+    if sc_cfg.get("defaultAction") == "SCMP_ACT_NOTIFY":
+        raise ConfigError("linux.seccomp.defaultAction",
+                          "SCMP_ACT_NOTIFY cannot be used as default action")
+    for i, r in enumerate(sc_cfg.get("syscalls") or ()):
+        if r.get("action") == "SCMP_ACT_NOTIFY" and "write" in (r.get("names") or ()):
+            raise ConfigError(f"linux.seccomp.syscalls[{i}].names",
+                              "SCMP_ACT_NOTIFY cannot be used for the write syscall")
 
 
 def uses_notify(sc_cfg):
@@ -89,8 +110,11 @@ class Listener:
             s.connect(path)
         except OSError as e:
             s.close()
+            # (runc's wording)
             raise ConfigError("linux.seccomp.listenerPath",
-                              f"cannot connect to {path}: {e.strerror}") from None
+                              "failed to connect with seccomp agent specified in the seccomp "
+                              f"profile: dial unix {path}: connect: "
+                              f"{(e.strerror or str(e)).lower()}") from None
         self.fd = s.detach()
         self.metadata = metadata or ""
         self.state = state
@@ -165,9 +189,77 @@ def _build(sc_cfg):
             os.close(r)
             if w >= 0:
                 os.close(w)
-        return b"".join(chunks)
+        return _enosys_stub(ffi, lib, sc_cfg) + b"".join(chunks)
     finally:
         lib.seccomp_release(ctx)
+
+
+def _enosys_stub(ffi, lib, sc_cfg):
+    """runc's -ENOSYS stub, put before libseccomp's program: a syscall
+    numbered above the highest one the profile names (for the calling
+    architecture) fails with ENOSYS instead of getting the default action,
+    so that a libc falls back from a call newer than the profile (clone3,
+    faccessat2...). Not when the default action lets calls through."""
+    if sc_cfg.get("defaultAction") in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE"):
+        return b""
+    tokens = {lib.seccomp_arch_native()}
+    for arch in sc_cfg.get("architectures") or ():
+        tokens.add(lib.seccomp_arch_resolve_name(_arch_name(arch).encode()))
+    names = {n for r in sc_cfg.get("syscalls") or () for n in r.get("names") or ()}
+    last = {}  # audit arch -> {token: highest syscall number}
+    for token in sorted(tokens):
+        top = max((lib.seccomp_syscall_resolve_name_arch(token, n.encode()) for n in names),
+                  default=-1)
+        if top > 0:
+            audit = AUDIT_ARCH_X86_64 if token == SCMP_ARCH_X32 else token
+            last.setdefault(audit, {})[token] = top
+    if not last:
+        return b""
+    return _assemble_stub(last)
+
+
+# classic BPF opcodes the stub uses
+_LD_W_ABS, _JEQ_K, _JGT_K, _JSET_K, _JA, _RET_K = 0x20, 0x15, 0x25, 0x45, 0x05, 0x06
+
+
+def _assemble_stub(last):
+    """The stub's instructions: load the arch, jump to its section (or
+    past the stub); a section loads nr and returns ENOSYS above the
+    highest known number. Every section ends with a jump to the filter,
+    so the conditional jumps stay short whatever the filter's size."""
+    enosys = (_RET_K, 0, 0, ACTIONS["SCMP_ACT_ERRNO"] | ENOSYS)
+    sections = []
+    for audit, tops in sorted(last.items()):
+        amd64, x32 = tops.get(AUDIT_ARCH_X86_64), tops.get(SCMP_ARCH_X32)
+        ld = (_LD_W_ABS, 0, 0, 0)
+        if audit != AUDIT_ARCH_X86_64:
+            (top,) = tops.values()
+            body = [ld, (_JGT_K, 0, 1, top), enosys]
+        elif amd64 and x32:
+            body = [ld, (_JSET_K, 0, 1, X32_SYSCALL_BIT), (_JGT_K, 1, 2, x32),
+                    (_JGT_K, 0, 1, amd64), enosys]
+        elif amd64:
+            body = [ld, (_JSET_K, 2, 0, X32_SYSCALL_BIT), (_JGT_K, 0, 1, amd64), enosys]
+        else:
+            body = [ld, (_JSET_K, 0, 2, X32_SYSCALL_BIT), (_JGT_K, 0, 1, x32), enosys]
+        sections.append((audit, body + [None]))  # None: the jump to the filter
+    head = [(_LD_W_ABS, 0, 0, 4)]
+    dispatch_len = len(sections) + 1  # one jeq per arch, then a jump past the stub
+    for i, (audit, body) in enumerate(sections):
+        # a jeq at index i of the dispatch: its section starts this far on
+        jt = dispatch_len - i - 1 + sum(len(b) for _, b in sections[:i])
+        if jt > 255:
+            raise ConfigError("linux.seccomp.architectures", "too many architectures")
+        head.append((_JEQ_K, jt, 0, audit))
+    total = len(head) + 1 + sum(len(b) for _, b in sections)
+    out = head + [(_JA, 0, 0, total - len(head) - 1)]
+    for _, body in sections:
+        for ins in body:
+            if ins is None:
+                ins = (_JA, 0, 0, total - len(out) - 1)
+            out.append(ins)
+    import struct
+    return b"".join(struct.pack("=HBBI", *ins) for ins in out)
 
 
 def _add_rule(ffi, lib, ctx, rule, default, default_errno, where):

@@ -1,7 +1,10 @@
-"""`pyrunc spec`: a default config.json, equivalent to runc's."""
+"""`pyrunc spec`: a default config.json, equivalent to runc's (1.2+: the
+runtime-spec version this runtime implements, no ambient capabilities, a
+cgroup namespace on a pure cgroup v2 host; --rootless keeps the cgroup
+mount)."""
 import os
 
-from . import jsonlite
+from . import OCI_VERSION, jsonlite
 from .errors import ContainerError
 
 CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
@@ -9,7 +12,7 @@ CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 
 def default(rootless=False):
     spec = {
-        "ociVersion": "1.0.2-dev",
+        "ociVersion": OCI_VERSION,
         "process": {
             "terminal": True,
             "user": {"uid": 0, "gid": 0},
@@ -17,7 +20,7 @@ def default(rootless=False):
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                     "TERM=xterm"],
             "cwd": "/",
-            "capabilities": {k: list(CAPS) for k in ("bounding", "effective", "permitted", "ambient")},
+            "capabilities": {k: list(CAPS) for k in ("bounding", "effective", "permitted")},
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": True,
         },
@@ -48,15 +51,35 @@ def default(rootless=False):
                               "/proc/sysrq-trigger"],
         },
     }
+    if _cgroup2_unified():
+        spec["linux"]["namespaces"].append({"type": "cgroup"})
     if rootless:
         _make_rootless(spec)
     return spec
 
 
+def _cgroup2_unified():
+    """Whether /sys/fs/cgroup is cgroup2 (runc's IsCgroup2UnifiedMode)."""
+    try:
+        return _fstype() == "cgroup2"
+    except OSError:
+        return False
+
+
+def _fstype():
+    with open("/proc/self/mountinfo") as f:
+        fstype = None
+        for line in f:
+            fields = line.split()
+            if fields[4] == "/sys/fs/cgroup":
+                fstype = fields[fields.index("-") + 1]  # (the last mount there wins)
+    return fstype
+
+
 def _make_rootless(spec):
     linux = spec["linux"]
     linux.pop("resources", None)
-    linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "network"]
+    linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] not in ("network", "user")]
     linux["namespaces"].append({"type": "user"})
     linux["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
     linux["gidMappings"] = [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
@@ -65,11 +88,9 @@ def _make_rootless(spec):
         if m["destination"] == "/sys":
             mounts.append({"destination": "/sys", "type": "none", "source": "/sys",
                            "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
-        elif m["destination"] == "/sys/fs/cgroup":
-            continue
         else:
-            if m["destination"] in ("/dev/pts", "/dev/mqueue"):
-                m["options"] = [o for o in m["options"] if not o.startswith("gid=")]
+            if "options" in m:
+                m["options"] = [o for o in m["options"] if not o.startswith(("gid=", "uid="))]
             mounts.append(m)
     spec["mounts"] = mounts
 

@@ -190,7 +190,7 @@ UNSET = [
     {"cpu": {"shares": 0, "quota": 0, "period": 0, "realtimeRuntime": 0,
              "realtimePeriod": 0, "cpus": "", "mems": ""}},
     {"cpu": {"shares": None, "cpus": None}}, {"cpu": {}},
-    {"pids": {"limit": 0}}, {"pids": {}}, {"pids": None},
+    {"pids": {}}, {"pids": None},
     {"blockIO": {"weight": 0}}, {"blockIO": {"weight": 0, "leafWeight": 0}},
     {"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "weight": 0, "leafWeight": 0},
                                   {"major": 8, "minor": 16}]}},
@@ -209,6 +209,15 @@ UNSET = [
 @pytest.mark.parametrize("update", [False, True])
 def test_unset_values_need_no_controller(res, update):
     resources.apply(NO_CONTROLLERS, res, update=update)
+
+
+def test_pids_limit_zero_is_unset_at_create_and_one_at_update(tmp_path):
+    """runc HEAD (runtime-spec 1.3, runc #4949) writes an update's pids
+    limit 0 as 1; at create 0 stays "not set" here (the table's rule)."""
+    resources.apply(NO_CONTROLLERS, {"pids": {"limit": 0}})
+    d = fake_dir(tmp_path, "pids.max")
+    resources.apply(FakeManager({"pids": d}, {}), {"pids": {"limit": 0}}, update=True)
+    assert content(d, "pids.max") == "1"
 
 
 def test_docker_20_10_resources_need_no_controller():
@@ -314,7 +323,7 @@ def test_v1_update_zeros_reset_only_the_defaults(tmp_path):
     resources.apply(FakeManager({c: d for c in V1_CTLS}, {}), ALL_ZEROS, update=True)
     written = {n: content(d, n) for n in V1_FILES if content(d, n)}
     # (v1 throttle: rate 0 removes the device's rule)
-    assert written == {"cpu.cfs_burst_us": "0", "cpu.idle": "0",
+    assert written == {"cpu.cfs_burst_us": "0", "cpu.idle": "0", "pids.max": "1",
                        "blkio.throttle.read_bps_device": "8:0 0",
                        "net_prio.ifpriomap": "eth0 0"}
 
@@ -376,7 +385,7 @@ def test_v2_zeros_write_nothing(tmp_path):
     resources.apply(mgr, zeros, update=True)
     # (v2: rate 0, v1's "no limit", is io.max's "max")
     assert {n: content(d, n) for n in V2_FILES if content(d, n)} == \
-        {"cpu.max.burst": "0", "cpu.idle": "0", "io.max": "8:0 rbps=max"}
+        {"cpu.max.burst": "0", "cpu.idle": "0", "io.max": "8:0 rbps=max", "pids.max": "1"}
     for res, field in (({"blockIO": {"weight": 100}}, "weight"),
                        ({"memory": {"swappiness": 0}}, "swappiness"),
                        ({"memory": {"kernelTCP": 1}}, "kernelTCP"),
@@ -395,7 +404,9 @@ def test_update_resources_zeros_change_nothing(tmp_path):
                      "memory": {"limit": 0, "swap": 0, "reservation": 0, "kernel": 0},
                      "pids": {"limit": 0}, "blockIO": {"weight": 0}}, update=True)
     assert content(d, "cpu.shares") == "512"
-    assert {n: content(d, n) for n in V1_FILES if n != "cpu.shares" and content(d, n)} == {}
+    # (but a pids limit 0, which runc HEAD writes as 1)
+    assert {n: content(d, n) for n in V1_FILES if n != "cpu.shares" and content(d, n)} == \
+        {"pids.max": "1"}
 
 
 def test_v1_unlimited_memory_with_unset_swap_lifts_memsw(tmp_path):

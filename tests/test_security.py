@@ -684,7 +684,7 @@ def _forking_container(runtime, bundle):
 def _container_pids(runtime, cid):
     p = runtime("ps", "--format", "json", cid)
     import json
-    return json.loads(p.stdout or "[]") if p.returncode == 0 else []
+    return (json.loads(p.stdout or "[]") or []) if p.returncode == 0 else []  # (null: none)
 
 
 @pytest.mark.cgroupv2

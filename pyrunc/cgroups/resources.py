@@ -31,9 +31,9 @@ where the control exists ("reset"), and are skipped where it does not. Per field
   cpu.shares, quota, period, realtimeRuntime, realtimePeriod  0 not set
   cpu.burst, cpu.idle         0 is the default: reset
   cpu.cpus, cpu.mems          "" not set
-  pids.limit                  0 not set (runc 1.1; runc HEAD, whose
-                              spec 1.3 limit is a pointer, writes 1);
-                              -1 is "max", set
+  pids.limit                  0 not set at create (runc 1.1); at update
+                              written as 1, as runc HEAD does (its spec
+                              1.3 limit is a pointer); -1 is "max", set
   blockIO.weight, leafWeight  0 not set
   blockIO.weightDevice[i]     weight/leafWeight 0 not set; an entry
                               setting neither writes nothing
@@ -183,7 +183,7 @@ def _cpu(mgr, c, update):
 
 
 def _pids(mgr, p, update):
-    if _set(p.get("limit")):
+    if _set(p.get("limit")) or (update and p.get("limit") == 0):
         _, d = _where(mgr, "pids", "pids", "linux.resources.pids.limit")
         v1.pids(d, p)  # (the same file on v2)
 

@@ -11,10 +11,11 @@ from ..errors import ConfigError, NotSupported
 from .files import read, write_field as w
 
 # Devices every container gets, as runc grants them (the default device
-# nodes, /dev/pts and /dev/ptmx, tun, and mknod of anything).
+# nodes, /dev/pts and /dev/ptmx, tun, and mknod of anything; not 5:1: a
+# /dev/console is the container's pty, 136:*, bound there).
 DEFAULT_DEVICE_RULES = (
     "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",
-    "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
+    "c 1:9 rwm", "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
 )
 
 
@@ -88,20 +89,59 @@ def check_usage(usage, limit, swap, f):
 
 
 def cpu(d, c, f="linux.resources.cpu"):
-    # period before quota: the kernel checks the quota against the current
-    # period; burst after quota, as it is bounded by it
-    for k, name in (("period", "cpu.cfs_period_us"), ("quota", "cpu.cfs_quota_us"),
-                    ("burst", "cpu.cfs_burst_us"), ("shares", "cpu.shares"),
-                    ("realtimePeriod", "cpu.rt_period_us"),
-                    ("realtimeRuntime", "cpu.rt_runtime_us"), ("idle", "cpu.idle")):
+    """In runc's order: shares, then the CFS period, burst and quota, the
+    idle flag, the real-time period and runtime. Zeros arrive only where
+    they mean something (resources.prune_cpu): burst and idle 0 reset
+    their default, which a kernel without the file has anyway."""
+    def given(k, name):
         v = c.get(k)
-        # 0 is "not set" for the spec's plain numbers, as runc reads them
-        # (containerd's update sends zeros); burst and idle mean their 0,
-        # the default, which a kernel without the file has anyway
         if v is None or (v == 0 and (k not in ("burst", "idle") or not _has(d, name))):
-            continue
+            return None
         _need(d, name, f"{f}.{k}")
+        return v
+    shares = given("shares", "cpu.shares")
+    if shares is not None:
+        w(d, "cpu.shares", shares, f"{f}.shares")
+    # the kernel checks each of period and burst against the quota in
+    # force: when the new quota is what makes one valid, it is written
+    # again after the quota (runc's retry on EINVAL)
+    quota = given("quota", "cpu.cfs_quota_us")
+    later = _budget(d, (("period", "cpu.cfs_period_us"), ("burst", "cpu.cfs_burst_us")),
+                    given, quota is not None, f)
+    if quota is not None:
+        w(d, "cpu.cfs_quota_us", quota, f"{f}.quota")
+    for k, name, v in later:
         w(d, name, v, f"{f}.{k}")
+    idle = given("idle", "cpu.idle")
+    if idle is not None:
+        w(d, "cpu.idle", idle, f"{f}.idle")
+    # the real-time pair likewise: a period the current runtime does not
+    # fit in waits for the new runtime
+    runtime = given("realtimeRuntime", "cpu.rt_runtime_us")
+    later = _budget(d, (("realtimePeriod", "cpu.rt_period_us"),), given, runtime is not None, f)
+    if runtime is not None:
+        w(d, "cpu.rt_runtime_us", runtime, f"{f}.realtimeRuntime")
+    for k, name, v in later:
+        w(d, name, v, f"{f}.{k}")
+
+
+def _budget(d, fields, given, retry, f):
+    """Write each field now; on EINVAL, when `retry` (its partner is being
+    set too), return it to be written after the partner."""
+    from .files import write
+    later = []
+    for k, name in fields:
+        v = given(k, name)
+        if v is None:
+            continue
+        try:
+            write(os.path.join(d, name), str(v))
+        except OSError as e:
+            if e.errno != 22 or not retry:
+                raise ConfigError(f"{f}.{k}", f"writing {v!r} to {os.path.join(d, name)}: "
+                                              f"{e.strerror}") from None
+            later.append((k, name, v))
+    return later
 
 
 # cpuset, pids and rdma files have the same names and syntax on v1 and v2:
@@ -114,11 +154,12 @@ def cpuset(d, c, f="linux.resources.cpu"):
 
 
 def pids(d, p, f="linux.resources.pids"):
-    # as runc 1.1 (the reference here): 0 leaves the limit as it is,
-    # a negative value lifts it
+    # a negative value lifts the limit; 0 reaches here only from an update
+    # (resources.py), where runc HEAD writes it as 1 (systemd's TasksMax
+    # cannot be 0, and the fs driver does the same to agree with it)
     limit = p.get("limit")
-    if limit:
-        w(d, "pids.max", "max" if limit < 0 else limit, f"{f}.limit")
+    if limit is not None:
+        w(d, "pids.max", "max" if limit < 0 else max(limit, 1), f"{f}.limit")
 
 
 def blkio(d, b, f="linux.resources.blockIO"):

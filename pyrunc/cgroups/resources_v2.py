@@ -109,10 +109,19 @@ def cpu(d, c, f="linux.resources.cpu"):
                                                 f"{e.strerror}") from None
             pending = burst
     if quota or period:
-        text = f"{quota if quota and quota > 0 else 'max'} {period or _period(d)}"
+        # a period alone keeps the quota in force (runc's update keeps the
+        # quota of its stored config); a quota alone, the period
+        q = _quota(d) if quota is None else quota if quota > 0 else "max"
+        text = f"{q} {period or _period(d)}"
         w(d, "cpu.max", text, f"{f}.quota" if quota else f"{f}.period")
         if pending is not None:
             w(d, "cpu.max.burst", pending, f"{f}.burst")
+
+
+def _quota(d):
+    """The quota in force ("max" when none)."""
+    parts = read(d, "cpu.max").split()
+    return parts[0] if len(parts) == 2 else "max"
 
 
 def _period(d):
