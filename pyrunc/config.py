@@ -325,6 +325,21 @@ class Spec:
             raise ConfigError("domainname", "setting the domainname requires a new uts namespace")
 
 
+def drop_nulls(v):
+    """A member whose value is null is taken as not set, at any depth, as
+    runc's Go decoder does (a null pointer, slice or map is nil; a null
+    scalar leaves the zero value). Go engines write null for an empty map
+    or slice ("timeOffsets": null, "flags": null)."""
+    if isinstance(v, dict):
+        for k in [k for k, x in v.items() if x is None]:
+            del v[k]
+        for x in v.values():
+            drop_nulls(x)
+    elif isinstance(v, list):
+        for x in v:
+            drop_nulls(x)
+
+
 def validate(doc):
     try:
         from . import _configcheck
@@ -347,6 +362,8 @@ def load(bundle):
     doc = jsonlite.loads(data, "config.json")
     if not isinstance(doc, dict):
         raise ConfigError("", "config.json: expected a JSON object")
+    if b"null" in data:
+        drop_nulls(doc)
     validate(doc)
     return Spec(doc, bundle)
 
@@ -363,5 +380,6 @@ def load_process(path):
         doc = jsonlite.loads(f.read(), "process.json")
     if not isinstance(doc, dict):
         raise ConfigError("", "process.json: expected a JSON object")
+    drop_nulls(doc)
     validate_process(doc)
     return Process(doc)
