@@ -248,8 +248,15 @@ class Linux:
                                   "a new user namespace needs uidMappings and gidMappings")
         if d.get("netDevices") and "network" not in seen:
             raise ConfigError("linux.netDevices", "needs a network namespace for the container")
-        if self.time_offsets and "time" not in seen:
-            raise ConfigError("linux.timeOffsets", "requires a time namespace in linux.namespaces")
+        # as runc: given at all (even {}; null is not given) counts
+        if d.get("timeOffsets") is not None:
+            if "time" not in seen:
+                raise ConfigError("linux.timeOffsets", "time namespace offsets specified, but "
+                                  "time namespace isn't enabled in the config")
+            if self.ns("time").path:
+                raise ConfigError("linux.timeOffsets", "time namespace enabled, but both "
+                                  "namespace path and time offsets specified -- you may only "
+                                  "provide one")
         # A section we cannot honour must be refused, never skipped: a
         # silently ignored seccomp profile is a hole, not a gap.
         self.seccomp = d.get("seccomp")
