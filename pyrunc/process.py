@@ -391,4 +391,6 @@ def set_affinity(cpus, where):
         try:
             os.sched_setaffinity(0, cpus)
         except OSError as e:
-            raise InitError(f"sched_setaffinity: {e.strerror.lower()} ({where})") from None
+            kind = where.rpartition(".")[2]  # initial, final: runc's words
+            raise InitError(f"error setting {kind} CPU affinity: {e.strerror.lower()} "
+                            f"({where})") from None

@@ -256,6 +256,7 @@ def test_exec_initial_affinity_before_the_cgroup(started, tmp_path):
     path.write_text(json.dumps(proc))
     out = s.exec("--process", str(path), [])
     assert out["pyrunc"].returncode != 0
+    assert "error setting initial CPU affinity: invalid argument" in out["pyrunc"].stderr
     assert "execCPUAffinity.initial" in out["pyrunc"].stderr
     proc["execCPUAffinity"] = {"initial": "1"}
     proc["args"] = ["sh", "-c", AFF]
