@@ -186,7 +186,7 @@ def chdir(cwd, done=False):
 
 
 def _chdir_failed(cwd, e):
-    raise InitError(f"chdir to cwd ({cwd!r}) set in config.json failed: "
+    raise InitError(f"chdir to cwd ({_q(cwd)}) set in config.json failed: "
                     f"{(e.strerror or str(e)).lower()} (process.cwd)") from None
 
 
