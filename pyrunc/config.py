@@ -100,6 +100,14 @@ class Process:
         for i, e in enumerate(self.env):
             if "=" not in e:
                 raise ConfigError(f"{where}.env[{i}]", f"must be KEY=VALUE, got {e!r}")
+            # runc's checks and words (prepareEnv)
+            if e.startswith("="):
+                raise ConfigError(f"{where}.env[{i}]",
+                                  "invalid environment variable: name cannot be empty")
+            if "\0" in e:
+                key = e.partition("=")[0]
+                raise ConfigError(f"{where}.env[{i}]", f'invalid environment variable "{key}": '
+                                  "contains nul byte (\\x00)")
         # No LSM is driven by this build: confinement asked for is refused,
         # never silently dropped.
         if self.apparmor_profile:

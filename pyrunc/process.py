@@ -136,7 +136,9 @@ def lookup(args0, env):
     for e in env:
         if e.startswith("PATH="):
             path = e[5:]
-    for d in path.split(":"):
+    # no PATH, or an empty one: nothing is searched (Go's LookPath in runc),
+    # not even the cwd
+    for d in path.split(":") if path else ():
         cand = os.path.join(d or ".", args0)
         try:
             st = os.stat(cand)

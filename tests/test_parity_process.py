@@ -116,6 +116,27 @@ def test_home_and_duplicate_env(runtime, runc, bundle, uid, env, home, raw):
     assert sorted(theirs_lines[1].split()) == sorted(raw.split())
 
 
+@pytest.mark.parametrize("env,words", [
+    (["=x"], "invalid environment variable: name cannot be empty"),
+    (["K=a\0b"], 'invalid environment variable "K": contains nul byte'),
+])
+def test_bad_env_refused_in_runc_words(runtime, runc, bundle, env, words):
+    bundle.config["process"]["env"] = ["PATH=/bin"] + env
+    mine, theirs = run_both(runtime, runc, bundle)
+    assert mine.returncode == 1 and words in mine.stderr  # HEAD's words
+    assert not os.path.isdir(runtime.root) or not os.listdir(runtime.root)
+
+
+def test_no_path_searches_nothing(runtime, runc, bundle):
+    """HEAD: without PATH a bare name is not found, not even in the cwd."""
+    bundle.config["process"]["env"] = []
+    bundle.args("true")
+    os.symlink("/bin/busybox", os.path.join(bundle.rootfs, "true"))
+    mine, theirs = run_both(runtime, runc, bundle)
+    assert mine.returncode != 0
+    assert 'exec: "true": executable file not found in $PATH' in mine.stderr
+
+
 def test_home_empty_in_passwd(runtime, runc, bundle):
     """HEAD: a passwd entry with an empty home gives HOME= (empty)."""
     with open(os.path.join(bundle.rootfs, "etc", "passwd"), "a") as f:
