@@ -154,6 +154,10 @@ def test_home_for_exec_user(started):
     s = started()
     out = s.exec("--user", "1000:1000", ["sh", "-c", 'echo "$HOME"'])
     assert ok(out["pyrunc"]) == ok(out["runc"]) == "/home/user\n"
+    out = s.exec("--user", "1000:1000", "--env", "HOME=", ["sh", "-c", 'echo "$HOME"'])
+    assert ok(out["pyrunc"]) == ok(out["runc"]) == "/home/user\n"
+    out = s.exec("--env", "HOME=/elsewhere", ["sh", "-c", 'echo "$HOME"'])
+    assert ok(out["pyrunc"]) == ok(out["runc"]) == "/elsewhere\n"
 
 
 # -- process.cwd only root can enter ------------------------------------------
@@ -310,6 +314,18 @@ def test_unknown_capability_is_a_warning(runtime, runc, bundle, where):
     for p in (mine, theirs):
         assert "warning" in p.stderr and "CAP_NO_SUCH_THING" in p.stderr
     assert "ignoring unknown or unavailable capabilities: [CAP_NO_SUCH_THING]" in mine.stderr
+
+
+def test_capability_unknown_to_the_kernel_is_left_out(monkeypatch):
+    """A name pyrunc knows but this kernel does not (past cap_last_cap) is
+    ignored with the unknown ones (runc: "unknown or unavailable")."""
+    from pyrunc import capabilities, config
+    monkeypatch.setattr(capabilities, "last_cap", lambda: 38)
+    caps = config.Capabilities({"bounding": ["CAP_KILL", "CAP_BPF"],
+                                "permitted": ["CAP_CHECKPOINT_RESTORE", "CAP_X"]})
+    sets = capabilities.Sets(caps)
+    assert sets.bounding == 1 << 5 and sets.permitted == 0
+    assert sets.unknown == ["CAP_BPF", "CAP_CHECKPOINT_RESTORE", "CAP_X"]
 
 
 def test_permitted_outside_bounding_is_dropped(runtime, runc, bundle):
