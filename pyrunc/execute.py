@@ -236,9 +236,13 @@ def _fork_with_affinity(cg, initial):
     ours = os.sched_getaffinity(0)
     process.set_affinity(initial, "process.execCPUAffinity.initial")
     try:
-        return container._fork_into(_Born(), cg)
-    finally:
+        pid = container._fork_into(_Born(), cg)
+    except BaseException:
         os.sched_setaffinity(0, ours)
+        raise
+    if pid:  # the parent only: the child keeps `initial`
+        os.sched_setaffinity(0, ours)
+    return pid
 
 
 class _Born:
