@@ -146,6 +146,41 @@ static void write_errno(int fd, long err)
     sc(__NR_write, fd, (long)buf, fmt_uint(buf, -err), 0, 0);
 }
 
+/* An exec failure in runc's words (Go's lowercase strerror), so that
+ * engines and scripts matching "exec /run.sh: no such file or directory"
+ * on the first line of stderr see it. */
+static const char *exec_strerror(long err)
+{
+    switch (-err) {
+    case 1: return "operation not permitted";
+    case 2: return "no such file or directory";
+    case 7: return "argument list too long";
+    case 8: return "exec format error";
+    case 12: return "cannot allocate memory";
+    case 13: return "permission denied";
+    case 20: return "not a directory";
+    case 21: return "is a directory";
+    case 26: return "text file busy";
+    case 40: return "too many levels of symbolic links";
+    default: return 0;
+    }
+}
+
+static void exec_failed(const char *path, long err)
+{
+    const char *msg = exec_strerror(err);
+    put(2, "exec ");
+    put(2, path);
+    put(2, ": ");
+    if (msg) {
+        put(2, msg);
+    } else {
+        put(2, "errno ");
+        write_errno(2, err);
+    }
+    put(2, "\n");
+}
+
 #define F_GET_SEALS_ 1034
 #define F_SEAL_WRITE_ 8
 #define PROC_SUPER_MAGIC_ 0x9fa0
@@ -464,9 +499,11 @@ int main_c(long argc, char **argv, char **envp)
         }
     }
     long err = sc(__NR_execve, (long)argv[4], (long)(argv + 5), (long)envp, 0, 0);
+    /* stderr first: the runtime's own error, which the fifo's errno
+     * triggers, comes second */
+    exec_failed(argv[4], err);
     if (fifo >= 0)
         write_errno(fifo, err);
-    write_errno(2, err);
     return 127;
 }
 

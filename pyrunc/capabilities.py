@@ -58,32 +58,46 @@ def probe_last_cap():
     return last
 
 
-def mask(names, where, last):
-    """Bit mask of a list of names; an unknown name is an error (runc only
-    warns, and then the container runs with a set it was not asked for)."""
+def mask(names, last, unknown):
+    """Bit mask of a list of names. A name unknown to pyrunc or to this
+    kernel is left out and added to `unknown` (runtime-spec 1.0.2: such a
+    name MUST be logged as a warning and SHOULD NOT fail; runc)."""
     m = 0
-    for i, n in enumerate(names):
+    for n in names:
         bit = BY_NAME.get(n)
-        if bit is None:
-            raise ConfigError(f"{where}[{i}]", f"unknown capability {n!r}")
-        if bit > last:
-            raise ConfigError(f"{where}[{i}]", f"{n} is not supported by this kernel")
+        if bit is None or bit > last:
+            unknown.add(n)
+            continue
         m |= 1 << bit
     return m
 
 
 class Sets:
-    __slots__ = ("bounding", "effective", "inheritable", "permitted", "ambient")
+    __slots__ = ("bounding", "effective", "inheritable", "permitted", "ambient", "unknown",
+                 "ambient_order")
 
     def __init__(self, caps, where="process.capabilities"):
         last = last_cap()
-        for k in self.__slots__:
-            setattr(self, k, mask(getattr(caps, k), f"{where}.{k}", last))
+        unknown = set()
+        for k in ("bounding", "effective", "inheritable", "permitted", "ambient"):
+            setattr(self, k, mask(getattr(caps, k), last, unknown))
+        self.unknown = sorted(unknown)
+        # for the warnings, in the config's order (runc's)
+        self.ambient_order = [BY_NAME[n] for n in caps.ambient
+                              if n in BY_NAME and self.ambient & (1 << BY_NAME[n])]
 
 
 def check_grantable(sets, where="process.capabilities"):
-    """A capability the runtime itself lacks cannot be granted: say which,
-    and in which set, instead of a bare EPERM from capset later."""
+    """In the runtime, before the fork: warn as runc does of what will be
+    left out, and refuse what cannot be granted at all.
+
+    A capability the runtime itself lacks cannot be granted: say which, and
+    in which set, instead of a bare EPERM from capset later. A cap in
+    permitted/effective but not in bounding is no error: the exec of the
+    program drops it (runc)."""
+    from . import log
+    if sets.unknown:
+        log.warn(f"ignoring unknown or unavailable capabilities: [{' '.join(sets.unknown)}]")
     have = sc.capget()[1]  # our permitted set
     for k in ("bounding", "effective", "permitted", "inheritable", "ambient"):
         missing = getattr(sets, k) & ~have
@@ -91,6 +105,11 @@ def check_grantable(sets, where="process.capabilities"):
             names = [NAMES[b] for b in range(len(NAMES)) if missing & (1 << b)]
             raise ConfigError(f"{where}.{k}", f"{', '.join(names)} not held by the runtime "
                               "(not in its bounding set), so not grantable")
+    # PR_CAP_AMBIENT_RAISE needs the cap in both permitted and inheritable:
+    # runc warns of each one it cannot raise, and goes on
+    for b in sets.ambient_order:
+        if not sets.permitted & sets.inheritable & (1 << b):
+            log.warn(f"can't raise ambient capability {NAMES[b]}: operation not permitted")
 
 
 def drop_bounding(keep):
@@ -113,6 +132,7 @@ def apply(sets):
             try:
                 sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap)
             except OSError as e:
-                # runc: an ambient cap outside permitted/inheritable is skipped
+                # runc: an ambient cap outside permitted/inheritable is
+                # skipped (the runtime warned: check_grantable)
                 if e.errno != 1:
                     raise

@@ -100,6 +100,14 @@ class Process:
         for i, e in enumerate(self.env):
             if "=" not in e:
                 raise ConfigError(f"{where}.env[{i}]", f"must be KEY=VALUE, got {e!r}")
+            # runc's checks and words (prepareEnv)
+            if e.startswith("="):
+                raise ConfigError(f"{where}.env[{i}]",
+                                  "invalid environment variable: name cannot be empty")
+            if "\0" in e:
+                key = e.partition("=")[0]
+                raise ConfigError(f"{where}.env[{i}]", f'invalid environment variable "{key}": '
+                                  "contains nul byte (\\x00)")
         # No LSM is driven by this build: confinement asked for is refused,
         # never silently dropped.
         if self.apparmor_profile:
@@ -248,8 +256,15 @@ class Linux:
                                   "a new user namespace needs uidMappings and gidMappings")
         if d.get("netDevices") and "network" not in seen:
             raise ConfigError("linux.netDevices", "needs a network namespace for the container")
-        if self.time_offsets and "time" not in seen:
-            raise ConfigError("linux.timeOffsets", "requires a time namespace in linux.namespaces")
+        # as runc: given at all (even {}; null is not given) counts
+        if d.get("timeOffsets") is not None:
+            if "time" not in seen:
+                raise ConfigError("linux.timeOffsets", "time namespace offsets specified, but "
+                                  "time namespace isn't enabled in the config")
+            if self.ns("time").path:
+                raise ConfigError("linux.timeOffsets", "time namespace enabled, but both "
+                                  "namespace path and time offsets specified -- you may only "
+                                  "provide one")
         # A section we cannot honour must be refused, never skipped: a
         # silently ignored seccomp profile is a hole, not a gap.
         self.seccomp = d.get("seccomp")
@@ -325,6 +340,21 @@ class Spec:
             raise ConfigError("domainname", "setting the domainname requires a new uts namespace")
 
 
+def drop_nulls(v):
+    """A member whose value is null is taken as not set, at any depth, as
+    runc's Go decoder does (a null pointer, slice or map is nil; a null
+    scalar leaves the zero value). Go engines write null for an empty map
+    or slice ("timeOffsets": null, "flags": null)."""
+    if isinstance(v, dict):
+        for k in [k for k, x in v.items() if x is None]:
+            del v[k]
+        for x in v.values():
+            drop_nulls(x)
+    elif isinstance(v, list):
+        for x in v:
+            drop_nulls(x)
+
+
 def validate(doc):
     try:
         from . import _configcheck
@@ -347,6 +377,8 @@ def load(bundle):
     doc = jsonlite.loads(data, "config.json")
     if not isinstance(doc, dict):
         raise ConfigError("", "config.json: expected a JSON object")
+    if b"null" in data:
+        drop_nulls(doc)
     validate(doc)
     return Spec(doc, bundle)
 
@@ -363,5 +395,6 @@ def load_process(path):
         doc = jsonlite.loads(f.read(), "process.json")
     if not isinstance(doc, dict):
         raise ConfigError("", "process.json: expected a JSON object")
+    drop_nulls(doc)
     validate_process(doc)
     return Process(doc)

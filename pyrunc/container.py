@@ -131,6 +131,10 @@ def create(cid, opts):
         "process": spec.process.raw,
         "namespaces": [n.type for n in spec.linux.namespaces],
         "seccomp": spec.linux.seccomp,
+        # linux.personality and linux.memoryPolicy apply to exec'd processes
+        # too (runc); kept as the numbers the syscalls take
+        "personality": spec.linux.personality,
+        "memory_policy": _mpol_state(spec.linux.memory_policy),
     }
     log.trace("create: config loaded")
     # other commands on this id wait until the create is done or undone
@@ -723,3 +727,7 @@ def not_exist_ok(fn):
         return fn()
     except NotExist:
         return None
+
+
+def _mpol_state(mpol):
+    return None if mpol is None else [mpol[0], sorted(mpol[1])]

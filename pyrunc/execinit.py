@@ -108,13 +108,12 @@ def exec_process(proc, memfd, keep_fds, before_exec, where="process", seccomp=No
             filt_fd = fd
         else:
             sc.seccomp_load(flags, prog)
+    cwd_done = process.chdir_early(proc.cwd)
     process.set_user(proc, caps, where)
-    process.chdir(proc.cwd)
+    process.chdir(proc.cwd, cwd_done)
     path = process.lookup(proc.args[0], env)
     if proc.no_new_privileges:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
-    # the affinity the program starts with (its cgroup's cpuset permitting)
-    process.set_affinity(proc.cpu_affinity[1], f"{where}.execCPUAffinity.final")
     fifo_how = before_exec()
     for fd in keep_fds:
         os.set_inheritable(fd, True)

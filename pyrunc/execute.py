@@ -90,6 +90,11 @@ def build_process(st, o):
         proc = config.Process(raw)
     if o.tty:
         proc.terminal = True
+    # the container's linux.personality and linux.memoryPolicy (runc's
+    # setns init applies them too)
+    proc.personality = st.d.get("personality")
+    mpol = st.d.get("memory_policy")
+    proc.memory_policy = (mpol[0], set(mpol[1])) if mpol else None
     return proc
 
 
@@ -193,7 +198,7 @@ def run(root, cid, o):
             # forks into the pid namespace, stays ours to open until we exit)
             sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
         parent, child = container.sync_pair()
-        pid = container._fork_into(_Born(), cg)
+        pid = _fork_with_affinity(cg, proc.cpu_affinity[0])
         if pid == 0:
             parent.close()
             lock.drop()
@@ -232,6 +237,25 @@ def run(root, cid, o):
         finally:
             os.close(ours)
     return cli._wait_forwarding(exec_pid, master)
+
+
+def _fork_with_affinity(cg, initial):
+    """The child, born into the container's v2 cgroup, on the CPUs of
+    execCPUAffinity.initial: runc sets it before the process joins the
+    container's cgroups. Ours is restored after the fork."""
+    if initial is None:
+        return container._fork_into(_Born(), cg)
+    from . import process
+    ours = os.sched_getaffinity(0)
+    process.set_affinity(initial, "process.execCPUAffinity.initial")
+    try:
+        pid = container._fork_into(_Born(), cg)
+    except BaseException:
+        os.sched_setaffinity(0, ours)
+        raise
+    if pid:  # the parent only: the child keeps `initial`
+        os.sched_setaffinity(0, ours)
+    return pid
 
 
 class _Born:
@@ -284,11 +308,11 @@ def _exec_child(ch, proc, cg, target, memfd, console_fd, seccomp, o):
     container's pid namespace (CVE-2019-5736 class)."""
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
     from . import process
-    process.set_affinity(proc.cpu_affinity[0], "process.execCPUAffinity.initial")
     sc.close_all_except({0, 1, 2, ch.rfd, ch.wfd, memfd, console_fd, target.pidfd,
                          *range(3, 3 + (o.preserve_fds or 0)),
                          seccomp[2].fd if seccomp and seccomp[2] else None})
     cg.join_self()
+    process.final_affinity(proc.cpu_affinity)  # (`initial`: see run)
     if target.ns_flags:
         try:
             sc.setns(target.pidfd, target.ns_flags)

@@ -91,13 +91,14 @@ def _fail(ch, msg):
 
 def _run(ctx):
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
-    from . import process
-    process.set_affinity(ctx.spec.process.cpu_affinity[0], "process.execCPUAffinity.initial")
     os.umask(0)
     _close_inherited(ctx)
     # First our cgroups (through the runtime's view of /sys/fs/cgroup): we
     # were forked straight into the v2 one; the v1 ones we join ourselves.
     ctx.cgroups.join_self()
+    # not the caller's affinity (execCPUAffinity is for exec only, as runc)
+    from . import process
+    process.reset_affinity()
     if ctx.born_flags:
         _born_in_namespaces(ctx)
     else:

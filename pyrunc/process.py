@@ -85,20 +85,37 @@ def set_user(proc, caps, where="process"):
 
 
 def env_list(proc):
-    """process.env with HOME added from /etc/passwd when missing (as runc)."""
-    env = list(proc.env)
-    if not any(e.startswith("HOME=") for e in env):
-        env.append("HOME=" + home_of(proc.user.uid))
-    return env
+    """process.env as the program gets it, by runc's rules: for a key given
+    more than once the last value wins (kept where that last one stands);
+    HOME comes from the container's /etc/passwd when missing or empty."""
+    seen = set()
+    out = []
+    home = False
+    for e in reversed(proc.env):
+        key, _, val = e.partition("=")
+        if key in seen:
+            continue
+        seen.add(key)
+        if key == "HOME":
+            if not val:
+                continue  # replaced below, as if missing
+            home = True
+        out.append(e)
+    out.reverse()
+    if not home:
+        out.append("HOME=" + home_of(proc.user.uid))
+    return out
 
 
 def home_of(uid):
+    """The uid's home in the container's /etc/passwd (even an empty one,
+    as runc); "/" without an entry."""
     try:
         with open("/etc/passwd", "rb") as f:
             for line in f:
-                parts = line.decode(errors="replace").split(":")
+                parts = line.decode(errors="replace").rstrip("\n").split(":")
                 if len(parts) >= 6 and parts[2] == str(uid):
-                    return parts[5] or "/"
+                    return parts[5]
     except OSError:
         pass
     return "/"
@@ -119,7 +136,9 @@ def lookup(args0, env):
     for e in env:
         if e.startswith("PATH="):
             path = e[5:]
-    for d in path.split(":"):
+    # no PATH, or an empty one: nothing is searched (Go's LookPath in runc),
+    # not even the cwd
+    for d in path.split(":") if path else ():
         cand = os.path.join(d or ".", args0)
         try:
             st = os.stat(cand)
@@ -135,12 +154,26 @@ def _executable(st):
     return stat.S_ISREG(st.st_mode) and st.st_mode & 0o111
 
 
-def chdir(cwd):
+def chdir_early(cwd):
+    """The first try at process.cwd, still as root (as runc): a directory
+    root can enter but the container's user cannot works. True when done;
+    False when only the user may enter it (EACCES/EPERM: chdir() again after
+    set_user, for a volume chowned to the user that root-squashing denies)."""
     try:
         os.chdir(cwd)
+    except PermissionError:
+        return False
     except OSError as e:
-        raise InitError(f"chdir to cwd ({cwd!r}) set in config.json failed: "
-                        f"{(e.strerror or str(e)).lower()} (process.cwd)") from None
+        _chdir_failed(cwd, e)
+    return True
+
+
+def chdir(cwd, done=False):
+    if not done:
+        try:
+            os.chdir(cwd)
+        except OSError as e:
+            _chdir_failed(cwd, e)
     # A cwd reached through an fd of the host (CVE-2024-21626) lies outside
     # the root: getcwd then fails with ENOENT or says "(unreachable)". (The
     # init has closed every inherited fd already; this is the second line.)
@@ -152,6 +185,11 @@ def chdir(cwd):
         where = ""
     if not where.startswith("/"):
         raise InitError(f"cwd {cwd!r} is outside the container's root (process.cwd)")
+
+
+def _chdir_failed(cwd, e):
+    raise InitError(f"chdir to cwd ({_q(cwd)}) set in config.json failed: "
+                    f"{(e.strerror or str(e)).lower()} (process.cwd)") from None
 
 
 # -- scheduling, I/O priority, CPU affinity, personality, NUMA policy -------
@@ -205,25 +243,42 @@ def parse_cpus(text, where):
     """'0-3,7' -> {0, 1, 2, 3, 7}; None when not set."""
     if not text:
         return None
-    return parse_list(text, where)
+    try:
+        return parse_list(text)
+    except ValueError as e:
+        raise ConfigError(where, f"expected a list like '0-3,7', got {text!r}: {e}") from None
 
 
-def parse_list(text, where):
+# the highest CPU or NUMA node number a list may name (runc's sanity limit)
+MAX_CPU = 64 * 1024
+
+
+def parse_list(text):
+    """A kernel list ('0-3,7'), read as runc reads it: spaces around and
+    empty elements allowed, at least one member. ValueError says why not."""
     out = set()
     for part in text.split(","):
         part = part.strip()
-        try:
-            if "-" in part:
-                lo, hi = part.split("-", 1)
-                lo, hi = int(lo), int(hi)
-                if lo > hi:
-                    raise ValueError
-                out.update(range(lo, hi + 1))
-            else:
-                out.add(int(part))
-        except ValueError:
-            raise ConfigError(where, f"expected a list like '0-3,7', got {text!r}") from None
+        if not part:
+            continue
+        lo, dash, hi = part.partition("-")
+        lo = _list_int(lo)
+        hi = _list_int(hi) if dash else lo
+        if lo > hi:
+            raise ValueError(f"invalid range: {part}")
+        out.update(range(lo, hi + 1))
+    if not out:
+        raise ValueError(f"no members found in set {text!r}")
     return out
+
+
+def _list_int(text):
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"strconv.ParseUint: parsing {_q(text)}: invalid syntax")
+    v = int(text)
+    if v > MAX_CPU:
+        raise ValueError(f"values larger than {MAX_CPU} are not supported")
+    return v
 
 
 def parse_personality(d, where):
@@ -231,18 +286,54 @@ def parse_personality(d, where):
         return None
     dom = _lookup(PERSONALITY_DOMAINS, d.get("domain"), f"{where}.domain")
     if d.get("flags"):
-        raise NotSupported(f"{where}.flags", "personality flags are not supported")
+        # runc, too, ignores them with a warning
+        from . import log
+        log.warn(f"ignoring unsupported personality flags: {d['flags']} ({where}.flags)")
     return dom
 
 
+# modes by how many nodes they take (runc's checks, in its words)
+MPOL_NO_NODES = ("MPOL_DEFAULT", "MPOL_LOCAL")
+MPOL_SOME_NODES = ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_PREFERRED_MANY",
+                   "MPOL_WEIGHTED_INTERLEAVE")
+
+
 def parse_memory_policy(d, where):
-    if not d:
+    """(mode|flags, nodes) or None. The errors are runc's words (engines and
+    scripts match "invalid memory policy"), with the field named."""
+    if d is None:
         return None
-    mode = _lookup(MPOL_MODES, d.get("mode"), f"{where}.mode")
+    name = d.get("mode")
+    mode = MPOL_MODES.get(name) if isinstance(name, str) else None
+    if mode is None:
+        raise ConfigError(f"{where}.mode", f'invalid memory policy mode {_q(name)}')
+    text = d.get("nodes") or ""
+    nodes = set()
+    if text:
+        try:
+            nodes = parse_list(text)
+        except ValueError as e:
+            raise ConfigError(f"{where}.nodes",
+                              f"invalid memory policy nodes {_q(text)}: {e}") from None
     for i, f in enumerate(d.get("flags") or ()):
-        mode |= _lookup(MPOL_FLAGS, f, f"{where}.flags[{i}]")
-    nodes = parse_list(d["nodes"], f"{where}.nodes") if d.get("nodes") else set()
+        flag = MPOL_FLAGS.get(f) if isinstance(f, str) else None
+        if flag is None:
+            raise ConfigError(f"{where}.flags[{i}]", f"invalid memory policy flag {_q(f)}")
+        mode |= flag
+    if name in MPOL_NO_NODES and nodes:
+        raise ConfigError(f"{where}.nodes",
+                          f"memory policy mode requires 0 nodes but got {len(nodes)}")
+    if name in MPOL_SOME_NODES and not nodes:
+        raise ConfigError(f"{where}.nodes",
+                          "memory policy mode requires at least one node but got 0")
     return mode, nodes
+
+
+def _q(v):
+    """Go's %q of a string (what runc's messages quote)."""
+    if not isinstance(v, str):
+        v = "" if v is None else str(v)
+    return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def set_sched_io_affinity(proc, where="process"):
@@ -269,9 +360,39 @@ def set_sched_io_affinity(proc, where="process"):
             raise InitError(f"set_mempolicy: {e.strerror.lower()} (linux.memoryPolicy)") from None
 
 
+def reset_affinity():
+    """Every CPU the kernel may ever have (the cgroup's cpuset masks it), so
+    a process never inherits the affinity of whoever called the runtime (a
+    pinned shell, a pinned engine): runc does this once the process is in
+    its cgroups."""
+    n = os.cpu_count() or 1
+    try:
+        with open("/sys/devices/system/cpu/possible", "rb") as f:
+            n = max(n, int(f.read().strip().rpartition(b"-")[2] or 0) + 1)
+    except (OSError, ValueError):
+        n = max(n, 1024)
+    try:
+        os.sched_setaffinity(0, range(n))
+    except OSError:
+        pass  # runc, too, only warns: the process keeps what it has
+
+
+def final_affinity(cpu_affinity):
+    """execCPUAffinity after the process joined its cgroups: `final` if set;
+    nothing set at all: reset (as for the init); only `initial`: left as the
+    kernel made it on joining the cgroup (runc)."""
+    initial, final = cpu_affinity
+    if final is not None:
+        set_affinity(final, "process.execCPUAffinity.final")
+    elif initial is None:
+        reset_affinity()
+
+
 def set_affinity(cpus, where):
     if cpus is not None:
         try:
             os.sched_setaffinity(0, cpus)
         except OSError as e:
-            raise InitError(f"sched_setaffinity: {e.strerror.lower()} ({where})") from None
+            kind = where.rpartition(".")[2]  # initial, final: runc's words
+            raise InitError(f"error setting {kind} CPU affinity: {e.strerror.lower()} "
+                            f"({where})") from None

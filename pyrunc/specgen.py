@@ -20,6 +20,8 @@ def default(rootless=False):
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                     "TERM=xterm"],
             "cwd": "/",
+            # no ambient set: runc's current `runc spec` leaves it out, and an ambient
+            # cap not also inheritable only earns a warning at every start
             "capabilities": {k: list(CAPS) for k in ("bounding", "effective", "permitted")},
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": True,
