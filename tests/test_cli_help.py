@@ -133,7 +133,7 @@ def test_man_pages_and_completion_installed():
     assert subprocess.run(["bash", "-n", comp]).returncode == 0
     # complete "pyrunc ex" and "pyrunc exec --pid-f"
     script = (f"source {comp}; COMP_WORDS=(pyrunc ex); COMP_CWORD=1; _pyrunc; "
-              "echo ${COMPREPLY[@]}; COMP_WORDS=(pyrunc --root /x exec --pid); COMP_CWORD=4; "
+              "echo ${COMPREPLY[@]}; COMP_WORDS=(pyrunc --root /x exec --pid-f); COMP_CWORD=4; "
               "_pyrunc; echo ${COMPREPLY[@]}")
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True).stdout
     assert out.splitlines() == ["exec", "--pid-file"]

@@ -302,6 +302,10 @@ def test_exec_pty_belongs_to_the_exec_user(runtime, bundle, runc):
             for user, want in (("1000", b"1000:5\n"), ("1000:1000", b"1000:5\n"), ("0", b"0:5\n")):
                 rc, out, err = on_pty(cmd + ["exec", "-t", "--user", user, cid, "sh", "-c", script])
                 assert rc == 0, err
+                if cmd == runc:
+                    # runc 1.1.5 clears ONLCR on the master it relays only
+                    # once the process runs: its output races (\r\n or \n)
+                    out = out.replace(b"\r\n", b"\n")
                 assert out == want, (cmd, user)
                 outs.append(out)
         finally:
