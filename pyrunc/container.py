@@ -113,7 +113,7 @@ def create(cid, opts):
 
     d = {
         "ociVersion": spec.oci_version, "pid": 0, "start_time": None, "status": "creating",
-        "creator": os.getpid(),
+        "creator": os.getpid(), "creator_start": state.proc_start_time(os.getpid()),
         "bundle": bundle, "rootfs": spec.root_path,
         "created": _rfc3339_now(), "owner": "",
         "annotations": spec.annotations,
@@ -140,11 +140,17 @@ def create(cid, opts):
         log.trace("create: state+fifo")
         # (after state.new: a duplicate id is "already exists", as runc says)
         cg.check_usable()  # not empty, not frozen: before anything is done to it
-        cg.create()
-        cg_made = True
-        log.trace("create: cgroups made")
+        # intent before effect: the directories about to be made are in
+        # state.json before the first mkdir (see docs/ARCHITECTURE.md)
+        planned = cg.plan()
         st.d["cgroups"] = cg.to_state()
         st.save()
+        cg_made = True
+        cg.create()
+        if cg.created != planned:  # someone else made one meanwhile: not ours
+            st.d["cgroups"] = cg.to_state()
+            st.save()
+        log.trace("create: cgroups made")
         ns_fds = ns.open_joined(spec.linux)
         parent_chan, child_chan = sync_pair()
         chan = parent_chan  # closed in `finally`, whatever happens next
@@ -660,11 +666,13 @@ def destroy(st):
         cg.kill_all()
     except (OSError, PyruncError) as e:
         log.warn(f"delete: {getattr(e, 'strerror', None) or e}")
-    cg.remove()
+    for d in cg.remove() or ():
+        log.debug(f"delete: removed cgroup {d}")
     hs = st.d.get("hooks", {}).get("poststop")
     if hs:
         _run_saved_hooks(st, "poststop", hs, "stopped", warn=True)
     state.remove_dir(st.dir)
+    log.debug(f"delete: removed state dir {st.dir}")
 
 
 def load(root, cid):
