@@ -1,0 +1,268 @@
+"""Fault injection: an engine kills the runtime (SIGKILL of the pyrunc
+process, or of its whole process group) at any instant of create, run,
+start, exec or delete; `delete --force ID` must then bring the host back to
+where it was: no state entry, cgroup directory (in every hierarchy), mount,
+fifo, socket or process of that container left.
+
+The kill instants are spread evenly over each command's measured duration
+(a little past it too), plus random ones. CI runs a reduced sweep (about a
+minute); the full one is run by hand:
+
+    PYRUNC_FAULTS_FULL=1 pytest -q -p no:cacheprovider -m faults tests/test_faults.py
+
+(PYRUNC_FAULTS_SEED=N replays a random sweep; the test prints the number of
+kill points it made.)
+"""
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import needs_root
+
+pytestmark = [needs_root, pytest.mark.faults]
+
+FULL = os.environ.get("PYRUNC_FAULTS_FULL") == "1"
+# kill points per command and kill mode: evenly spaced + random
+EVEN, RANDOM = (40, 10) if FULL else (10, 4)
+SEED = int(os.environ.get("PYRUNC_FAULTS_SEED") or random.randrange(1 << 30))
+
+
+class Sweep:
+    """One command's kill points, with the leak checks after each."""
+
+    def __init__(self, runtime, bundle, tmp_path):
+        self.rt = runtime
+        self.bundle = bundle
+        self.token = "pyrunc-fault-" + uuid.uuid4().hex[:10]
+        self.cg_parent = "/" + self.token  # a parent the creates make too
+        self.env = dict(os.environ, PYRUNC_FAULT_TOKEN=self.token)
+        self.out = str(tmp_path / "out")
+        self.points = 0
+        self.rand = random.Random(SEED)
+        bundle.config["process"]["env"].append("PYRUNC_FAULT_TOKEN=" + self.token)
+
+    def new_id(self):
+        return "f" + uuid.uuid4().hex[:12]
+
+    def set_args(self, *args, cgroup_id=None):
+        self.bundle.args(*args)
+        self.bundle.config["linux"]["cgroupsPath"] = f"{self.cg_parent}/{cgroup_id}"
+        self.bundle.write()
+
+    def cmd(self, *args):
+        return [self.rt.bin, "--root", self.rt.root] + [str(a) for a in args]
+
+    def call(self, *args, timeout=30):
+        with open(self.out, "w") as out:
+            p = subprocess.run(self.cmd(*args), stdout=out, stderr=subprocess.STDOUT,
+                               env=self.env, timeout=timeout)
+        return p.returncode, open(self.out).read()
+
+    def timed(self, args):
+        """Duration of one uninterrupted run of the command (s)."""
+        t = time.monotonic()
+        with open(self.out, "w") as out:
+            subprocess.run(self.cmd(*args), stdout=out, stderr=subprocess.STDOUT, env=self.env,
+                           timeout=30, start_new_session=True)
+        return time.monotonic() - t
+
+    def instants(self, duration):
+        """Evenly spaced over 0..1.2 x duration, then random ones."""
+        span = duration * 1.2
+        even = [span * i / max(EVEN - 1, 1) for i in range(EVEN)]
+        return even + [self.rand.uniform(0, span) for _ in range(RANDOM)]
+
+    def kill_at(self, args, delay, group):
+        """Start the command in its own process group and SIGKILL it (or
+        the whole group) `delay` seconds later."""
+        with open(self.out, "w") as out:
+            p = subprocess.Popen(self.cmd(*args), stdout=out, stderr=subprocess.STDOUT,
+                                 env=self.env, start_new_session=True)
+        if delay:
+            time.sleep(delay)
+        try:
+            os.kill(-p.pid if group else p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait(timeout=30)
+        self.points += 1
+
+    def force_delete_and_check(self, cid, what):
+        rc, out = self.call("--debug", "delete", "--force", cid)
+        assert rc == 0, f"{what}: delete --force exited {rc}: {out}"
+        assert "Traceback" not in out, f"{what}: {out}"
+        self.check_clean(cid, what)
+
+    def check_clean(self, cid, what):
+        left = []
+        root = self.rt.root
+        if os.path.isdir(root):
+            left += [f"state {n}" for n in os.listdir(root) if n != ".seccomp-cache"]
+        left += _cgroups_named((cid, self.token))
+        with open("/proc/self/mountinfo") as f:
+            left += [f"mount {ln.split()[4]}" for ln in f
+                     if cid in ln or self.bundle.path in ln.split()[4]]
+        deadline = time.monotonic() + 3
+        while True:  # a killed process's children may take a moment to go
+            procs = _processes_with(self.token)
+            if not procs or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        left += [f"process {p}" for p in procs]
+        for p in procs:  # (ours: they carry this test's token)
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        assert not left, f"{what}: left behind {left}"
+
+    def report(self, name):
+        print(f"\n{name}: {self.points} kill points (seed {SEED}, "
+              f"{'full' if FULL else 'reduced'} sweep), 0 leftovers")
+
+
+def _cgroup_mountpoints():
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fstype = line.split(" - ")[1].split()[0]
+            if fstype in ("cgroup", "cgroup2"):
+                out.append(line.split()[4])
+    return sorted(set(out))
+
+
+def _cgroups_named(names):
+    """Directories of any cgroup hierarchy whose name contains one of
+    `names` (the container's id, or the test's token: the parent made by
+    the creates)."""
+    left = []
+    for mp in _cgroup_mountpoints():
+        for base, dirs, _ in os.walk(mp):
+            for d in dirs:
+                if any(n in d for n in names):
+                    left.append(f"cgroup {base}/{d}")
+            if base.count("/") - mp.count("/") >= 3:
+                dirs[:] = []
+    return left
+
+
+def _processes_with(token):
+    """Live pids whose environment or command line has the token."""
+    me = os.getpid()
+    out = []
+    tok = token.encode()
+    for n in os.listdir("/proc"):
+        if not n.isdigit() or int(n) == me:
+            continue
+        try:
+            with open(f"/proc/{n}/environ", "rb") as f:
+                env = f.read()
+            with open(f"/proc/{n}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if tok in env or tok in cmd:
+            out.append(int(n))
+    return out
+
+
+def _measure(sweep, setup, args_of, teardown, runs=3):
+    """Median duration of the command, on fresh containers."""
+    times = []
+    for _ in range(runs):
+        cid = sweep.new_id()
+        setup(cid)
+        times.append(sweep.timed(args_of(cid)))
+        teardown(cid)
+    return statistics.median(times)
+
+
+def _sweep(sweep, name, setup, args_of):
+    def teardown(cid):
+        sweep.force_delete_and_check(cid, f"{name} (measuring)")
+    duration = _measure(sweep, setup, args_of, teardown)
+    for group in (False, True):
+        for t in sweep.instants(duration):
+            cid = sweep.new_id()
+            setup(cid)
+            sweep.kill_at(args_of(cid), t, group)
+            sweep.force_delete_and_check(
+                cid, f"{name} killed {'(group) ' if group else ''}at {t * 1000:.1f} ms "
+                     f"of {duration * 1000:.1f} ms")
+    sweep.report(f"{name} ({duration * 1000:.0f} ms)")
+
+
+@pytest.fixture
+def sweep(runtime, bundle, tmp_path):
+    s = Sweep(runtime, bundle, tmp_path)
+    yield s
+    for cid in os.listdir(runtime.root) if os.path.isdir(runtime.root) else ():
+        if not cid.startswith("."):
+            runtime("delete", "--force", cid)
+
+
+def test_create_killed(sweep):
+    def setup(cid):
+        sweep.set_args("sleep", "1000", cgroup_id=cid)
+    _sweep(sweep, "create", setup, lambda cid: ("create", "-b", sweep.bundle.path, cid))
+
+
+def test_run_killed(sweep):
+    def setup(cid):
+        sweep.set_args("true", cgroup_id=cid)
+    _sweep(sweep, "run", setup, lambda cid: ("run", "-b", sweep.bundle.path, cid))
+
+
+def test_start_killed(sweep):
+    def setup(cid):
+        sweep.set_args("sleep", "1000", cgroup_id=cid)
+        rc, out = sweep.call("create", "-b", sweep.bundle.path, cid)
+        assert rc == 0, out
+    _sweep(sweep, "start", setup, lambda cid: ("start", cid))
+
+
+def test_exec_killed(sweep):
+    def setup(cid):
+        sweep.set_args("sleep", "1000", cgroup_id=cid)
+        rc, out = sweep.call("run", "-d", "-b", sweep.bundle.path, cid)
+        assert rc == 0, out
+    _sweep(sweep, "exec", setup, lambda cid: ("exec", cid, "sh", "-c", "echo x"))
+
+
+def test_delete_killed(sweep):
+    def setup(cid):
+        sweep.set_args("sleep", "1000", cgroup_id=cid)
+        rc, out = sweep.call("run", "-d", "-b", sweep.bundle.path, cid)
+        assert rc == 0, out
+    _sweep(sweep, "delete", setup, lambda cid: ("delete", "--force", cid))
+
+
+@pytest.mark.parametrize("stage", ["created", "running", "exec"])
+def test_init_killed(sweep, stage):
+    """SIGKILL of the container's init at each stage: the state then says
+    `stopped`, and delete (no --force needed) removes everything."""
+    cid = sweep.new_id()
+    sweep.set_args("sleep", "1000", cgroup_id=cid)
+    rc, out = sweep.call("create", "-b", sweep.bundle.path, cid)
+    assert rc == 0, out
+    if stage != "created":
+        assert sweep.call("start", cid)[0] == 0
+    if stage == "exec":
+        assert sweep.call("exec", "-d", cid, "sleep", "1000")[0] == 0
+    st = json.loads(sweep.call("state", cid)[1])
+    assert st["status"] == ("created" if stage == "created" else "running")
+    os.kill(st["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while json.loads(sweep.call("state", cid)[1])["status"] != "stopped":
+        assert time.monotonic() < deadline, "state never said stopped"
+        time.sleep(0.02)
+    rc, out = sweep.call("delete", cid)
+    assert rc == 0, out
+    sweep.check_clean(cid, f"init killed when {stage}")
