@@ -8,6 +8,16 @@ from . import namespaces as ns
 from .errors import ConfigError, ContainerError, InitError, NotExist, PyruncError
 
 
+def init_timeout():
+    """Seconds the init may take to reach the exec fifo (create), and to
+    take the start (start); the time hooks run in this process is not
+    counted (they have their own timeouts). PYRUNC_INIT_TIMEOUT overrides."""
+    try:
+        return float(os.environ.get("PYRUNC_INIT_TIMEOUT") or 60)
+    except ValueError:
+        return 60.0
+
+
 class Options:
     """What the CLI passes to create/run."""
 
@@ -348,8 +358,11 @@ def _drive_init(chan, procs, spec, cg, st):
     """Parent's half of the init protocol (see init.py)."""
     child = procs.child
     init_pid = child
+    limit = init_timeout()
+    deadline = time.monotonic() + limit
+    recv = _bounded_recv(chan, limit)
     while True:
-        tag, payload = chan.recv()
+        tag, payload = recv(deadline)
         if tag is None:
             procs.reap_child()
             raise InitError("container init exited unexpectedly")
@@ -373,6 +386,7 @@ def _drive_init(chan, procs, spec, cg, st):
                 netdevices.move(init_pid, spec.linux.net_devices)
         elif tag == "hooks":
             from . import hooks
+            began = time.monotonic()
             hs = st.hook_state("created")
             hs["pid"] = init_pid
             try:
@@ -381,19 +395,20 @@ def _drive_init(chan, procs, spec, cg, st):
             except PyruncError:
                 chan.send("abort")
                 raise
+            deadline += time.monotonic() - began  # (bounded by the hooks' timeouts)
             chan.send("ok")
         elif tag == "ready":
             log.trace("create: init ready")
             # The init closes its end when it execs the helper: EOF = handed
             # over. In a joined pid namespace the helper forks the container's
             # process first and tells us its pid (csrc/execinit.c, F).
-            tag, payload = chan.recv()
+            tag, payload = recv(deadline)
             if tag == "pid":
                 init_pid = int(payload)
                 procs.track_init(init_pid)
                 st.d["pid"] = init_pid
                 procs.reap_child()  # the helper's parent, which exits at once
-                tag, payload = chan.recv()
+                tag, payload = recv(deadline)
             if tag == "error":
                 raise InitError(payload)
             if tag is not None:
@@ -401,6 +416,16 @@ def _drive_init(chan, procs, spec, cg, st):
             return init_pid
         else:
             raise InitError(f"init: unexpected message {tag!r}")
+
+
+def _bounded_recv(chan, limit):
+    def recv(deadline):
+        try:
+            return chan.recv(deadline)
+        except TimeoutError:
+            raise InitError(f"timed out after {limit:g}s waiting for the container's init "
+                            "to reach the exec fifo") from None
+    return recv
 
 
 def _write_oom(pid, value):
@@ -516,6 +541,8 @@ def _open_fifo_and_wait(st, fifo):
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return "cannot start an already running container"
+    limit = init_timeout()
+    deadline = time.monotonic() + limit
     try:
         p = select.poll()
         p.register(fd, select.POLLIN | select.POLLHUP)
@@ -525,6 +552,13 @@ def _open_fifo_and_wait(st, fifo):
             if not ev:
                 if not st.init_alive():
                     return "container init exited before start"
+                if not data and time.monotonic() > deadline:
+                    # (after its "0", the helper runs startContainer hooks,
+                    # bounded by their own timeouts, then execs). The fifo
+                    # stays: the container is still `created`
+                    raise ContainerError(f"timed out after {limit:g}s waiting for the "
+                                         "container's init to take the start from the "
+                                         "exec fifo")
                 continue
             chunk = os.read(fd, 256)
             if chunk:

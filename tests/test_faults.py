@@ -266,3 +266,57 @@ def test_init_killed(sweep, stage):
     rc, out = sweep.call("delete", cid)
     assert rc == 0, out
     sweep.check_clean(cid, f"init killed when {stage}")
+
+
+# -- bounded waits (docs/ARCHITECTURE.md, "Bounded waits") --------------------
+def test_init_that_never_reaches_the_fifo(sweep):
+    """An init stuck before the hand-over (here in a createContainer hook
+    without a timeout): create gives up after PYRUNC_INIT_TIMEOUT and
+    leaves nothing, the hook's process included."""
+    import shutil
+    cid = sweep.new_id()
+    sweep.bundle.config["hooks"] = {"createContainer": [
+        {"path": shutil.which("sleep"), "args": ["sleep", "1000"],
+         "env": ["PYRUNC_FAULT_TOKEN=" + sweep.token]}]}
+    sweep.set_args("true", cgroup_id=cid)
+    sweep.env["PYRUNC_INIT_TIMEOUT"] = "1.5"
+    t = time.monotonic()
+    rc, out = sweep.call("create", "-b", sweep.bundle.path, cid)
+    took = time.monotonic() - t
+    assert rc != 0 and "timed out after 1.5s waiting for the container's init" in out, out
+    assert took < 8, took
+    sweep.check_clean(cid, "create with a hung init")
+
+
+def test_init_that_never_takes_the_start(sweep):
+    """A created container whose init is stopped (SIGSTOP) before it opens
+    the fifo: start gives up after PYRUNC_INIT_TIMEOUT, state is still
+    `created`, delete --force removes it all."""
+    cid = sweep.new_id()
+    sweep.set_args("true", cgroup_id=cid)
+    rc, out = sweep.call("create", "-b", sweep.bundle.path, cid)
+    assert rc == 0, out
+    pid = json.loads(sweep.call("state", cid)[1])["pid"]
+    os.kill(pid, signal.SIGSTOP)
+    sweep.env["PYRUNC_INIT_TIMEOUT"] = "1"
+    t = time.monotonic()
+    rc, out = sweep.call("start", cid)
+    took = time.monotonic() - t
+    assert rc != 0 and "timed out after 1s waiting for the container's init" in out, out
+    assert took < 6, took
+    assert json.loads(sweep.call("state", cid)[1])["status"] == "created"
+    sweep.force_delete_and_check(cid, "start of a stopped init")
+
+
+def test_paused_container_force_delete(sweep):
+    """delete --force of a paused (frozen) container: thawed, killed,
+    removed, in bounded time."""
+    cid = sweep.new_id()
+    sweep.set_args("sleep", "1000", cgroup_id=cid)
+    rc, out = sweep.call("run", "-d", "-b", sweep.bundle.path, cid)
+    assert rc == 0, out
+    assert sweep.call("pause", cid)[0] == 0
+    assert json.loads(sweep.call("state", cid)[1])["status"] == "paused"
+    t = time.monotonic()
+    sweep.force_delete_and_check(cid, "delete --force of a paused container")
+    assert time.monotonic() - t < 10
