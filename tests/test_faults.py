@@ -320,3 +320,43 @@ def test_paused_container_force_delete(sweep):
     t = time.monotonic()
     sweep.force_delete_and_check(cid, "delete --force of a paused container")
     assert time.monotonic() - t < 10
+
+
+@pytest.mark.parametrize("content", [None, b"", b'{"ociVersion": "1.0.2", "id"', b"[]",
+                                     b'{"unrelated": 1}'])
+def test_half_written_state_entry(runtime, content):
+    """A state entry that is only a dir, or whose state.json is empty or
+    cut short: invisible to `list`, `state` an error message, `delete`
+    without --force "does not exist" or an error, `delete --force` removes
+    it; never a traceback."""
+    cid = runtime.new_id()
+    d = os.path.join(runtime.root, cid)
+    os.makedirs(d)
+    open(os.path.join(d, "exec.fifo.tmp"), "w").close()
+    if content is not None:
+        with open(os.path.join(d, "state.json"), "wb") as f:
+            f.write(content)
+    p = runtime("list", "-q")
+    assert p.returncode == 0 and cid not in p.stdout, p.stderr
+    for args in (("state", cid), ("delete", cid)):
+        p = runtime(*args)
+        assert p.returncode != 0 and "Traceback" not in p.stderr, p.stderr
+    p = runtime("--debug", "delete", "--force", cid)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    assert "removed state dir" in p.stderr, p.stderr
+    assert not os.path.exists(d)
+
+
+def test_interrupted_create_temp_dir_is_swept(runtime, bundle):
+    """What a create killed before its rename leaves (a `.new.<pid>.*` dir
+    of a dead process) goes with the next `delete --force`."""
+    os.makedirs(runtime.root, exist_ok=True)
+    p = subprocess.Popen(["true"])
+    p.wait()
+    d = os.path.join(runtime.root, f".new.{p.pid}.abcdef")
+    os.mkdir(d)
+    with open(os.path.join(d, "state.json"), "w") as f:
+        f.write("{}")
+    r = runtime("--debug", "delete", "--force", runtime.new_id())
+    assert r.returncode == 0, r.stderr
+    assert not os.path.exists(d), r.stderr
