@@ -286,11 +286,23 @@ class Lock:
 
     def __init__(self, path):
         import fcntl
-        try:
-            self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except (FileNotFoundError, NotADirectoryError):
-            raise NotExist() from None
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        while True:
+            try:
+                self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except (FileNotFoundError, NotADirectoryError):
+                raise NotExist() from None
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            # the dir we waited on may have been deleted meanwhile, and a
+            # new container made under the same id: its lock is another one
+            try:
+                now = os.stat(path)
+            except OSError:
+                now = None
+            mine = os.fstat(self.fd)
+            if now is not None and (now.st_ino, now.st_dev) == (mine.st_ino, mine.st_dev):
+                return
+            os.close(self.fd)
+            self.fd = -1
 
     def release(self):
         """Unlock, for every holder of the lock: a child forked meanwhile
