@@ -2,7 +2,8 @@
 host (2 cores). Each ends in a defined result and leaves nothing behind.
 
 PYRUNC_CONCURRENCY_REPEAT=N repeats each test N times in one run (by hand:
-the suite runs them once)."""
+the suite runs them once); PYRUNC_CONCURRENT_EXECS=N sets the number of
+parallel execs (60)."""
 import json
 import os
 import statistics
@@ -174,7 +175,7 @@ def test_kill_racing_delete(runtime, bundle):
           lambda c: runtime("run", "-d", "-b", bundle.path, c, check=True))
 
 
-@pytest.mark.parametrize("n", [60])
+@pytest.mark.parametrize("n", [int(os.environ.get("PYRUNC_CONCURRENT_EXECS") or 60)])
 def test_parallel_execs_report_what_happened(runtime, bundle, n):
     """Each exec exits with its process's status (it ran and printed), or
     255 with the cause when it did not run: never both, never a success
