@@ -18,6 +18,7 @@ import os
 import random
 import signal
 import statistics
+import struct
 import subprocess
 import time
 import uuid
@@ -46,6 +47,8 @@ class Sweep:
         self.out = str(tmp_path / "out")
         self.points = 0
         self.rand = random.Random(SEED)
+        # v2 device filters are BPF programs: none may outlive its container
+        self.progs_before = _device_prog_ids() if _v1_devices() is None else None
         bundle.config["process"]["env"].append("PYRUNC_FAULT_TOKEN=" + self.token)
 
     def new_id(self):
@@ -116,6 +119,14 @@ class Sweep:
                 break
             time.sleep(0.02)
         left += [f"process {p}" for p in procs]
+        if self.progs_before is not None:
+            deadline = time.monotonic() + 3
+            while True:  # (a removed cgroup releases its programs asynchronously)
+                progs = set(_device_prog_ids()) - set(self.progs_before)
+                if not progs or time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            left += [f"BPF device program {i}" for i in sorted(progs)]
         for p in procs:  # (ours: they carry this test's token)
             try:
                 os.kill(p, signal.SIGKILL)
@@ -151,6 +162,39 @@ def _cgroups_named(names):
             if base.count("/") - mp.count("/") >= 3:
                 dirs[:] = []
     return left
+
+
+def _v1_devices():
+    for mp in _cgroup_mountpoints():
+        if os.path.exists(os.path.join(mp, "devices.allow")):
+            return mp
+    return None
+
+
+def _device_prog_ids():
+    """Ids of the BPF_PROG_TYPE_CGROUP_DEVICE programs loaded on the host."""
+    from pyrunc import syscalls
+    out, cur = [], 0
+    while True:
+        attr = bytearray(struct.pack("<III", cur, 0, 0))
+        try:
+            syscalls.bpf(11, attr)  # BPF_PROG_GET_NEXT_ID
+        except OSError:
+            return out  # ENOENT: no more
+        cur = struct.unpack_from("<I", attr, 4)[0]
+        try:
+            fd = syscalls.bpf(13, bytearray(struct.pack("<III", cur, 0, 0)))  # GET_FD_BY_ID
+        except OSError:
+            continue  # freed meanwhile
+        try:
+            info = bytearray(256)  # struct bpf_prog_info: its type comes first
+            keep, addr = syscalls.buffer_address(info)
+            syscalls.bpf(15, bytearray(struct.pack("<IIQ", fd, len(info), addr)))
+            del keep
+        finally:
+            os.close(fd)
+        if struct.unpack_from("<I", info, 0)[0] == 15:  # BPF_PROG_TYPE_CGROUP_DEVICE
+            out.append(cur)
 
 
 def _processes_with(token):
@@ -208,6 +252,7 @@ def sweep(runtime, bundle, tmp_path):
             runtime("delete", "--force", cid)
 
 
+@pytest.mark.cgroupv2
 def test_create_killed(sweep):
     def setup(cid):
         sweep.set_args("sleep", "1000", cgroup_id=cid)
@@ -244,6 +289,7 @@ def test_delete_killed(sweep):
     _sweep(sweep, "delete", setup, lambda cid: ("delete", "--force", cid))
 
 
+@pytest.mark.cgroupv2
 @pytest.mark.parametrize("stage", ["created", "running", "exec"])
 def test_init_killed(sweep, stage):
     """SIGKILL of the container's init at each stage: the state then says
