@@ -146,10 +146,11 @@ def ensure_root(root):
 # state.json written, then renamed to <root>/<id> (rename of a directory
 # onto a non-empty one fails: the atomic "id in use" check). So <root>/<id>
 # never exists without state.json (but while `delete` removes it), and a
-# create killed before the rename leaves only a `.new.*` directory, which
-# sweep_new() removes once its creator is gone.
-NEW_PREFIX = ".new."
-NEW_GRACE = 10.0  # seconds: younger `.new.*` dirs may be a create not yet locked
+# create killed before the rename leaves only a `@new.*` directory, which
+# sweep_new() removes once its creator is gone. ("@" is in no valid id: the
+# name never clashes with a container's, and `list` never shows it.)
+NEW_PREFIX = "@new."
+NEW_GRACE = 10.0  # seconds: younger `@new.*` dirs may be a create not yet locked
 
 
 def new(root, cid, d):
@@ -187,7 +188,7 @@ def new(root, cid, d):
 
 
 def sweep_new(root):
-    """Remove the `.new.*` dirs of creates killed before their rename (no
+    """Remove the `@new.*` dirs of creates killed before their rename (no
     live holder of their lock, and older than NEW_GRACE). Returns their
     paths."""
     import fcntl
