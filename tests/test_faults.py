@@ -290,6 +290,53 @@ def test_delete_killed(sweep):
     _sweep(sweep, "delete", setup, lambda cid: ("delete", "--force", cid))
 
 
+def _container_pids(sweep, cid):
+    out = set()
+    for mp in _cgroup_mountpoints():
+        try:
+            with open(os.path.join(mp, sweep.token, cid, "cgroup.procs")) as f:
+                out.update(int(x) for x in f.read().split())
+        except OSError:
+            pass
+    return out - {0}
+
+
+def test_init_killed_during_create(sweep):
+    """SIGKILL of whatever the container's cgroup holds (the init, on its
+    way) at instants spread over create: create fails cleanly or succeeds
+    with a container whose state says `stopped`; delete --force leaves
+    nothing."""
+    def setup(cid):
+        sweep.set_args("sleep", "1000", cgroup_id=cid)
+    duration = _measure(sweep, setup, lambda cid: ("create", "-b", sweep.bundle.path, cid),
+                        lambda cid: sweep.force_delete_and_check(cid, "create (measuring)"))
+    for t in sweep.instants(duration):
+        cid = sweep.new_id()
+        setup(cid)
+        with open(sweep.out, "w") as out:
+            p = subprocess.Popen(sweep.cmd("create", "-b", sweep.bundle.path, cid), stdout=out,
+                                 stderr=subprocess.STDOUT, env=sweep.env)
+        end = time.monotonic() + t
+        while time.monotonic() < end and p.poll() is None:
+            time.sleep(0.0005)
+        for pid in _container_pids(sweep, cid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        rc = p.wait(timeout=30)
+        sweep.points += 1
+        out = open(sweep.out).read()
+        assert "Traceback" not in out, out
+        st = sweep.call("state", cid)
+        if rc != 0:
+            assert st[0] != 0, f"create failed ({out}) but left {st[1]}"
+        elif st[0] == 0 and _container_pids(sweep, cid) == set():
+            assert json.loads(st[1])["status"] == "stopped", st[1]
+        sweep.force_delete_and_check(cid, f"init killed at {t * 1000:.1f} ms of create")
+    sweep.report(f"init killed during create ({duration * 1000:.0f} ms)")
+
+
 @pytest.mark.cgroupv2
 @pytest.mark.parametrize("stage", ["created", "running", "exec"])
 def test_init_killed(sweep, stage):
