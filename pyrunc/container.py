@@ -680,7 +680,8 @@ def delete(st, force=False):
         if not force:
             raise ContainerError(f"cannot delete container {st.id} that is not stopped: {status}")
         if st.pid > 0:
-            _signal_init(st, 9)
+            if _signal_init(st, 9):
+                log.debug(f"delete: killed the container's init (pid {st.pid})")
             if status == "paused":  # frozen tasks only die once thawed
                 from . import cgroups
                 try:
@@ -697,7 +698,11 @@ def destroy(st):
     try:
         # the container's cgroup holds only its processes (create refused a
         # cgroup that was not empty); kill_all refuses one that is not its own
+        left = cg.pids() if log.is_debug() else ()
         cg.kill_all()
+        if left:
+            log.debug(f"delete: killed {len(left)} process(es) of the container's cgroup: "
+                      + " ".join(map(str, left)))
     except (OSError, PyruncError) as e:
         log.warn(f"delete: {getattr(e, 'strerror', None) or e}")
     for d in cg.remove() or ():
