@@ -655,9 +655,17 @@ def cmd_delete(g, opts, pos):
     try:
         st, lock = state.load_locked(g["root"], cid)
     except NotExist:
-        if force:
+        if force:  # what a create or delete killed half-way left, if anything
+            for what in state.remove_partial(g["root"], cid):
+                log.debug(f"delete: removed {what}")
             return 0
         raise
+    except PyruncError:
+        if not force:
+            raise
+        for what in state.remove_partial(g["root"], cid):
+            log.debug(f"delete: removed {what}")
+        return 0
     try:
         container.delete(st, force)
     finally:

@@ -8,6 +8,16 @@ from . import namespaces as ns
 from .errors import ConfigError, ContainerError, InitError, NotExist, PyruncError
 
 
+def init_timeout():
+    """Seconds the init may take to reach the exec fifo (create), and to
+    take the start (start); the time hooks run in this process is not
+    counted (they have their own timeouts). PYRUNC_INIT_TIMEOUT overrides."""
+    try:
+        return float(os.environ.get("PYRUNC_INIT_TIMEOUT") or 60)
+    except ValueError:
+        return 60.0
+
+
 class Options:
     """What the CLI passes to create/run."""
 
@@ -120,7 +130,7 @@ def create(cid, opts):
 
     d = {
         "ociVersion": spec.oci_version, "pid": 0, "start_time": None, "status": "creating",
-        "creator": os.getpid(),
+        "creator": os.getpid(), "creator_start": state.proc_start_time(os.getpid()),
         "bundle": bundle, "rootfs": spec.root_path,
         "created": _rfc3339_now(), "owner": "",
         "annotations": spec.annotations,
@@ -151,11 +161,17 @@ def create(cid, opts):
         log.trace("create: state+fifo")
         # (after state.new: a duplicate id is "already exists", as runc says)
         cg.check_usable()  # not empty, not frozen: before anything is done to it
-        cg.create()
-        cg_made = True
-        log.trace("create: cgroups made")
+        # intent before effect: the directories about to be made are in
+        # state.json before the first mkdir (see docs/ARCHITECTURE.md)
+        planned = cg.plan()
         st.d["cgroups"] = cg.to_state()
         st.save()
+        cg_made = True
+        cg.create()
+        if cg.created != planned:  # someone else made one meanwhile: not ours
+            st.d["cgroups"] = cg.to_state()
+            st.save()
+        log.trace("create: cgroups made")
         ns_fds = ns.open_joined(spec.linux)
         parent_chan, child_chan = sync_pair()
         chan = parent_chan  # closed in `finally`, whatever happens next
@@ -222,6 +238,11 @@ def create(cid, opts):
         log.trace("create: preloaded")
         ctx.memfd = execinit.sealed_helper()
         log.trace("create: fork")
+        # The init's first garbage collection would walk (and so copy on
+        # write) every object shared with us: 1-2 ms in its mount phase.
+        # Frozen objects are never collected, in either process.
+        import gc
+        gc.freeze()
         try:
             pid = _fork_into(ctx, cg)
             if pid == 0:
@@ -353,8 +374,11 @@ def _drive_init(chan, procs, spec, cg, st):
     """Parent's half of the init protocol (see init.py)."""
     child = procs.child
     init_pid = child
+    limit = init_timeout()
+    deadline = time.monotonic() + limit
+    recv = _bounded_recv(chan, limit)
     while True:
-        tag, payload = chan.recv()
+        tag, payload = recv(deadline)
         if tag is None:
             procs.reap_child()
             raise InitError("container init exited unexpectedly")
@@ -378,6 +402,7 @@ def _drive_init(chan, procs, spec, cg, st):
                 netdevices.move(init_pid, spec.linux.net_devices)
         elif tag == sync.WANT_HOOKS:
             from . import hooks
+            began = time.monotonic()
             hs = st.hook_state("created")
             hs["pid"] = init_pid
             try:
@@ -386,19 +411,20 @@ def _drive_init(chan, procs, spec, cg, st):
             except PyruncError:
                 chan.send(sync.ABORT)
                 raise
+            deadline += time.monotonic() - began  # (bounded by the hooks' timeouts)
             chan.send(sync.GO_ON)
         elif tag == sync.READY:
             log.trace("create: init ready")
             # The init closes its end when it execs the helper: EOF = handed
             # over. In a joined pid namespace the helper forks the container's
             # process first and tells us its pid (csrc/execinit.c, F).
-            tag, payload = chan.recv()
+            tag, payload = recv(deadline)
             if tag == sync.PID:
                 init_pid = int(payload)
                 procs.track_init(init_pid)
                 st.d["pid"] = init_pid
                 procs.reap_child()  # the helper's parent, which exits at once
-                tag, payload = chan.recv()
+                tag, payload = recv(deadline)
             if tag == sync.ERROR:
                 raise InitError(payload)
             if tag is not None:
@@ -406,6 +432,16 @@ def _drive_init(chan, procs, spec, cg, st):
             return init_pid
         else:
             raise InitError(f"init: unexpected message {tag!r}")
+
+
+def _bounded_recv(chan, limit):
+    def recv(deadline):
+        try:
+            return chan.recv(deadline)
+        except TimeoutError:
+            raise InitError(f"timed out after {limit:g}s waiting for the container's init "
+                            "to reach the exec fifo") from None
+    return recv
 
 
 def _write_oom(pid, value):
@@ -518,6 +554,8 @@ def _open_fifo_and_wait(st, fifo):
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return "cannot start an already running container"
+    limit = init_timeout()
+    deadline = time.monotonic() + limit
     try:
         p = select.poll()
         p.register(fd, select.POLLIN | select.POLLHUP)
@@ -527,6 +565,13 @@ def _open_fifo_and_wait(st, fifo):
             if not ev:
                 if not st.init_alive():
                     return "container init exited before start"
+                if not data and time.monotonic() > deadline:
+                    # (after its "0", the helper runs startContainer hooks,
+                    # bounded by their own timeouts, then execs). The fifo
+                    # stays: the container is still `created`
+                    raise ContainerError(f"timed out after {limit:g}s waiting for the "
+                                         "container's init to take the start from the "
+                                         "exec fifo")
                 continue
             chunk = os.read(fd, 256)
             if chunk:
@@ -691,7 +736,8 @@ def delete(st, force=False):
         if not force:
             raise ContainerError(f"cannot delete container {st.id} that is not stopped: {status}")
         if st.pid > 0:
-            _signal_init(st, 9)
+            if _signal_init(st, 9):
+                log.debug(f"delete: killed the container's init (pid {st.pid})")
             if status == "paused":  # frozen tasks only die once thawed
                 from . import cgroups
                 try:
@@ -708,14 +754,20 @@ def destroy(st):
     try:
         # the container's cgroup holds only its processes (create refused a
         # cgroup that was not empty); kill_all refuses one that is not its own
+        left = cg.pids() if log.is_debug() else ()
         cg.kill_all()
+        if left:
+            log.debug(f"delete: killed {len(left)} process(es) of the container's cgroup: "
+                      + " ".join(map(str, left)))
     except (OSError, PyruncError) as e:
         log.warn(f"delete: {getattr(e, 'strerror', None) or e}")
-    cg.remove()
+    for d in cg.remove() or ():
+        log.debug(f"delete: removed cgroup {d}")
     hs = st.d.get("hooks", {}).get("poststop")
     if hs:
         _run_saved_hooks(st, "poststop", hs, "stopped", warn=True)
     state.remove_dir(st.dir)
+    log.debug(f"delete: removed state dir {st.dir}")
 
 
 def load(root, cid):

@@ -8,7 +8,7 @@ anyone having to record it.
 import os
 
 from . import jsonlite
-from .errors import AlreadyExists, ContainerError, NotExist
+from .errors import AlreadyExists, ConfigError, ContainerError, NotExist, PyruncError
 
 STATE_FILE = "state.json"
 FIFO = "exec.fifo"
@@ -71,7 +71,8 @@ class State:
         if self.d.get("status") == "creating":
             # a create in progress, or one whose process died half-way
             creator = self.d.get("creator", 0)
-            if creator > 0 and proc_start_time(creator) is not None:
+            start = proc_start_time(creator) if creator > 0 else None
+            if start is not None and self.d.get("creator_start", start) == start:
                 return "creating"
             return "stopped"
         if not self.init_alive():
@@ -141,21 +142,110 @@ def ensure_root(root):
         raise ContainerError(f"cannot create state root {root}: {e.strerror}") from None
 
 
+# A new entry is born complete: made under a temporary name, locked, its
+# state.json written, then renamed to <root>/<id> (rename of a directory
+# onto a non-empty one fails: the atomic "id in use" check). So <root>/<id>
+# never exists without state.json (but while `delete` removes it), and a
+# create killed before the rename leaves only a `@new.*` directory, which
+# sweep_new() removes once its creator is gone. ("@" is in no valid id: the
+# name never clashes with a container's, and `list` never shows it.)
+NEW_PREFIX = "@new."
+NEW_GRACE = 10.0  # seconds: younger `@new.*` dirs may be a create not yet locked
+
+
 def new(root, cid, d):
     """Make the state dir of a new container, locked: fails if the id is
-    taken. Returns (State, Lock); other commands on the id wait for the lock,
-    and find state.json only once it is there."""
+    taken. Returns (State, Lock); other commands on the id wait for the
+    lock."""
     check_id(cid)
     ensure_root(root)
     path = os.path.join(root, cid)
+    if os.path.lexists(os.path.join(path, STATE_FILE)):
+        raise AlreadyExists(cid)  # (the rename below is the check that counts)
+    tmp = os.path.join(root, f"{NEW_PREFIX}{os.getpid()}.{os.urandom(6).hex()}")
+    os.mkdir(tmp, 0o711)
     try:
-        os.mkdir(path, 0o711)
-    except FileExistsError:
-        raise AlreadyExists(cid) from None
-    lock = Lock(path)
+        lock = Lock(tmp)
+    except BaseException:
+        os.rmdir(tmp)
+        raise
     st = State(root, cid, d)
-    st.save()
+    st.dir = tmp
+    try:
+        st.save()
+        try:
+            os.rename(tmp, path)
+        except OSError as e:
+            if e.errno in (17, 39, 20):  # EEXIST, ENOTEMPTY, ENOTDIR
+                raise AlreadyExists(cid) from None
+            raise
+    except BaseException:
+        lock.release()
+        remove_dir(tmp)
+        raise
+    st.dir = path
     return st, lock
+
+
+def sweep_new(root):
+    """Remove the `@new.*` dirs of creates killed before their rename (no
+    live holder of their lock, and older than NEW_GRACE). Returns their
+    paths."""
+    import fcntl
+    import time
+    try:
+        names = [n for n in os.listdir(root) if n.startswith(NEW_PREFIX)]
+    except OSError:
+        return []
+    out = []
+    now = time.time()
+    for n in names:
+        p = os.path.join(root, n)
+        try:
+            fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            pid = n[len(NEW_PREFIX):].split(".")[0]
+            alive = pid.isdigit() and proc_start_time(int(pid)) is not None
+            if alive and now - os.fstat(fd).st_mtime < NEW_GRACE:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # its create is still running
+            remove_dir(p)
+            out.append(p)
+        finally:
+            os.close(fd)
+    return out
+
+
+def remove_partial(root, cid):
+    """`delete --force` of an id without a readable state.json: remove what
+    is there (a dir left by a delete killed half-way, or a state.json that
+    cannot be read), under its lock. Returns a list of what was removed."""
+    from . import log
+    check_id(cid)
+    removed = [f"state dir {p} of an interrupted create" for p in sweep_new(root)]
+    path = os.path.join(root, cid)
+    try:
+        lock = Lock(path)
+    except NotExist:
+        return removed
+    try:
+        try:
+            load(root, cid)
+            return removed  # complete after all (a create finished meanwhile)
+        except NotExist:
+            pass
+        except PyruncError as e:  # unreadable: nothing in it can be trusted
+            log.warn(f"delete: {cid}: {e}; removing its state dir only")
+        remove_dir(path)
+        removed.append(f"state dir {path} without a readable state")
+    finally:
+        lock.release()
+    return removed
 
 
 def load_locked(root, cid):
@@ -177,6 +267,8 @@ def load(root, cid):
             d = jsonlite.loads(f.read(), "state.json")
     except (FileNotFoundError, NotADirectoryError):
         raise NotExist(cid) from None
+    if not isinstance(d, dict) or "ociVersion" not in d or "bundle" not in d:
+        raise ConfigError("", f"state.json of {cid} is incomplete")
     return State(root, cid, d)
 
 
@@ -195,11 +287,23 @@ class Lock:
 
     def __init__(self, path):
         import fcntl
-        try:
-            self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except (FileNotFoundError, NotADirectoryError):
-            raise NotExist() from None
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        while True:
+            try:
+                self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except (FileNotFoundError, NotADirectoryError):
+                raise NotExist() from None
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            # the dir we waited on may have been deleted meanwhile, and a
+            # new container made under the same id: its lock is another one
+            try:
+                now = os.stat(path)
+            except OSError:
+                now = None
+            mine = os.fstat(self.fd)
+            if now is not None and (now.st_ino, now.st_dev) == (mine.st_ino, mine.st_dev):
+                return
+            os.close(self.fd)
+            self.fd = -1
 
     def release(self):
         """Unlock, for every holder of the lock: a child forked meanwhile
@@ -221,11 +325,14 @@ class Lock:
 
 
 def remove_dir(path):
-    """Remove a state dir (flat: only files inside)."""
+    """Remove a state dir (flat: only files inside), state.json last: a
+    delete killed half-way leaves either a loadable state or a dir without
+    one, which `delete --force` removes (remove_partial)."""
     try:
         names = os.listdir(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return
+    names.sort(key=lambda n: n == STATE_FILE)
     for n in names:
         try:
             os.unlink(os.path.join(path, n))
@@ -235,3 +342,6 @@ def remove_dir(path):
         os.rmdir(path)
     except FileNotFoundError:
         pass
+    except OSError as e:
+        if e.errno != 39:  # ENOTEMPTY: a new create of this id took the name
+            raise

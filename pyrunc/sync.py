@@ -48,9 +48,12 @@ class Channel:
         msg = f"{tag} {payload}".replace("\n", " ") + "\n"
         os.write(self.wfd, msg.encode())
 
-    def recv(self):
-        """Next (tag, payload), or (None, None) at EOF."""
+    def recv(self, deadline=None):
+        """Next (tag, payload), or (None, None) at EOF. With a `deadline`
+        (time.monotonic()), TimeoutError once it passes with no line."""
         while b"\n" not in self.buf:
+            if deadline is not None:
+                _wait_readable(self.rfd, deadline)
             chunk = os.read(self.rfd, 4096)
             if not chunk:
                 return None, None
@@ -86,6 +89,20 @@ class Channel:
                 except OSError:
                     pass
         self.rfd = self.wfd = -1
+
+
+def _wait_readable(fd, deadline):
+    import select
+    import time
+    p = select.poll()
+    p.register(fd, select.POLLIN | select.POLLHUP)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not p.poll(max(1, int(left * 1000))):
+            if time.monotonic() >= deadline:
+                raise TimeoutError()
+            continue
+        return
 
 
 def pair():

@@ -70,13 +70,33 @@ class Manager:
                 return "" if at == d else f" ({at} is frozen)"
         return None
 
+    def plan(self):
+        """Intent before effect: the directories create() is about to make
+        (every missing one, parents too), set as `created` so that the
+        state saved before create() lets `delete --force` remove them after
+        a kill at any instant. Returns that list."""
+        planned = []
+        for name, (d, h) in self.dirs.items():
+            top = h.mountpoint if h else None
+            p, missing = d, []
+            while not os.path.isdir(p) and (top is None or len(p) > len(top)):
+                missing.append(p)
+                p = os.path.dirname(p)
+            planned += reversed(missing)
+        self.created = planned
+        return list(planned)
+
     def create(self):
-        """Make the directories (remembering which, to remove only those)."""
+        """Make the directories (remembering which, to remove only those).
+        After plan(), `created` keeps only what this call made: a planned
+        one that someone else made meanwhile is dropped (the caller saves
+        the state again when the list changed)."""
+        self.created = []
         try:
             for name, (d, _) in self.dirs.items():
                 self._mkdirs(d, name == "cpuset")
         except OSError as e:
-            self.remove()
+            self.remove()  # what this call made (the state dir goes with _abort)
             raise ConfigError("linux.cgroupsPath", f"cannot create cgroup {e.filename}: "
                               f"{e.strerror}") from None
 
@@ -349,13 +369,15 @@ class Manager:
                 self.kill_all_in(d)
 
     def remove(self, timeout=5.0):
-        """rmdir what we created, deepest first. The container's own
+        """rmdir what we created, deepest first (returns what was removed;
+        a planned directory never made is simply absent). The container's own
         directories are retried while their last tasks exit (EBUSY); a
         parent we made is removed only if nothing else lives in it now (another
         container may have been created under it since)."""
         deadline = time.monotonic() + timeout
         own = {d for d, _ in self.dirs.values()}
         bad = {self.dirs[n][0] for n in (self.foreign() if self.created else ())}
+        removed = []
         for d in sorted(self.created, key=len, reverse=True):
             if any(d == b or b.startswith(d + "/") for b in bad):
                 continue  # never rmdir (nor empty) a cgroup that is not the container's
@@ -364,6 +386,7 @@ class Manager:
                     if d in own:
                         _remove_children(d)  # sub-cgroups the container made
                     os.rmdir(d)
+                    removed.append(d)
                     break
                 except FileNotFoundError:
                     break
@@ -379,6 +402,7 @@ class Manager:
                                  "cgroup not removed")
                     break
         self.created = []
+        return removed
 
     def kill_all_in(self, d):
         for base, dirs, _ in os.walk(d):
