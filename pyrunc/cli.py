@@ -399,7 +399,8 @@ def cmd_run(g, opts, pos):
         raise
     if o.detach:
         return 0
-    status = _wait_forwarding(st.pid, master)
+    from . import launch
+    status = launch.wait_forwarding(st.pid, master)
     log.trace("run: init exited")
     if not opts.get("keep"):
         container.destroy(state.load(g["root"], cid))
@@ -413,50 +414,6 @@ def _force_delete(st):
         container.delete(st, force=True)
     except PyruncError:
         pass
-
-
-def _wait_forwarding(pid, master=None):
-    """Wait for the container's init, forwarding the signals we get (and
-    relaying its terminal when we hold the master)."""
-    import _signal
-
-    def forward(sig, frame):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-    for s in (1, 2, 3, 10, 12, 15):
-        _signal.signal(s, forward)
-    reaped = []
-    if master is not None:
-        from . import console
-
-        def exited():
-            try:
-                wpid, status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:  # not reparented to us yet
-                return False
-            if wpid == pid:
-                reaped.append(status)
-                return True
-            return False
-        try:
-            console.relay(master, exited)
-        finally:
-            os.close(master)
-    while not reaped:
-        try:
-            wpid, status = os.waitpid(-1, 0)
-        except InterruptedError:
-            continue
-        except ChildProcessError:
-            return 255
-        if wpid == pid:
-            reaped.append(status)
-    status = reaped[0]
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
 
 
 def cmd_state(g, opts, pos):

@@ -3,7 +3,7 @@ delete (runtime-spec "Operations"), and the clean-up of a failed create."""
 import os
 import time
 
-from . import config, idmap, log, state, sync
+from . import config, idmap, launch, log, state, sync
 from . import namespaces as ns
 from .errors import ConfigError, ContainerError, InitError, NotExist, PyruncError
 
@@ -150,7 +150,7 @@ def create(cid, opts):
     # other commands on this id wait until the create is done or undone
     st, lock = state.new(opts.root, cid, d)
     pid = 0
-    procs = _Procs()
+    procs = launch.Procs()
     fifo_fd = chan = child_chan = None
     cg_made = False
     try:
@@ -173,7 +173,7 @@ def create(cid, opts):
             st.save()
         log.trace("create: cgroups made")
         ns_fds = ns.open_joined(spec.linux)
-        parent_chan, child_chan = sync_pair()
+        parent_chan, child_chan = launch.channels()
         chan = parent_chan  # closed in `finally`, whatever happens next
         ctx = InitContext()
         ctx.spec = spec
@@ -244,7 +244,7 @@ def create(cid, opts):
         import gc
         gc.freeze()
         try:
-            pid = _fork_into(ctx, cg)
+            pid, ctx.born_flags = launch.fork_into(cg, ctx.born_flags)
             if pid == 0:
                 parent_chan.close()
                 lock.drop()  # the init may outlive this command (startContainer)
@@ -286,88 +286,6 @@ def create(cid, opts):
         if child_chan is not None:
             child_chan.close()  # (idempotent: a no-op when closed after the fork)
 
-
-def _fork_into(ctx, cg):
-    """Fork the init: in one clone3, straight into its cgroup v2 directory
-    and, when namespaces.birth_flags allows, into its new namespaces.
-
-    Without clone3 (an old kernel, or a seccomp profile around us that
-    refuses it) the init joins its cgroup and namespaces itself, the slow
-    way."""
-    cgroup_dir = cg.unified_dir()
-    if cgroup_dir is None and not ctx.born_flags:
-        return os.fork()
-    from . import syscalls as sc
-    fd = os.open(cgroup_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if cgroup_dir else -1
-    try:
-        return sc.clone3(ctx.born_flags, fd)
-    except OSError as e:
-        if e.errno in (38, 1):  # ENOSYS, EPERM
-            cg.unified_by_write = cgroup_dir is not None
-            ctx.born_flags = 0
-            return os.fork()
-        raise ConfigError("linux.cgroupsPath", f"cannot start the init in {cgroup_dir}: "
-                          f"{e.strerror}") from None
-    finally:
-        if fd >= 0:
-            os.close(fd)
-
-
-def sync_pair():
-    return sync.pair()
-
-
-class _Procs:
-    """The processes a create has made, for _abort: our direct child until
-    reaped, and the init through a pidfd (it may not be our child, and a
-    pidfd cannot hit a process that reused its pid)."""
-
-    __slots__ = ("child", "child_reaped", "init_pidfd")
-
-    def __init__(self):
-        self.child = 0
-        self.child_reaped = False
-        self.init_pidfd = -1
-
-    def reap_child(self):
-        if self.child and not self.child_reaped:
-            _reap(self.child)
-            self.child_reaped = True
-
-    def track_init(self, pid):
-        if pid == self.child:
-            return
-        try:
-            self.init_pidfd = os.pidfd_open(pid)
-        except OSError:
-            self.init_pidfd = -1
-
-    def kill_all(self):
-        import _signal
-        if self.init_pidfd >= 0:
-            try:
-                _signal.pidfd_send_signal(self.init_pidfd, 9)
-            except OSError:
-                pass
-            _wait_pidfd(self.init_pidfd)
-        if self.child and not self.child_reaped:
-            try:
-                os.kill(self.child, 9)
-            except ProcessLookupError:
-                pass
-            self.reap_child()
-
-    def close(self):
-        if self.init_pidfd >= 0:
-            os.close(self.init_pidfd)
-            self.init_pidfd = -1
-
-
-def _wait_pidfd(pidfd, timeout=5.0):
-    import select
-    p = select.poll()
-    p.register(pidfd, select.POLLIN)
-    p.poll(int(timeout * 1000))
 
 
 def _drive_init(chan, procs, spec, cg, st):
@@ -450,13 +368,6 @@ def _write_oom(pid, value):
         procfs.write_pid_file(pid, "oom_score_adj", str(value))
     except OSError as e:
         raise ConfigError("process.oomScoreAdj", f"cannot set {value}: {e.strerror}") from None
-
-
-def _reap(pid):
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
 
 
 def _abort(st, procs, cg):

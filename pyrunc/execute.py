@@ -10,7 +10,7 @@ the fork to the hand-over.
 """
 import os
 
-from . import container, log, state, sync
+from . import container, launch, log, state, sync
 from . import namespaces as ns
 from . import syscalls as sc
 from .errors import ContainerError, InitError
@@ -197,7 +197,7 @@ def run(root, cid, o):
             # (with --pidfd-socket too: the process, a grandchild when it
             # forks into the pid namespace, stays ours to open until we exit)
             sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-        parent, child = container.sync_pair()
+        parent, child = launch.channels()
         pid = _fork_with_affinity(cg, proc.cpu_affinity[0])
         if pid == 0:
             parent.close()
@@ -228,7 +228,6 @@ def run(root, cid, o):
         container.write_pid_file(o.pid_file, exec_pid)
     if o.detach:
         return 0
-    from . import cli
     master = None
     if ours is not None:
         from . import console
@@ -236,7 +235,7 @@ def run(root, cid, o):
             master = console.recv_master(ours)
         finally:
             os.close(ours)
-    return cli._wait_forwarding(exec_pid, master)
+    return launch.wait_forwarding(exec_pid, master)
 
 
 def _fork_with_affinity(cg, initial):
@@ -244,23 +243,18 @@ def _fork_with_affinity(cg, initial):
     execCPUAffinity.initial: runc sets it before the process joins the
     container's cgroups. Ours is restored after the fork."""
     if initial is None:
-        return container._fork_into(_Born(), cg)
+        return launch.fork_into(cg)[0]
     from . import process
     ours = os.sched_getaffinity(0)
     process.set_affinity(initial, "process.execCPUAffinity.initial")
     try:
-        pid = container._fork_into(_Born(), cg)
+        pid = launch.fork_into(cg)[0]
     except BaseException:
         os.sched_setaffinity(0, ours)
         raise
     if pid:  # the parent only: the child keeps `initial`
         os.sched_setaffinity(0, ours)
     return pid
-
-
-class _Born:
-    """container._fork_into's view of an exec: never born in namespaces."""
-    born_flags = 0
 
 
 def _drive(chan, child):
@@ -277,7 +271,7 @@ def _drive(chan, child):
             if data.startswith(sync.PID.encode() + b" "):
                 line, _, data = data.partition(b"\n")
                 exec_pid = int(line.split()[1])
-                container._reap(child)  # the helper's parent, gone at once
+                launch.reap(child)  # the helper's parent, gone at once
             if data == b"0":
                 return exec_pid
             if data[:1] == b"0" and data[1:].isdigit():
@@ -286,10 +280,10 @@ def _drive(chan, child):
                 raise InitError(data[6:].decode(errors="replace").strip())
             raise InitError("exec: the process exited before it started")
         elif tag == sync.ERROR:
-            container._reap(child)
+            launch.reap(child)
             raise InitError(payload)
         else:
-            container._reap(child)
+            launch.reap(child)
             raise InitError("exec: the process exited before it started")
 
 
