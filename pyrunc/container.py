@@ -39,6 +39,99 @@ class InitContext:
                  "cgroups", "host_pid", "console_fd", "seccomp", "born_flags",
                  "idmapped", "helper_forks", "late_pidns", "tty")
 
+    def __init__(self, spec, cid, opts, st, cg, fifo_fd, child_chan, ns_fds):
+        """Everything the init needs, made in the parent before the fork:
+        detached mounts (idmapped ones, a joined pid namespace's procfs), the
+        compiled seccomp filter (and its notify agent's connection), the
+        console socket. What holds an fd is released by close() in the
+        parent, whatever happens."""
+        self.spec = spec
+        self.cid = cid
+        self.child_chan = child_chan
+        self.ns_fds = ns_fds
+        self.cgroup_mounts = cg.mount_sources()
+        self.cgroups = cg
+        self.parent_hooks = bool(spec.hooks.get("prestart") or spec.hooks.get("createRuntime"))
+        self.no_pivot = bool(opts.no_pivot)
+        self.no_new_keyring = bool(opts.no_new_keyring)
+        self.fifo_fd = fifo_fd
+        self.preserve_fds = (opts.preserve_fds or 0) + (opts.listen_fds or 0)
+        if opts.listen_fds:
+            spec.process.env = list(spec.process.env) + [f"LISTEN_FDS={opts.listen_fds}",
+                                                          "LISTEN_PID=1"]
+        self.bundle = spec.bundle
+        self.oci_version = spec.oci_version
+        self.annotations = spec.annotations
+        self.debug = log.is_debug()
+        self.born_flags = ns.birth_flags(spec.linux)
+        self.host_pid = 0
+        self.memfd = self.console_fd = self.seccomp = None
+        self.late_pidns = self.tty = None
+        self.idmapped = {}
+        self.helper_forks = ns.pid_joined(spec.linux)
+        try:
+            self._detached_mounts()
+            self._seccomp(opts.root, st)
+            self._console(opts)
+        except BaseException:
+            self.close()
+            raise
+
+    def _detached_mounts(self):
+        spec = self.spec
+        if any(idmap.wanted(m) for m in spec.mounts):
+            self.idmapped = idmap.prepare(spec)
+        if self.helper_forks:
+            from . import procmount
+            made = procmount.prepare(procmount.wanted(spec), dict(self.ns_fds)["pid"])
+            if made is None:  # an older kernel: the init forks into it, as runc
+                log.debug("no procfs for a joined pid namespace on this kernel")
+                self.helper_forks = False
+            else:
+                self.idmapped.update(made)
+
+    def _seccomp(self, root, st):
+        profile = self.spec.linux.seccomp
+        if profile is None:
+            return
+        from . import seccomp
+        prog, flags = seccomp.compile_bpf(profile, os.path.join(root, ".seccomp-cache"))
+        listener = None
+        if seccomp.uses_notify(profile):
+            listener = seccomp.Listener(profile["listenerPath"], profile.get("listenerMetadata"),
+                                        st.hook_state("creating"))
+        self.seccomp = (prog, flags, listener)
+
+    def _console(self, opts):
+        if not self.spec.process.terminal:
+            return
+        from . import console
+        if opts.console_socket:
+            self.console_fd = console.connect(opts.console_socket)
+        else:  # `run` relays the terminal itself: the master comes to us
+            import _socket
+            a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+            opts.console_ours, self.console_fd = a.detach(), b.detach()
+
+    def close(self):
+        """The parent's copies of the fds handed to the init (idempotent)."""
+        fds = list(self.idmapped.values())
+        self.idmapped = {}
+        if self.memfd is not None:
+            fds.append(self.memfd)
+        if self.seccomp is not None and self.seccomp[2] is not None:
+            fds.append(self.seccomp[2].fd)
+        if self.console_fd is not None:
+            fds.append(self.console_fd)
+        self.memfd = self.console_fd = None
+        if self.seccomp is not None:
+            self.seccomp = (self.seccomp[0], self.seccomp[1], None)
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
     def hook_state(self, status):
         d = {"ociVersion": self.oci_version, "id": self.cid, "status": status,
              "pid": self.host_pid, "bundle": self.bundle}
@@ -102,9 +195,43 @@ def _mapped(maps, cid):
 
 # -- create -----------------------------------------------------------------
 def create(cid, opts):
-    """Create the container; returns the State (pid of its init)."""
-    bundle = os.path.abspath(opts.bundle or ".")
+    """Create the container; returns the State (pid of its init).
+
+    prepare (config, checks: nothing made yet) -> reserve (state entry,
+    exec fifo, cgroups: each recorded before it is made) -> launch (the
+    init's context, the fork, driving the init to the hand-over) ->
+    record (pid, start time, --pid-file). Any failure after reserve goes
+    through _abort."""
     log.trace("create: begin")
+    spec, cg, d = _prepare(cid, opts)
+    log.trace("create: config loaded")
+    # other commands on this id wait until the create is done or undone
+    st, lock = state.new(opts.root, cid, d)
+    procs = launch.Procs()
+    fifo_fd = None
+    cg_made = False
+    try:
+        fifo_fd = _make_fifo(st)
+        log.trace("create: state+fifo")
+        cg_made = _make_cgroups(st, cg)
+        log.trace("create: cgroups made")
+        init_pid = _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs)
+        procs.close()
+        _record(st, cg, init_pid, opts)
+        return st
+    except BaseException:
+        _abort(st, procs, cg if cg_made else None)
+        raise
+    finally:
+        lock.release()
+        if fifo_fd is not None:
+            os.close(fifo_fd)
+
+
+def _prepare(cid, opts):
+    """Load and check everything that can be checked before anything is
+    made; returns (spec, cgroup manager, the state to record)."""
+    bundle = os.path.abspath(opts.bundle or ".")
     state.check_id(cid)
     try:
         spec = config.load(bundle)
@@ -127,7 +254,6 @@ def create(cid, opts):
         raise ConfigError("root.path", f"rootfs {spec.root_path} is not a directory")
     from . import cgroups
     cg = cgroups.manager(spec.linux.cgroups_path, cid, bool(opts.systemd_cgroup))
-
     d = {
         "ociVersion": spec.oci_version, "pid": 0, "start_time": None, "status": "creating",
         "creator": os.getpid(), "creator_start": state.proc_start_time(os.getpid()),
@@ -146,89 +272,41 @@ def create(cid, opts):
         "personality": spec.linux.personality,
         "memory_policy": _mpol_state(spec.linux.memory_policy),
     }
-    log.trace("create: config loaded")
-    # other commands on this id wait until the create is done or undone
-    st, lock = state.new(opts.root, cid, d)
-    pid = 0
-    procs = launch.Procs()
-    fifo_fd = chan = child_chan = None
-    cg_made = False
-    try:
-        fifo = os.path.join(st.dir, state.FIFO)
-        os.mkfifo(fifo, 0o622)
-        os.chmod(fifo, 0o622)
-        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
-        log.trace("create: state+fifo")
-        # (after state.new: a duplicate id is "already exists", as runc says)
-        cg.check_usable()  # not empty, not frozen: before anything is done to it
-        # intent before effect: the directories about to be made are in
-        # state.json before the first mkdir (see docs/ARCHITECTURE.md)
-        planned = cg.plan()
+    return spec, cg, d
+
+
+def _make_fifo(st):
+    """The exec fifo `start` opens; an O_PATH fd of it for the init."""
+    fifo = os.path.join(st.dir, state.FIFO)
+    os.mkfifo(fifo, 0o622)
+    os.chmod(fifo, 0o622)
+    return os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+
+
+def _make_cgroups(st, cg):
+    """The container's cgroups, recorded before they are made (intent before
+    effect: see docs/ARCHITECTURE.md). Returns True once there is anything
+    for _abort to remove."""
+    # (after state.new: a duplicate id is "already exists", as runc says)
+    cg.check_usable()  # not empty, not frozen: before anything is done to it
+    planned = cg.plan()
+    st.d["cgroups"] = cg.to_state()
+    st.save()
+    cg.create()
+    if cg.created != planned:  # someone else made one meanwhile: not ours
         st.d["cgroups"] = cg.to_state()
         st.save()
-        cg_made = True
-        cg.create()
-        if cg.created != planned:  # someone else made one meanwhile: not ours
-            st.d["cgroups"] = cg.to_state()
-            st.save()
-        log.trace("create: cgroups made")
-        ns_fds = ns.open_joined(spec.linux)
-        parent_chan, child_chan = launch.channels()
-        chan = parent_chan  # closed in `finally`, whatever happens next
-        ctx = InitContext()
-        ctx.spec = spec
-        ctx.cid = cid
-        ctx.child_chan = child_chan
-        ctx.ns_fds = ns_fds
-        ctx.cgroup_mounts = cg.mount_sources()
-        ctx.parent_hooks = bool(spec.hooks.get("prestart") or spec.hooks.get("createRuntime"))
-        ctx.no_pivot = bool(opts.no_pivot)
-        ctx.no_new_keyring = bool(opts.no_new_keyring)
-        ctx.fifo_fd = fifo_fd
-        ctx.preserve_fds = (opts.preserve_fds or 0) + (opts.listen_fds or 0)
-        if opts.listen_fds:
-            spec.process.env = list(spec.process.env) + [f"LISTEN_FDS={opts.listen_fds}",
-                                                          "LISTEN_PID=1"]
-        ctx.bundle = bundle
-        ctx.oci_version = spec.oci_version
-        ctx.annotations = spec.annotations
-        ctx.debug = log.is_debug()
-        ctx.cgroups = cg
-        ctx.born_flags = ns.birth_flags(spec.linux)
-        ctx.idmapped = {}
-        if any(idmap.wanted(m) for m in spec.mounts):
-            ctx.idmapped = idmap.prepare(spec)
-        ctx.host_pid = 0
-        ctx.helper_forks = ns.pid_joined(spec.linux)
-        ctx.late_pidns = ctx.tty = None
-        if ctx.helper_forks:
-            from . import procmount
-            procs_made = procmount.prepare(procmount.wanted(spec), dict(ns_fds)["pid"])
-            if procs_made is None:  # an older kernel: the init forks into it, as runc
-                log.debug("no procfs for a joined pid namespace on this kernel")
-                ctx.helper_forks = False
-            else:
-                ctx.idmapped.update(procs_made)
-        ctx.console_fd = None
-        ctx.seccomp = None
-        if spec.linux.seccomp is not None:
-            from . import seccomp
-            prog, flags = seccomp.compile_bpf(spec.linux.seccomp,
-                                              os.path.join(opts.root, ".seccomp-cache"))
-            listener = None
-            if seccomp.uses_notify(spec.linux.seccomp):
-                listener = seccomp.Listener(spec.linux.seccomp["listenerPath"],
-                                            spec.linux.seccomp.get("listenerMetadata"),
-                                            st.hook_state("creating"))
-            ctx.seccomp = (prog, flags, listener)
-        if spec.process.terminal:
-            from . import console
-            if opts.console_socket:
-                ctx.console_fd = console.connect(opts.console_socket)
-            else:  # `run` relays the terminal itself: the master comes to us
-                import _socket
-                a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
-                opts.console_ours, ctx.console_fd = a.detach(), b.detach()
+    return True
+
+
+def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
+    """Fork the init with everything it needs and drive it to the hand-over
+    to the sealed helper; returns the container process's host pid."""
+    ns_fds = ns.open_joined(spec.linux)
+    chan, child_chan = launch.channels()
+    ctx = None
+    try:
+        ctx = InitContext(spec, cid, opts, st, cg, fifo_fd, child_chan, ns_fds)
         # always: without a devices section the default rules still apply
         cg.apply(spec.linux.resources)
         log.trace("create: resources")
@@ -243,49 +321,35 @@ def create(cid, opts):
         # Frozen objects are never collected, in either process.
         import gc
         gc.freeze()
-        try:
-            pid, ctx.born_flags = launch.fork_into(cg, ctx.born_flags)
-            if pid == 0:
-                parent_chan.close()
-                lock.drop()  # the init may outlive this command (startContainer)
-                init.child_main(ctx)
-            procs.child = pid
-        finally:
-            # (the child never gets here: child_main ends in exec or _exit)
-            os.close(ctx.memfd)
-            for fd in ctx.idmapped.values():
-                os.close(fd)
-            if ctx.seccomp is not None and ctx.seccomp[2] is not None:
-                os.close(ctx.seccomp[2].fd)
-            if ctx.console_fd is not None:
-                os.close(ctx.console_fd)
+        pid, ctx.born_flags = launch.fork_into(cg, ctx.born_flags)
+        if pid == 0:
+            chan.close()
+            lock.drop()  # the init may outlive this command (startContainer)
+            init.child_main(ctx)  # (never returns: ends in exec or _exit)
+        procs.child = pid
+        ctx.close()
         child_chan.close()
+        return _drive_init(chan, procs, spec, cg, st)
+    finally:
+        if ctx is not None:
+            ctx.close()
         for _, fd in ns_fds:
             os.close(fd)
-        procs.child = pid
-        init_pid = _drive_init(chan, procs, spec, cg, st)
-        procs.close()
-        st.d["pid"] = init_pid
-        st.d["start_time"] = state.proc_start_time(init_pid)
-        st.d["cgroups"] = cg.to_state()
-        st.d["freezer"] = cg.freezer_file()
-        del st.d["status"]
-        st.save()
-        if opts.pid_file:
-            write_pid_file(opts.pid_file, init_pid)
-        return st
-    except BaseException:
-        _abort(st, procs, cg if cg_made else None)
-        raise
-    finally:
-        lock.release()
-        if fifo_fd is not None:
-            os.close(fifo_fd)
-        if chan is not None:
-            chan.close()
-        if child_chan is not None:
-            child_chan.close()  # (idempotent: a no-op when closed after the fork)
+        chan.close()
+        child_chan.close()  # (idempotent)
 
+
+def _record(st, cg, init_pid, opts):
+    """The init's pid and start time (a reused pid is never mistaken for
+    it), then --pid-file, atomically, before `create` returns."""
+    st.d["pid"] = init_pid
+    st.d["start_time"] = state.proc_start_time(init_pid)
+    st.d["cgroups"] = cg.to_state()
+    st.d["freezer"] = cg.freezer_file()
+    del st.d["status"]
+    st.save()
+    if opts.pid_file:
+        write_pid_file(opts.pid_file, init_pid)
 
 
 def _drive_init(chan, procs, spec, cg, st):
