@@ -686,7 +686,7 @@ def _signal_init(st, sig):
 def pause(st):
     status = st.status()
     if status != "running":
-        raise ContainerError(f"container not running" if status in ("stopped", "created")
+        raise ContainerError("container not running" if status in ("stopped", "created")
                              else f"cannot pause a {status} container")
     from . import cgroups
     try:
