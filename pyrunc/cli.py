@@ -319,10 +319,10 @@ def _listen_fds():
         return 0
 
 
-def cmd_create(g, opts, pos):
+def _create(cid, o, opts):
+    """container.create, with --pidfd-socket: connected before anything is
+    made (an unreachable socket fails first), the pidfd sent after."""
     from . import container
-    cid = need_id("create", pos)
-    o = _create_opts(g, opts)
     sock = _pidfd_connect(opts)
     try:
         st = container.create(cid, o)
@@ -332,6 +332,13 @@ def cmd_create(g, opts, pos):
         raise
     if sock is not None:
         _pidfd_send(st, sock)
+    return st
+
+
+def cmd_create(g, opts, pos):
+    cid = need_id("create", pos)
+    o = _create_opts(g, opts)
+    _create(cid, o, opts)
 
 
 def _pidfd_connect(opts):
@@ -374,15 +381,7 @@ def cmd_run(g, opts, pos):
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     # a terminal (if the config asks for one) relayed by us, as runc does
     o.relay = not o.detach and not o.console_socket
-    sock = _pidfd_connect(opts)
-    try:
-        st = container.create(cid, o)
-    except BaseException:
-        if sock is not None:
-            os.close(sock)
-        raise
-    if sock is not None:
-        _pidfd_send(st, sock)  # (on failure the process exits: console_ours goes)
+    st = _create(cid, o, opts)  # (on failure the process exits: console_ours goes)
     master = None
     try:
         if o.console_ours is not None:
