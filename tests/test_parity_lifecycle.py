@@ -188,6 +188,15 @@ def test_pidfd_socket_run_in_the_foreground(runtime, bundle, receiver):
     assert os.listdir(runtime.root) == []
 
 
+def _gone(pid):
+    """Dead (a zombie, or reaped: the file may go between two looks)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] in "ZX"
+    except FileNotFoundError:
+        return True
+
+
 @V2
 def test_pidfd_socket_exec_sends_the_processes_pidfd(runtime, bundle, receiver, tmp_path):
     bundle.args("sleep", "600").write()
@@ -202,9 +211,7 @@ def test_pidfd_socket_exec_sends_the_processes_pidfd(runtime, bundle, receiver, 
         assert msg == b"setns" and len(fds) == 1
         assert pidfd_pid(fds[0]) == int(pidfile.read_text())
         signal.pidfd_send_signal(fds[0], signal.SIGKILL)
-        assert wait_for(lambda: not os.path.exists(f"/proc/{pidfile.read_text()}/stat")
-                        or open(f"/proc/{pidfile.read_text()}/stat").read().split(") ")[1][0]
-                        in "ZX")
+        assert wait_for(lambda: _gone(int(pidfile.read_text())))
     finally:
         runtime("delete", "-f", cid)
 
