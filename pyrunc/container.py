@@ -145,6 +145,21 @@ class InitContext:
     def map_gid(self, gid):
         return _mapped(self.spec.linux.gid_mappings, gid)
 
+    def check_proc(self):
+        """The helper reopens the exec fifo through the container's procfs:
+        is there one (proven, procfs.py), showing us? Before the process
+        attributes (a seccomp filter may come with them). In a joined pid
+        namespace this process is not in it: the helper's fork checks."""
+        if self.helper_forks:
+            return
+        from . import procfs
+        try:
+            with procfs.container() as p:
+                os.close(p.fd_dir())
+        except OSError as e:
+            raise InitError(f"the container has no usable /proc, needed to wait for "
+                            f"start: {e}") from None
+
     def exec_user(self, process_mod):
         from . import execinit
         from . import syscalls as sc
@@ -167,17 +182,6 @@ class InitContext:
         order). No Python process of the runtime stays in the container to
         run them: a hook from the image (`#!/proc/self/exe`, say) could
         otherwise reach the host's interpreter."""
-        # the helper reopens the fifo through the container's procfs: is
-        # there one (proven, procfs.py), showing us? (In a joined pid
-        # namespace this process is not in it: the helper's fork checks.)
-        if not self.helper_forks:
-            from . import procfs
-            try:
-                with procfs.container() as p:
-                    os.close(p.fd_dir())
-            except OSError as e:
-                raise InitError(f"the container has no usable /proc, needed to wait for "
-                                f"start: {e}") from None
         hooks_fd = None
         start_hooks = self.spec.hooks.get("startContainer")
         if start_hooks:

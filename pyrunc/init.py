@@ -231,6 +231,7 @@ def _setup(ctx):
         except OSError as e:
             if e.errno not in (38, 1):  # ENOSYS, EPERM (keyrings off / userns)
                 raise
+    ctx.check_proc()
     log.trace("init: exec_user")
     ctx.exec_user(process)
 

@@ -64,3 +64,32 @@ def test_notify_with_an_unreachable_listener_is_refused(runtime, bundle):
     bundle.write()
     r = runtime("create", "-b", bundle.path, runtime.new_id())
     assert r.returncode == 1 and "linux.seccomp" in r.stderr
+
+
+@pytest.mark.parametrize("errno", [1, 38])
+@pytest.mark.parametrize("pid_ns", [True, False])
+def test_filter_loaded_before_the_helper_may_forbid_its_procfs_checks(runtime, bundle, errno,
+                                                                      pid_ns):
+    """Without no_new_privs or CAP_SYS_ADMIN the filter is loaded before the
+    helper runs (runc's order): a profile that forbids fstatfs, openat2
+    and getpid (EPERM, or ENOSYS as runc's stub answers newer syscalls)
+    must not keep the container from starting; the helper falls back to
+    the plain /proc/self/fd path, as runc opens it. Exec too (its helper
+    forks into the pid namespace under the filter)."""
+    bundle.config["process"]["noNewPrivileges"] = False
+    bundle.config["linux"]["seccomp"] = profile(
+        {"names": ["fstatfs", "openat2", "getpid"], "action": "SCMP_ACT_ERRNO",
+         "errnoRet": errno})
+    if not pid_ns:
+        bundle.config["linux"]["namespaces"] = [
+            n for n in bundle.config["linux"]["namespaces"] if n["type"] != "pid"]
+    bundle.args("sleep", "30").write()
+    cid = runtime.new_id()
+    runtime("create", "-b", bundle.path, cid, check=True)
+    try:
+        runtime("start", cid, check=True)
+        assert runtime.state(cid)["status"] == "running"
+        p = runtime("exec", cid, "sh", "-c", "echo in; exit 4")
+        assert (p.returncode, p.stdout) == (4, "in\n"), p.stderr
+    finally:
+        runtime("delete", "-f", cid)
