@@ -620,7 +620,7 @@ def test_non_empty_cgroup_is_refused_and_its_process_left_alone(runtime, bundle)
     finally:
         if victim is not None:
             _kill(victim)
-        _rmdirs([os.path.join(dirs[0], "inner")] + dirs)
+        _rmdirs(dirs + [os.path.join(dirs[0], "inner")])  # (reversed: inner first)
 
 
 def test_frozen_v1_cgroup_is_refused_at_once(runtime, bundle):
