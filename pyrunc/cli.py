@@ -443,6 +443,8 @@ def cmd_events(g, opts, pos):
     """`events --stats`: one stats object. Otherwise a stream while the
     container lives: stats every --interval (5s), and an {"type":"oom"}
     event as soon as the kernel OOM-kills in the container."""
+    import gc
+    gc.enable()  # (off for the short commands: bin/pyrunc) a stream may run for days
     import time
     from . import cgroups, jsonlite, state
     from .cgroups import stats

@@ -109,6 +109,8 @@ def reap(pid):
 def wait_forwarding(pid, master=None):
     """Wait for the container's init, forwarding the signals we get (and
     relaying its terminal when we hold the master)."""
+    import gc
+    gc.enable()  # (off for the short commands: bin/pyrunc) this may run for days
     import _signal
 
     def forward(sig, frame):
