@@ -252,16 +252,15 @@ static long open_fifo_at(long dir, const char *rel, long pathfd)
     return fd;
 }
 
-/* Reopen the exec fifo (O_PATH fd `pathfd`) for writing, blocking until
- * `start` opens it for reading. Through the container's procfs, but never
- * trusting it: /proc must be the root of a procfs mount, <pid>/fd is
- * reached without symlinks, magic links or mount crossings, and what
- * opens must be the very fifo we hold. Where a seccomp filter already in
- * force forbids one of those checks, the plain /proc/self/fd/N path (what
- * runc opens), still checked to be the fifo when fstat is allowed. */
-static long reopen_fifo(long pathfd)
+/* Where to reopen the exec fifo (O_PATH fd `pathfd`) for writing: through
+ * the container's procfs, but never trusting it: /proc must be the root of
+ * a procfs mount and <pid>/fd is reached without symlinks, magic links or
+ * mount crossings (*dir: that directory, rel: "N"). Where a seccomp filter
+ * already in force forbids one of those checks, the plain /proc/self/fd/N
+ * path runc opens (*dir: AT_FDCWD). Either way open_fifo_at checks that
+ * what opens is the very fifo. Returns 0 or -errno; never blocks. */
+static long fifo_dir(long pathfd, char *rel, long *dir)
 {
-    char rel[40];
     int n;
     long proc = sc(__NR_openat, -100, (long)"/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, 0);
     if (proc < 0)
@@ -276,29 +275,47 @@ static long reopen_fifo(long pathfd)
     if (r == 0 && st.ino != PROC_ROOT_INO_)
         r = -18; /* not the root of a procfs mount */
     long pid = r == 0 ? sc(__NR_getpid, 0, 0, 0, 0, 0) : r;
-    long dir = pid;
+    long d = pid;
     if (pid > 0) {
         n = fmt_uint(rel, pid);
         rel[n++] = '/'; rel[n++] = 'f'; rel[n++] = 'd'; rel[n] = 0;
         struct open_how_ how = { O_PATH | O_DIRECTORY | O_CLOEXEC, 0, 0x01 | 0x02 | 0x04 };
-        dir = sc(437 /* openat2 */, proc, (long)rel, (long)&how, sizeof how, 0);
+        d = sc(437 /* openat2 */, proc, (long)rel, (long)&how, sizeof how, 0);
     }
     sc(__NR_close, proc, 0, 0, 0, 0);
-    if (dir < 0 && denied(dir)) {
+    if (d < 0 && denied(d)) {
         const char *pre = "/proc/self/fd/";
         for (n = 0; pre[n]; n++)
             rel[n] = pre[n];
         n += fmt_uint(rel + n, pathfd);
         rel[n] = 0;
-        return open_fifo_at(-100, rel, pathfd);
+        *dir = -100;
+        return 0;
     }
-    if (dir < 0)
-        return dir;
+    if (d < 0)
+        return d;
     n = fmt_uint(rel, pathfd);
     rel[n] = 0;
-    long fd = open_fifo_at(dir, rel, pathfd);
-    sc(__NR_close, dir, 0, 0, 0, 0);
-    return fd;
+    *dir = d;
+    return 0;
+}
+
+/* A failure before the user's program: said on stderr and, when the
+ * runtime still listens (`report`), on its channel, so `create`/`exec`
+ * fail with it instead of reporting a process that never ran. */
+static int fail(long report, const char *what, long err)
+{
+    for (int i = 0; i < 2; i++) {
+        long fd = i ? 2 : report;
+        if (fd < 0)
+            continue;
+        put(fd, i ? "pyrunc-init: " : "error pyrunc-init: ");
+        put(fd, what);
+        put(fd, ": errno ");
+        write_errno(fd, err < 0 ? err : -err);
+        put(fd, "\n");
+    }
+    return 125;
 }
 
 /* fork without libc: clone(SIGCHLD), which seccomp profiles allow as
@@ -384,12 +401,22 @@ static int run_hooks(long len, unsigned long host_pid)
             long pfd = sc(434 /* pidfd_open */, pid, 0, 0, 0, 0);
             struct { int fd; short events, revents; } pfds = { (int)pfd, 1 /* POLLIN */, 0 };
             struct ktimespec ts = { timeout, 0 };
-            long r;
-            do
-                r = sc(__NR_ppoll, (long)&pfds, 1, (long)&ts, 0, 8);
-            while (r == -4);
-            sc(__NR_close, pfd, 0, 0, 0, 0);
-            if (pfd >= 0 && r == 0) {
+            long r = 0;
+            if (pfd >= 0) {
+                do
+                    r = sc(__NR_ppoll, (long)&pfds, 1, (long)&ts, 0, 8);
+                while (r == -4);
+                sc(__NR_close, pfd, 0, 0, 0, 0);
+            } else { /* no pidfd (an old kernel, a filter): poll */
+                struct ktimespec tick = { 0, 10000000 };
+                for (long ms = 0; ms < timeout * 1000; ms += 10) {
+                    if (sc(__NR_wait4, pid, (long)&status, 1 /* WNOHANG */, 0, 0) == pid)
+                        goto reaped;
+                    sc(__NR_nanosleep, (long)&tick, 0, 0, 0, 0);
+                }
+                r = 0;
+            }
+            if (r == 0) {
                 sc(__NR_kill, pid, 9, 0, 0, 0);
                 sc(__NR_wait4, pid, (long)&status, 0, 0, 0);
                 return hook_failed(idx, path, ": timed out after (s) ", timeout);
@@ -397,6 +424,7 @@ static int run_hooks(long len, unsigned long host_pid)
         }
         while (sc(__NR_wait4, pid, (long)&status, 0, 0, 0) == -4)
             ;
+    reaped:
         if ((status & 0x7f) != 0)
             return hook_failed(idx, path, ": killed by signal ", status & 0x7f);
         if ((status >> 8) & 0xff)
@@ -407,7 +435,7 @@ static int run_hooks(long len, unsigned long host_pid)
 }
 
 /* BPF programs are at most 4096 instructions of 8 bytes */
-static unsigned char bpf[4096 * 8];
+static unsigned char bpf[4096 * 8 + 8]; /* (+8: a full filter is not EFBIG) */
 
 struct sock_fprog_ { unsigned short len; void *filter; };
 
@@ -460,15 +488,12 @@ int main_c(long argc, char **argv, char **envp)
         /* Born into the pid namespace the runtime joined for its children:
          * the parent tells the runtime our host pid, and us. */
         int p[2];
-        if (sc(__NR_pipe2, (long)p, O_CLOEXEC, 0, 0, 0) < 0)
-            return 125;
+        long r = sc(__NR_pipe2, (long)p, O_CLOEXEC, 0, 0, 0);
+        if (r < 0)
+            return fail(report, "pipe2", r);
         long pid = do_fork();
-        if (pid < 0) {
-            put(report, "error fork: errno ");
-            write_errno(report, pid);
-            put(report, "\n");
-            return 125;
-        }
+        if (pid < 0)
+            return fail(report, "fork", pid);
         if (pid > 0) {
             char msg[40] = "pid ";
             int n = 4 + fmt_uint(msg + 4, pid);
@@ -483,18 +508,28 @@ int main_c(long argc, char **argv, char **envp)
         host_pid = (unsigned long)got;
         sc(__NR_close, p[0], 0, 0, 0, 0);
         sc(__NR_close, p[1], 0, 0, 0, 0);
-        if (report != fifo)
-            sc(__NR_close, report, 0, 0, 0, 0);
     }
     if (tty >= 0) {
         sc(__NR_setsid, 0, 0, 0, 0, 0);
-        if (sc(__NR_ioctl, tty, 0x540E /* TIOCSCTTY */, 0, 0, 0) < 0)
-            return 125;
+        long r = sc(__NR_ioctl, tty, 0x540E /* TIOCSCTTY */, 0, 0, 0);
+        if (r < 0)
+            return fail(report, "making the pty the controlling terminal", r);
         for (int i = 0; i < 3; i++)
             sc(__NR_dup3, tty, i, 0, 0, 0);
         if (tty > 2)
             sc(__NR_close, tty, 0, 0, 0, 0);
     }
+    long pathfd = -1, fdir = -1;
+    char frel[40];
+    if (how[0] == 'p') {
+        pathfd = parse_int(how + 1);
+        long r = fifo_dir(pathfd, frel, &fdir);
+        if (r < 0)
+            return fail(report, "the container's /proc, to wait for start", r);
+    }
+    /* the runtime reads its channel to EOF: let go before waiting */
+    if (report >= 0 && report != fifo)
+        sc(__NR_close, report, 0, 0, 0, 0);
 
     for (int sig = 1; sig < 65; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
@@ -502,16 +537,13 @@ int main_c(long argc, char **argv, char **envp)
     ul none = 0;
     sc(__NR_rt_sigprocmask, 2, (long)&none, 0, 8, 0);
 
-    if (how[0] == 'p') {
-        long pathfd = parse_int(how + 1);
-        fifo = reopen_fifo(pathfd);
+    if (pathfd >= 0) {
+        fifo = open_fifo_at(fdir, frel, pathfd);
+        if (fdir >= 0)
+            sc(__NR_close, fdir, 0, 0, 0, 0);
         sc(__NR_close, pathfd, 0, 0, 0, 0);
-        if (fifo < 0) {
-            put(2, "pyrunc-init: cannot open the exec fifo: errno ");
-            write_errno(2, fifo);
-            put(2, "\n");
-            return 125;
-        }
+        if (fifo < 0)
+            return fail(-1, "cannot open the exec fifo", fifo);
     } else if (fifo >= 0) {
         sc(__NR_fcntl, fifo, F_SETFD, FD_CLOEXEC, 0, 0);
     }

@@ -333,7 +333,7 @@ def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
         procs.child = pid
         ctx.close()
         child_chan.close()
-        return _drive_init(chan, procs, spec, cg, st)
+        return _drive_init(chan, procs, spec, cg, st, ctx.helper_forks)
     finally:
         if ctx is not None:
             ctx.close()
@@ -356,7 +356,7 @@ def _record(st, cg, init_pid, opts):
         write_pid_file(opts.pid_file, init_pid)
 
 
-def _drive_init(chan, procs, spec, cg, st):
+def _drive_init(chan, procs, spec, cg, st, helper_forks=False):
     """Parent's half of the init protocol (see init.py)."""
     child = procs.child
     init_pid = child
@@ -411,6 +411,12 @@ def _drive_init(chan, procs, spec, cg, st):
                 st.d["pid"] = init_pid
                 procs.reap_child()  # the helper's parent, which exits at once
                 tag, payload = recv(deadline)
+            elif helper_forks and tag != sync.ERROR:
+                # EOF without the fork: the helper died first (a filter
+                # forbidding fork, say); never report a process that never ran
+                procs.reap_child()
+                raise InitError("the container's process was not started: the helper "
+                                "exited before forking it (see its message above)")
             if tag == sync.ERROR:
                 raise InitError(payload)
             if tag is not None:

@@ -52,12 +52,16 @@ def hooks_memfd(hooks, state, pid=None):
     # can contain
     prefix, _, suffix = jsonlite.dumps(dict(state, pid="\x01")).partition('"\\u0001"')
     parts = [prefix, "" if pid is None else str(pid), suffix]
-    for h in hooks:
+    from .errors import ConfigError
+    for i, h in enumerate(hooks):
+        if len(h.args) > 4000 or len(h.env) > 4000:  # the helper's limits
+            raise ConfigError(f"hooks.startContainer[{i}]", "more than 4000 args or env entries")
         parts += [str(h.timeout or ""), h.path, str(len(h.args)), *h.args,
                   str(len(h.env)), *h.env]
     data = b"".join(x.encode() + b"\0" for x in parts)
+    if len(data) >= 256 * 1024:
+        raise ConfigError("hooks.startContainer", "the hooks take more than 256 KiB")
     if any(b"\0" in x.encode() for x in parts):
-        from .errors import ConfigError
         raise ConfigError("hooks.startContainer", "a NUL byte in a hook's path, args or env")
     return sealed_memfd("pyrunc-hooks", data)
 

@@ -132,10 +132,13 @@ def _enter_namespaces(ctx):
     ones; fork when a pid or time namespace applies to children only.
 
     A joined pid namespace (ctx.helper_forks) is shared with other
-    processes: then this process never forks (the sealed helper forks the
-    container's process at the end), and, unless a new user namespace needs
-    it joined first, joins it only then (exec_user), so nothing this
-    process forks meanwhile (createContainer hooks) is born in it."""
+    processes: then this process never forks into it (the sealed helper
+    forks the container's process at the end), and joins it only then
+    (exec_user), so nothing this process forks meanwhile (createContainer
+    hooks) is born in it -- except when a new user namespace is made too:
+    the pid namespace must then be joined first, while we still hold the
+    capabilities for it, and createContainer hooks are born in it (as with
+    runc)."""
     spec = ctx.spec
     linux = spec.linux
     ch = ctx.child_chan

@@ -93,3 +93,32 @@ def test_filter_loaded_before_the_helper_may_forbid_its_procfs_checks(runtime, b
         assert (p.returncode, p.stdout) == (4, "in\n"), p.stderr
     finally:
         runtime("delete", "-f", cid)
+
+
+def test_joined_pid_namespace_and_a_filter_forbidding_fork_fails_create(runtime, bundle,
+                                                                       rootfs_template,
+                                                                       tmp_path):
+    """Into a joined pid namespace the sealed helper forks the process, under
+    a filter loaded before it (no no_new_privs, no CAP_SYS_ADMIN): a profile
+    refusing fork must make `create` fail with the helper's word, never
+    report a container whose process was never started."""
+    from conftest import Bundle
+    bundle.args("sleep", "60").write()
+    first = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, first, check=True)
+    try:
+        pid = runtime.state(first)["pid"]
+        b2 = Bundle(str(tmp_path / "b2"), rootfs_template)
+        b2.config["process"]["noNewPrivileges"] = False
+        b2.config["linux"]["seccomp"] = profile(
+            {"names": ["clone", "fork", "clone3"], "action": "SCMP_ACT_ERRNO"})
+        b2.config["linux"]["namespaces"] = [
+            n if n["type"] != "pid" else {"type": "pid", "path": f"/proc/{pid}/ns/pid"}
+            for n in b2.config["linux"]["namespaces"]]
+        b2.args("true").write()
+        cid = runtime.new_id()
+        p = runtime("create", "-b", b2.path, cid)
+        assert p.returncode != 0 and "fork" in p.stderr, p.stderr
+        assert runtime("state", cid).returncode != 0  # nothing left
+    finally:
+        runtime("delete", "-f", first)
