@@ -3,7 +3,7 @@ delete (runtime-spec "Operations"), and the clean-up of a failed create."""
 import os
 import time
 
-from . import config, idmap, launch, log, state, sync
+from . import config, launch, log, state, sync
 from . import namespaces as ns
 from .errors import ConfigError, ContainerError, InitError, NotExist, PyruncError
 
@@ -37,7 +37,7 @@ class InitContext:
                  "no_pivot", "no_new_keyring", "fifo_fd", "preserve_fds", "bundle",
                  "oci_version", "annotations", "debug", "memfd",
                  "cgroups", "host_pid", "console_fd", "seccomp", "born_flags",
-                 "idmapped", "helper_forks", "late_pidns", "tty")
+                 "idmapped", "helper_forks", "late_pidns", "tty", "sources")
 
     def __init__(self, spec, cid, opts, st, cg, fifo_fd, child_chan, ns_fds):
         """Everything the init needs, made in the parent before the fork:
@@ -68,6 +68,7 @@ class InitContext:
         self.memfd = self.console_fd = self.seccomp = None
         self.late_pidns = self.tty = None
         self.idmapped = {}
+        self.sources = None
         self.helper_forks = ns.pid_joined(spec.linux)
         try:
             self._detached_mounts()
@@ -79,8 +80,9 @@ class InitContext:
 
     def _detached_mounts(self):
         spec = self.spec
-        if any(idmap.wanted(m) for m in spec.mounts):
-            self.idmapped = idmap.prepare(spec)
+        from . import bindsources
+        if bindsources.wanted(spec):  # sources the init may ask us to open
+            self.sources = bindsources.Link()
         if self.helper_forks:
             from . import procmount
             made = procmount.prepare(procmount.wanted(spec), dict(self.ns_fds)["pid"])
@@ -117,6 +119,8 @@ class InitContext:
         """The parent's copies of the fds handed to the init (idempotent)."""
         fds = list(self.idmapped.values())
         self.idmapped = {}
+        if self.sources is not None:
+            self.sources.close_theirs()  # (ours is _launch's to close)
         if self.memfd is not None:
             fds.append(self.memfd)
         if self.seccomp is not None and self.seccomp[2] is not None:
@@ -333,10 +337,12 @@ def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
         procs.child = pid
         ctx.close()
         child_chan.close()
-        return _drive_init(chan, procs, spec, cg, st, ctx.helper_forks)
+        return _drive_init(chan, procs, spec, cg, st, ctx.helper_forks, ctx.sources)
     finally:
         if ctx is not None:
             ctx.close()
+            if ctx.sources is not None:
+                ctx.sources.close()
         for _, fd in ns_fds:
             os.close(fd)
         chan.close()
@@ -356,7 +362,7 @@ def _record(st, cg, init_pid, opts):
         write_pid_file(opts.pid_file, init_pid)
 
 
-def _drive_init(chan, procs, spec, cg, st, helper_forks=False):
+def _drive_init(chan, procs, spec, cg, st, helper_forks=False, sources=None):
     """Parent's half of the init protocol (see init.py)."""
     child = procs.child
     init_pid = child
@@ -386,6 +392,9 @@ def _drive_init(chan, procs, spec, cg, st, helper_forks=False):
             if spec.linux.net_devices:
                 from . import netdevices
                 netdevices.move(init_pid, spec.linux.net_devices)
+        elif tag == sync.WANT_SOURCE and sources is not None:
+            from . import bindsources
+            bindsources.serve(sources, spec, payload, init_pid)
         elif tag == sync.WANT_HOOKS:
             from . import hooks
             began = time.monotonic()

@@ -57,6 +57,9 @@ def preload(proc, spec=None, debug=False, sockets=False):
     net = spec.linux.ns("network")
     if net is not None and not net.path:
         import _socket, struct  # noqa: F401,E401  (loopback up)
+    from . import bindsources
+    if bindsources.wanted(spec):  # sources received over a socket
+        import _socket, struct  # noqa: F401,E401
 
 
 def child_main(ctx):
@@ -175,6 +178,8 @@ def _close_inherited(ctx):
     keep.update(range(3, 3 + (ctx.preserve_fds or 0)))
     keep.update(fd for _, fd in ctx.ns_fds)
     keep.update(ctx.idmapped.values())
+    if ctx.sources is not None:
+        keep.add(ctx.sources.theirs)
     if ctx.seccomp is not None and ctx.seccomp[2] is not None:
         keep.add(ctx.seccomp[2].fd)
     if ctx.console_fd is not None:
@@ -200,8 +205,12 @@ def _setup(ctx):
     log.trace("init: prepare root")
     rootfd = mounts.prepare_root(spec)
     cgroupns = linux.ns("cgroup")
+    sources = None
+    if ctx.sources is not None:
+        from . import bindsources
+        sources = bindsources.Client(ch, ctx.sources.theirs, spec)
     mounts.mount_all(spec, rootfd, ctx.cgroup_mounts, cgroupns is not None and not cgroupns.path,
-                     ctx.idmapped)
+                     ctx.idmapped, sources)
     if not mounts.dev_is_bind(spec):
         in_userns = linux.ns("user") is not None
         devices.setup(rootfd, linux, in_userns, ctx.map_uid, ctx.map_gid)

@@ -179,9 +179,11 @@ class _Resolved:
         self.proc.close()
 
 
-def mount_all(spec, rootfd, cgroup_paths, new_cgroupns, idmapped=None):
-    """Every mount in config order. idmapped: {mount index: fd of the
-    detached idmapped mount the runtime prepared (idmap.py)}."""
+def mount_all(spec, rootfd, cgroup_paths, new_cgroupns, idmapped=None, sources=None):
+    """Every mount in config order. idmapped: {mount index: fd of a
+    detached mount the runtime prepared (procmount.py)}; sources: a
+    bindsources.Client, for the bind sources (idmapped ones too) the
+    runtime opens when the init reaches them."""
     idmapped = idmapped or {}
     # all destinations as written first: nothing is made or mounted for
     # a config that mounts over /proc
@@ -190,19 +192,31 @@ def mount_all(spec, rootfd, cgroup_paths, new_cgroupns, idmapped=None):
     resolved = _Resolved(rootfd)
     try:
         with procfs.proven_fd_paths():
-            _mount_each(spec, rootfd, cgroup_paths, new_cgroupns, idmapped, resolved)
+            _mount_each(spec, rootfd, cgroup_paths, new_cgroupns, idmapped, resolved, sources)
     finally:
         resolved.close()
 
 
-def _mount_each(spec, rootfd, cgroup_paths, new_cgroupns, idmapped, resolved):
+def _mount_each(spec, rootfd, cgroup_paths, new_cgroupns, idmapped, resolved, sources):
     for m in spec.mounts:
         try:
             tree = idmapped.get(m.index)
+            srcfd = None
+            if tree is None and sources is not None:
+                got = sources.fetch(m)
+                if got is not None:
+                    if got[1]:
+                        tree = got[0]
+                    else:
+                        srcfd = got[0]
             if tree is not None:
                 _attach(spec, rootfd, m, tree, resolved)
                 continue
-            _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns, resolved)
+            try:
+                _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns, resolved, srcfd)
+            finally:
+                if srcfd is not None:
+                    os.close(srcfd)
         except ConfigError:
             raise
         except OSError as e:
@@ -210,7 +224,7 @@ def _mount_each(spec, rootfd, cgroup_paths, new_cgroupns, idmapped, resolved):
                               f"{e.strerror}") from None
 
 
-def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns, resolved):
+def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns, resolved, srcfd=None):
     opts = Options(m.options, m.where)
     dest = m.destination
     if not dest.startswith("/"):
@@ -230,6 +244,8 @@ def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns, resolved):
     bind = opts.flags & sc.MS_BIND or m.type == "bind"
     if bind:
         src = m.source if os.path.isabs(m.source) else os.path.join(spec.bundle, m.source)
+        if srcfd is not None:  # opened by the runtime (bindsources.py)
+            src = procfs.fd_path(srcfd)
         if not os.path.exists(src):
             raise ConfigError(f"{m.where}.source", f"bind source {src} does not exist")
         fd = paths.mkdir_all(rootfd, dest) if os.path.isdir(src) else paths.make_file(rootfd, dest)

@@ -9,6 +9,10 @@ create (container.create/_drive_init <-> init.py):
   init -> parent  WANT_ID_MAPS            new user namespace: write my maps
   parent -> init  GO_ON
   init -> parent  PID <host pid>          the container process (so far)
+  init -> parent  WANT_SOURCE <mount index>  open this bind source on the
+                                          host's side (bindsources.py); the fd,
+                                          or why not, comes on the socketpair
+                                          bindsources.Link, not on this channel
   init -> parent  WANT_HOOKS              mounts done: prestart/createRuntime
   parent -> init  GO_ON | ABORT
   init -> parent  READY                   the helper is next
@@ -32,6 +36,7 @@ READY = "ready"
 ERROR = "error"
 WANT_ID_MAPS = "userns"
 WANT_HOOKS = "hooks"
+WANT_SOURCE = "source"
 GO_ON = "ok"
 ABORT = "abort"
 

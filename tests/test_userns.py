@@ -1,0 +1,182 @@
+"""Containers with a user namespace and their bind mounts: sources the
+container's user cannot reach, sources inside earlier mounts of the same
+container, idmapped sources, the flags the kernel locks, exec into them,
+and joining a user namespace by path (runc HEAD's behaviour; 1.1.5 is
+noted where it differs)."""
+import os
+import subprocess
+
+import pytest
+
+from conftest import needs_root
+from test_console import _userns
+from test_parity_lifecycle import both, runc  # noqa: F401  (fixture)
+
+pytestmark = needs_root
+
+CAPS = ["CAP_SYS_ADMIN", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETUID",
+        "CAP_SETGID"]
+
+
+def _hidden_source(tmp_path):
+    """tmp_path/hidden (0700, host root's) /src/f: mapped root (host 100000)
+    cannot even stat src."""
+    hidden = tmp_path / "hidden"
+    hidden.mkdir(mode=0o700)
+    src = hidden / "src"
+    src.mkdir()
+    (src / "f").write_text("secret-ok\n")
+    os.chmod(hidden, 0o700)
+    return src
+
+
+def _run(rt, bundle, script, rc=0):
+    bundle.sh(script).write()
+    p = rt("run", "-b", bundle.path, rt.new_id())
+    assert p.returncode == rc, p.stderr
+    return p
+
+
+def test_bind_source_the_container_user_cannot_reach(runtime, bundle, tmp_path):
+    """runc HEAD opens such a source on the host's side (runc 1.1.5 fails
+    with "permission denied")."""
+    _userns(bundle)
+    src = _hidden_source(tmp_path)
+    bundle.config["mounts"].append({"destination": "/data", "type": "bind",
+                                    "source": str(src), "options": ["rbind", "ro"]})
+    p = _run(runtime, bundle, "cat /data/f; touch /data/x 2>/dev/null || echo ro")
+    assert p.stdout.split() == ["secret-ok", "ro"]
+
+
+def test_exec_into_a_container_with_an_unreachable_source(runtime, bundle, tmp_path):
+    _userns(bundle)
+    src = _hidden_source(tmp_path)
+    bundle.config["mounts"].append({"destination": "/data", "type": "bind",
+                                    "source": str(src), "options": ["bind"]})
+    bundle.args("/bin/sleep", "60").write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    try:
+        p = runtime("exec", cid, "/bin/sh", "-c", "cat /data/f; id -u")
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.split() == ["secret-ok", "0"]
+    finally:
+        runtime("delete", "-f", cid, check=True)
+
+
+def test_missing_source_in_a_user_namespace_names_the_field(runtime, bundle, tmp_path):
+    _userns(bundle)
+    hidden = _hidden_source(tmp_path).parent
+    bundle.config["mounts"].append({"destination": "/data", "type": "bind",
+                                    "source": str(hidden / "nope"), "options": ["bind"]})
+    bundle.write()
+    cid = runtime.new_id()
+    p = runtime("create", "-b", bundle.path, cid)
+    i = len(bundle.config["mounts"]) - 1
+    assert p.returncode == 1
+    assert f"mounts[{i}].source" in p.stderr and "No such file or directory" in p.stderr
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+
+
+@pytest.mark.parametrize("userns", [False, True], ids=["plain", "userns"])
+def test_source_inside_an_earlier_mount_in_config_order(runtime, runc, bundle,  # noqa: F811
+                                                        tmp_path, userns):
+    """A bind whose source is a path under the rootfs that only an earlier
+    mount of the same container provides. Side by side with runc 1.1.5
+    without a user namespace."""
+    outer = tmp_path / "outer"
+    (outer / "inner").mkdir(parents=True)
+    (outer / "inner" / "f").write_text("inner\n")
+    if userns:
+        _userns(bundle)
+    bundle.config["mounts"] += [
+        {"destination": "/a", "type": "bind", "source": str(outer), "options": ["bind"]},
+        {"destination": "/b", "type": "bind", "source": os.path.join(bundle.rootfs, "a/inner"),
+         "options": ["bind"]},
+    ]
+    bundle.sh("cat /b/f").write()
+    assert not os.path.exists(os.path.join(bundle.rootfs, "a/inner"))
+    tools = both(runtime, runc) if not userns else both(runtime, runc)[:1]
+    for name, rt in tools:
+        cid = runtime.new_id()
+        p = rt("run", "-b", bundle.path, cid)
+        assert (name, p.returncode, p.stdout) == (name, 0, "inner\n"), p.stderr
+
+
+def test_idmapped_source_inside_an_earlier_mount(runtime, bundle, tmp_path):
+    outer = tmp_path / "outer"
+    (outer / "inner").mkdir(parents=True)
+    (outer / "inner" / "f").write_text("x")
+    os.chown(outer / "inner" / "f", 1000, 1000)
+    m = [{"containerID": 1000, "hostID": 0, "size": 1}]
+    bundle.config["mounts"] += [
+        {"destination": "/a", "type": "bind", "source": str(outer), "options": ["bind"]},
+        {"destination": "/b", "type": "bind", "source": os.path.join(bundle.rootfs, "a/inner"),
+         "options": ["bind"], "uidMappings": m, "gidMappings": m},
+    ]
+    p = _run(runtime, bundle, "stat -c '%u %g' /b/f /a/inner/f")
+    assert p.stdout.split() == ["0", "0", "1000", "1000"]
+
+
+@pytest.fixture
+def locked_fs(tmp_path):
+    """A host tmpfs mounted ro,nosuid,nodev,noexec with a file in it, in a
+    0700 directory of host root (mapped root cannot reach it)."""
+    hide = tmp_path / "lockhide"
+    hide.mkdir(mode=0o700)
+    d = hide / "fs"
+    d.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(d)], check=True)
+    try:
+        (d / "f").write_text("x")
+        subprocess.run(["mount", "-o", "remount,ro,nosuid,nodev,noexec", str(d)], check=True)
+        yield d
+    finally:
+        subprocess.run(["umount", "-l", str(d)], check=True)
+
+
+def _flags_script(dest):
+    # each remount that would clear a flag the source has, then the flags
+    return (f"for o in rw suid dev exec; do mount -o remount,bind,$o {dest} {dest} "
+            f"2>/dev/null && echo cleared-$o; done; "
+            f"grep ' {dest} ' /proc/self/mountinfo | cut -d' ' -f6")
+
+
+@pytest.mark.parametrize("kind", ["idmapped", "unreachable"])
+def test_user_namespace_never_loses_the_sources_locked_flags(runtime, bundle, locked_fs,
+                                                             tmp_path, kind):
+    """A container root with CAP_SYS_ADMIN in its user namespace cannot
+    remount its bind of a ro,nosuid,nodev,noexec source without them: the
+    source is opened in the container's mount namespace, whose mounts the
+    kernel locked, never cloned from the host's (unlocked) mount."""
+    _userns(bundle)
+    bundle.config["process"]["capabilities"] = {k: CAPS for k in
+                                                ("bounding", "effective", "permitted")}
+    if kind == "idmapped":
+        m = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        entry = {"destination": "/l", "type": "bind", "source": str(locked_fs),
+                 "options": ["bind"], "uidMappings": m, "gidMappings": m}
+    else:
+        entry = {"destination": "/l", "type": "bind", "source": str(locked_fs),
+                 "options": ["bind"]}
+    bundle.config["mounts"].append(entry)
+    p = _run(runtime, bundle, "cat /l/f; echo; " + _flags_script("/l"))
+    lines = p.stdout.split()
+    assert lines[0] == "x"
+    assert not [x for x in lines if x.startswith("cleared-")], p.stdout
+    flags = set(lines[-1].split(","))
+    assert {"ro", "nosuid", "nodev", "noexec"} <= flags, lines[-1]
+
+
+def test_idmapped_mount_in_a_user_namespace(runtime, bundle, tmp_path):
+    """The container's mapping on an idmapped bind of a host-root-owned
+    directory: its files show as the container's root."""
+    _userns(bundle)
+    src = _hidden_source(tmp_path)
+    m = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    bundle.config["mounts"].append({"destination": "/idm", "type": "bind", "source": str(src),
+                                    "options": ["bind"], "uidMappings": m, "gidMappings": m})
+    p = _run(runtime, bundle, "stat -c '%u %g' /idm/f; cat /idm/f; echo y > /idm/new && echo ok")
+    assert p.stdout.split() == ["0", "0", "secret-ok", "ok"]
+    st = os.stat(src / "new")
+    assert (st.st_uid, st.st_gid) == (0, 0)
