@@ -247,6 +247,7 @@ def _prepare(cid, opts):
         raise ConfigError("", str(e)) from None
     if spec.process is None:
         raise ConfigError("process", "is required to create a container")
+    ns.adopt_joined_user_maps(spec.linux)
     if spec.process.terminal:
         if not opts.console_socket and not opts.relay:
             raise ContainerError("cannot allocate tty if runc will detach without setting "

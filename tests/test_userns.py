@@ -180,3 +180,74 @@ def test_idmapped_mount_in_a_user_namespace(runtime, bundle, tmp_path):
     assert p.stdout.split() == ["0", "0", "secret-ok", "ok"]
     st = os.stat(src / "new")
     assert (st.st_uid, st.st_gid) == (0, 0)
+
+
+@pytest.fixture
+def userns_owner(runtime, bundle):
+    """A running container with its own user namespace (0 = host 100000);
+    yields its init's pid. The bundle stays set up for user namespaces."""
+    _userns(bundle)
+    bundle.args("/bin/sleep", "60").write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    try:
+        yield runtime.state(cid)["pid"]
+    finally:
+        runtime("delete", "-f", cid, check=True)
+
+
+def _joining(bundle, pid, maps=None):
+    lx = bundle.config["linux"]
+    for n in lx["namespaces"]:
+        if n["type"] == "user":
+            n["path"] = f"/proc/{pid}/ns/user"
+    for k in ("uidMappings", "gidMappings"):
+        lx.pop(k, None)
+        if maps is not None:
+            lx[k] = maps
+
+
+def test_joined_user_namespace_brings_its_maps(runtime, bundle, userns_owner, tmp_path):
+    """No maps in the config: the joined namespace's are the container's
+    (here: an idmapped mount with the container's mapping uses them)."""
+    _joining(bundle, userns_owner)
+    src = _hidden_source(tmp_path)
+    bundle.config["mounts"].append({"destination": "/idm", "type": "bind", "source": str(src),
+                                    "options": ["bind", "idmap"]})
+    p = _run(runtime, bundle, "readlink /proc/self/ns/user; cat /proc/self/uid_map; id -u; "
+                              "stat -c %u /idm/f")
+    lines = p.stdout.splitlines()
+    assert lines[0] == os.readlink(f"/proc/{userns_owner}/ns/user")
+    assert lines[1].split() == ["0", "100000", "65536"]
+    assert lines[2:] == ["0", "0"]
+
+
+def test_joined_user_namespace_with_matching_maps_warns(runtime, bundle, userns_owner):
+    _joining(bundle, userns_owner, [{"containerID": 0, "hostID": 100000, "size": 65536}])
+    p = _run(runtime, bundle, "id -u")
+    assert p.stdout == "0\n"
+    assert "matching userns mapping specified -- you may only provide one" in p.stderr
+
+
+def test_joined_user_namespace_with_other_maps_is_runcs_error(runtime, bundle, userns_owner):
+    _joining(bundle, userns_owner, [{"containerID": 0, "hostID": 200000, "size": 65536}])
+    bundle.write()
+    cid = runtime.new_id()
+    p = runtime("create", "-b", bundle.path, cid)
+    assert p.returncode == 1
+    assert ("linux.uidMappings: user namespaces enabled, but both namespace path and "
+            "non-matching mapping specified -- you may only provide one") in p.stderr
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+
+
+def test_join_order_as_nsenter(runtime, bundle, userns_owner):
+    """A joined user namespace and a namespace it does not own (the host's
+    network): runc's nsenter joins the others first, with the host's
+    privileges, then the user namespace. User first would get EPERM."""
+    _joining(bundle, userns_owner)
+    for n in bundle.config["linux"]["namespaces"]:
+        if n["type"] == "network":
+            n["path"] = f"/proc/{os.getpid()}/ns/net"
+    p = _run(runtime, bundle, "readlink /proc/self/ns/net; readlink /proc/self/ns/user")
+    assert p.stdout.split() == [os.readlink("/proc/self/ns/net"),
+                                os.readlink(f"/proc/{userns_owner}/ns/user")]
