@@ -243,10 +243,7 @@ class Linux:
         self.mount_label = d.get("mountLabel") or ""
         if self.mount_label:
             raise NotSupported("linux.mountLabel", "SELinux is not supported by this version of pyrunc")
-        if "mount" not in seen:
-            # pivot_root in the host's mount namespace would move the root of
-            # every host process: a mount namespace, new or joined, is required
-            raise ConfigError("linux.namespaces", "a mount namespace (new or by path) is required")
+        # (no mount namespace: chroot, mounts made in the host's: hostmounts.py)
         user_ns = "user" in seen
         if (self.uid_mappings or self.gid_mappings) and not user_ns:
             raise ConfigError("linux.uidMappings", "requires a user namespace in linux.namespaces")

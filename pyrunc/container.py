@@ -281,6 +281,10 @@ def _prepare(cid, opts):
         "personality": spec.linux.personality,
         "memory_policy": _mpol_state(spec.linux.memory_policy),
     }
+    from . import hostmounts
+    if hostmounts.wanted(spec.linux):  # recorded before the init can mount
+        hostmounts.check(spec)
+        d["host_mounts"] = hostmounts.plan(spec)
     return spec, cg, d
 
 
@@ -468,6 +472,7 @@ def _abort(st, procs, cg):
     hs = st.d.get("hooks", {}).get("poststop")
     if hs and procs.child:
         _run_saved_hooks(st, "poststop", hs, "stopped", warn=True)
+    _remove_host_mounts(st)
     state.remove_dir(st.dir)
 
 
@@ -761,8 +766,21 @@ def destroy(st):
     hs = st.d.get("hooks", {}).get("poststop")
     if hs:
         _run_saved_hooks(st, "poststop", hs, "stopped", warn=True)
+    _remove_host_mounts(st)
     state.remove_dir(st.dir)
     log.debug(f"delete: removed state dir {st.dir}")
+
+
+def _remove_host_mounts(st):
+    """A container without a mount namespace: its mounts in the host's
+    (hostmounts.py), once its processes are gone."""
+    rec = st.d.get("host_mounts")
+    if rec:
+        from . import hostmounts
+        try:
+            hostmounts.remove(rec, log.debug)
+        except OSError as e:
+            log.warn(f"delete: unmounting {rec.get('path')}: {e.strerror}")
 
 
 def load(root, cid):

@@ -104,10 +104,11 @@ class Target:
     too) goes through the pidfd, so a reused pid can never redirect an
     exec into another process's namespaces or the host's."""
 
-    __slots__ = ("pidfd", "ns_flags")
+    __slots__ = ("pidfd", "ns_flags", "root_fd")
 
     def __init__(self, st):
         self.pidfd = -1
+        self.root_fd = None
         try:
             self.pidfd = os.pidfd_open(st.pid)
         except OSError:
@@ -116,6 +117,9 @@ class Target:
             if state.proc_start_time(st.pid) != st.d.get("start_time"):
                 raise ContainerError("cannot exec in a stopped container")
             self.ns_flags = _ns_flags(st.pid, set(st.d.get("namespaces") or ()))
+            if st.d.get("host_mounts"):  # no mount namespace: the init's root
+                from . import hostmounts
+                self.root_fd = hostmounts.open_init_root(self.pidfd, st.pid)
             # the names above were read by pid: still the same process?
             import _signal
             try:
@@ -130,6 +134,17 @@ class Target:
         if self.pidfd >= 0:
             os.close(self.pidfd)
             self.pidfd = -1
+        if self.root_fd is not None:
+            os.close(self.root_fd)
+            self.root_fd = None
+
+    def enter_root(self):
+        """Without a mount namespace of its own the container is a chroot:
+        the process enters it too (hostmounts.py)."""
+        if self.root_fd is not None:
+            from . import hostmounts
+            hostmounts.enter_root_fd(self.root_fd)
+            self.root_fd = None
 
 
 def _ns_flags(pid, kinds):
@@ -302,7 +317,7 @@ def _exec_child(ch, proc, cg, target, memfd, console_fd, seccomp, o):
     container's pid namespace (CVE-2019-5736 class)."""
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
     from . import process
-    sc.close_all_except({0, 1, 2, ch.rfd, ch.wfd, memfd, console_fd, target.pidfd,
+    sc.close_all_except({0, 1, 2, ch.rfd, ch.wfd, memfd, console_fd, target.pidfd, target.root_fd,
                          *range(3, 3 + (o.preserve_fds or 0)),
                          seccomp[2].fd if seccomp and seccomp[2] else None})
     cg.join_self()
@@ -312,6 +327,7 @@ def _exec_child(ch, proc, cg, target, memfd, console_fd, seccomp, o):
             sc.setns(target.pidfd, target.ns_flags)
         except OSError as e:
             raise OSError(e.errno, f"joining the container's namespaces: {e.strerror}") from None
+    target.enter_root()
     target.close()
     if target.ns_flags & sc.CLONE_NEWUSER:
         os.setresgid(0, 0, 0)

@@ -47,6 +47,8 @@ def preload(proc, spec=None, debug=False, sockets=False):
         import traceback  # noqa: F401
     if spec is None:  # exec: nothing of the container's set-up
         return
+    if spec.linux.ns("mount") is None:
+        from . import hostmounts  # noqa: F401
     if not mounts.dev_is_bind(spec):
         from . import devices  # noqa: F401
     if spec.hooks.get("createContainer"):
@@ -231,7 +233,11 @@ def _setup(ctx):
                   cwd=spec.root_path)
 
     log.trace("init: pivot")
-    mounts.pivot(spec.root_path, ctx.no_pivot)
+    if linux.ns("mount") is None:  # the host's mount namespace: chroot, as runc
+        from . import hostmounts
+        hostmounts.enter_root(spec.root_path)
+    else:
+        mounts.pivot(spec.root_path, ctx.no_pivot)
     if spec.process.terminal:  # /dev/console bound before the root is finished, as runc
         from . import console
         ctx.tty = console.setup(spec.process, ctx.console_fd, dev_console=True,

@@ -15,15 +15,20 @@ _ST_TO_MS = ((1, sc.MS_RDONLY), (2, sc.MS_NOSUID), (4, sc.MS_NODEV), (8, sc.MS_N
 
 
 def prepare_root(spec):
-    """Before any mount: stop propagation to the host, make rootfs a mount."""
-    sc.mount(None, "/", None, sc.MS_SLAVE | sc.MS_REC)
+    """Before any mount: stop propagation to the host, make rootfs a mount.
+    Without a mount namespace (hostmounts.py) no propagation is changed:
+    this is the host's namespace."""
+    own_ns = spec.linux.ns("mount") is not None
+    if own_ns:
+        sc.mount(None, "/", None, sc.MS_SLAVE | sc.MS_REC)
     rootfs = spec.root_path
     try:
         sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
     except OSError as e:
         raise ConfigError("root.path", f"cannot bind-mount {rootfs}: {e.strerror}") from None
     # pivot_root refuses a shared parent mount: make the rootfs' own mount private
-    sc.mount(None, rootfs, None, sc.MS_PRIVATE)
+    if own_ns:
+        sc.mount(None, rootfs, None, sc.MS_PRIVATE)
     return os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
 
