@@ -48,6 +48,37 @@ def source_path(spec, m):
     return m.source if os.path.isabs(m.source) else os.path.join(spec.bundle, m.source)
 
 
+def _in_rootfs(spec, src):
+    """The source's path relative to the rootfs when it lies under it (a
+    source inside an earlier mount of the container), else None."""
+    import posixpath
+    root = spec.root_path.rstrip("/") + "/"
+    src = posixpath.normpath(src)
+    return src[len(root):] if src.startswith(root) else None
+
+
+def open_in_rootfs(spec, m, rootfd=None):
+    """An O_PATH fd of a bind source that lies under the rootfs, resolved
+    inside it (openat2 RESOLVE_IN_ROOT): a symlink of the image on the way
+    stays in the container's tree instead of reaching the host's, where
+    runc would follow it. None for a source elsewhere."""
+    rel = _in_rootfs(spec, source_path(spec, m))
+    if rel is None or not _is_bind(m):
+        return None
+    from . import paths
+    own = rootfd is None
+    if own:
+        rootfd = os.open(spec.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return paths.open_in_root(rootfd, rel)
+    except OSError as e:
+        raise ConfigError(f"{m.where}.source", f"{source_path(spec, m)}: {e.strerror} "
+                          "(resolved inside the rootfs)") from None
+    finally:
+        if own:
+            os.close(rootfd)
+
+
 class Link:
     """The socketpair: `ours` stays with the runtime, `theirs` goes to the
     init (the runtime's copy of it is closed once the init is forked)."""
@@ -162,9 +193,12 @@ def _child(sock, spec, m, pidfd, userns):
             from . import idmap
             from . import syscalls as sc
             sc.setns(pidfd, sc.CLONE_NEWNS)
+            fd = open_in_rootfs(spec, m)
             if userns >= 0:
-                fd = idmap.detached(src, m, userns)
-            else:
+                inroot, fd = fd, idmap.detached(src, m, userns, fd)
+                if inroot is not None:
+                    os.close(inroot)
+            elif fd is None:
                 fd = os.open(src, os.O_PATH | os.O_CLOEXEC)
         except ConfigError as e:
             _send(sock, _ERR + f"{e.path}\0{e.message}".encode())

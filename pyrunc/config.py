@@ -251,8 +251,9 @@ class Linux:
             if not self.uid_mappings or not self.gid_mappings:
                 raise ConfigError("linux.uidMappings",
                                   "a new user namespace needs uidMappings and gidMappings")
-        from . import netdevices
-        netdevices.check_names(d.get("netDevices"), "network" in seen)
+        if d.get("netDevices"):
+            from . import netdevices
+            netdevices.check_names(d["netDevices"], "network" in seen)
         # as runc: given at all (even {}; null is not given) counts
         if d.get("timeOffsets") is not None:
             if "time" not in seen:

@@ -3,7 +3,7 @@ delete (runtime-spec "Operations"), and the clean-up of a failed create."""
 import os
 import time
 
-from . import config, launch, log, state, sync
+from . import config, idmap, launch, log, state, sync
 from . import namespaces as ns
 from .errors import ConfigError, ContainerError, InitError, NotExist, PyruncError
 
@@ -80,9 +80,12 @@ class InitContext:
 
     def _detached_mounts(self):
         spec = self.spec
-        from . import bindsources
-        if bindsources.wanted(spec):  # sources the init may ask us to open
-            self.sources = bindsources.Link()
+        # sources the init may ask us to open (bindsources.wanted, without
+        # its import on the usual path)
+        if spec.linux.ns("user") is not None or any(idmap.wanted(m) for m in spec.mounts):
+            from . import bindsources
+            if bindsources.wanted(spec):
+                self.sources = bindsources.Link()
         if self.helper_forks:
             from . import procmount
             made = procmount.prepare(procmount.wanted(spec), dict(self.ns_fds)["pid"])
@@ -281,8 +284,8 @@ def _prepare(cid, opts):
         "personality": spec.linux.personality,
         "memory_policy": _mpol_state(spec.linux.memory_policy),
     }
-    from . import hostmounts
-    if hostmounts.wanted(spec.linux):  # recorded before the init can mount
+    if spec.linux.ns("mount") is None:  # recorded before the init can mount
+        from . import hostmounts
         hostmounts.check(spec)
         d["host_mounts"] = hostmounts.plan(spec)
     return spec, cg, d
@@ -325,7 +328,8 @@ def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
         log.trace("create: resources")
         from . import execinit, init
         init.preload(spec.process, spec, ctx.debug,
-                     sockets=ctx.seccomp is not None and ctx.seccomp[2] is not None)
+                     sockets=ctx.seccomp is not None and ctx.seccomp[2] is not None,
+                     sources=ctx.sources is not None)
         log.trace("create: preloaded")
         ctx.memfd = execinit.sealed_helper()
         log.trace("create: fork")

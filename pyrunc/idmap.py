@@ -34,16 +34,21 @@ def userns_for(spec, m):
     return _userns_with(uids, gids, where)
 
 
-def detached(src, m, userns):
-    """The source cloned as a detached mount (open_tree), idmapped through
-    `userns`. Called in the container's mount namespace (bindsources.py),
-    so the clone keeps the flags the kernel locked there."""
+def detached(src, m, userns, srcfd=None):
+    """The source (`srcfd` when it was resolved already) cloned as a
+    detached mount (open_tree), idmapped through `userns`. Called in the
+    container's mount namespace (bindsources.py), so the clone keeps the
+    flags the kernel locked there."""
     where = m.where
     # submounts come along with rbind; they are idmapped too with ridmap
     rbind = "rbind" in m.options
     ridmap = "ridmap" in m.options
+    flags = sc.OPEN_TREE_CLONE | (sc.AT_RECURSIVE if rbind else 0)
     try:
-        fd = sc.open_tree(-100, src, sc.OPEN_TREE_CLONE | (sc.AT_RECURSIVE if rbind else 0))
+        if srcfd is not None:
+            fd = sc.open_tree(srcfd, "", flags | sc.AT_EMPTY_PATH)
+        else:
+            fd = sc.open_tree(-100, src, flags)
     except OSError as e:
         raise ConfigError(f"{where}.source", f"{src}: {e.strerror}") from None
     try:

@@ -28,7 +28,7 @@ from . import syscalls as sc
 from .errors import PyruncError
 
 
-def preload(proc, spec=None, debug=False, sockets=False):
+def preload(proc, spec=None, debug=False, sockets=False, sources=False):
     """Import everything the init will need, before the fork -- and only
     that (each module is 0.1-0.3 ms of the start).
 
@@ -59,8 +59,8 @@ def preload(proc, spec=None, debug=False, sockets=False):
     net = spec.linux.ns("network")
     if net is not None and not net.path:
         import _socket, struct  # noqa: F401,E401  (loopback up)
-    from . import bindsources
-    if bindsources.wanted(spec):  # sources received over a socket
+    if sources:  # bind sources come from the runtime as fds
+        from . import bindsources  # noqa: F401
         import _socket, struct  # noqa: F401,E401
 
 

@@ -214,6 +214,10 @@ def _mount_each(spec, rootfd, cgroup_paths, new_cgroupns, idmapped, resolved, so
                         tree = got[0]
                     else:
                         srcfd = got[0]
+            if tree is None and srcfd is None and os.path.normpath(
+                    os.path.join(spec.bundle, m.source)).startswith(spec.root_path + "/"):
+                from . import bindsources  # a source inside the container: resolved in it
+                srcfd = bindsources.open_in_rootfs(spec, m, rootfd)
             if tree is not None:
                 _attach(spec, rootfd, m, tree, resolved)
                 continue

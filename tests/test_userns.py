@@ -251,3 +251,26 @@ def test_join_order_as_nsenter(runtime, bundle, userns_owner):
     p = _run(runtime, bundle, "readlink /proc/self/ns/net; readlink /proc/self/ns/user")
     assert p.stdout.split() == [os.readlink("/proc/self/ns/net"),
                                 os.readlink(f"/proc/{userns_owner}/ns/user")]
+
+
+@pytest.mark.parametrize("userns", [False, True], ids=["plain", "userns"])
+def test_source_inside_the_rootfs_is_resolved_inside_it(runtime, bundle, tmp_path, userns):
+    """A bind source under the rootfs is looked up in the container's tree:
+    an image's symlink on the way (here to a host directory's absolute
+    path) resolves inside the rootfs, never to the host's directory.
+    Deliberately stricter than runc, which follows it to the host."""
+    host = tmp_path / "hostdir"
+    (host / "inner").mkdir(parents=True)
+    (host / "inner" / "f").write_text("HOST\n")
+    decoy = os.path.join(bundle.rootfs, str(host).lstrip("/"), "inner")
+    os.makedirs(decoy)
+    with open(os.path.join(decoy, "f"), "w") as f:
+        f.write("decoy\n")
+    os.symlink(str(host), os.path.join(bundle.rootfs, "a"))
+    if userns:
+        _userns(bundle)
+    bundle.config["mounts"].append({"destination": "/b", "type": "bind",
+                                    "source": os.path.join(bundle.rootfs, "a/inner"),
+                                    "options": ["bind"]})
+    p = _run(runtime, bundle, "cat /b/f")
+    assert p.stdout == "decoy\n"
