@@ -26,7 +26,7 @@ Why the init's mount namespace and not the host's:
 """
 import os
 
-from .errors import ConfigError
+from .errors import ConfigError, InitError
 
 _OK, _ERR = b"F", b"E"
 _SOL_SOCKET, _SCM_RIGHTS = 1, 1
@@ -156,14 +156,17 @@ def _recv_fd(sock, m):
 
 
 # -- in the runtime ---------------------------------------------------------
-def serve(link, spec, payload, init_pid):
+def serve(link, spec, payload, init_pid, deadline):
     """Answer one WANT_SOURCE: a child joins the init's mount namespace and
     sends the opened source (or why it could not) straight to the init.
     The user namespace of an idmapping is made here first, in the
     runtime's own namespaces (the container's mount namespace may be a
     joined one whose /proc is another container's)."""
     from . import idmap
-    m = spec.mounts[int(payload)]
+    try:
+        m = spec.mounts[int(payload)]
+    except (ValueError, IndexError):
+        raise InitError(f"init: asked for the source of mount {payload!r}") from None
     userns = -1
     try:
         if idmap.wanted(m):
@@ -180,9 +183,30 @@ def serve(link, spec, payload, init_pid):
         os.close(pidfd)
         if userns >= 0:
             os.close(userns)
-    _, status = os.waitpid(pid, 0)
-    if status != 0:  # died before it answered: the init must not wait in vain
+    status = _wait(pid, deadline)
+    if status is None:
+        _send(link.ours, _ERR + f"{m.where}.source\0timed out opening it".encode())
+    elif status != 0:  # died before it answered: the init must not wait in vain
         _send(link.ours, _ERR + f"{m.where}.source\0the runtime could not open it".encode())
+
+
+def _wait(pid, deadline):
+    """The child's status, or None once it was killed at the deadline (an
+    open on a hung network or FUSE file system must not hang create)."""
+    import select
+    import time
+    pidfd = os.pidfd_open(pid)
+    try:
+        p = select.poll()
+        p.register(pidfd, select.POLLIN)
+        if not p.poll(max(0, int((deadline - time.monotonic()) * 1000))):
+            import _signal
+            _signal.pidfd_send_signal(pidfd, 9)
+            os.waitpid(pid, 0)
+            return None
+    finally:
+        os.close(pidfd)
+    return os.waitpid(pid, 0)[1]
 
 
 def _child(sock, spec, m, pidfd, userns):

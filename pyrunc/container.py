@@ -403,7 +403,7 @@ def _drive_init(chan, procs, spec, cg, st, helper_forks=False, sources=None):
                 netdevices.move(init_pid, spec.linux.net_devices)
         elif tag == sync.WANT_SOURCE and sources is not None:
             from . import bindsources
-            bindsources.serve(sources, spec, payload, init_pid)
+            bindsources.serve(sources, spec, payload, init_pid, deadline)
         elif tag == sync.WANT_HOOKS:
             from . import hooks
             began = time.monotonic()

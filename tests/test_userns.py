@@ -38,8 +38,8 @@ def _run(rt, bundle, script, rc=0):
 
 
 def test_bind_source_the_container_user_cannot_reach(runtime, bundle, tmp_path):
-    """runc HEAD opens such a source on the host's side (runc 1.1.5 fails
-    with "permission denied")."""
+    """runc HEAD opens such a source on the host's side (runc 1.1.5 mounts
+    by path from inside the user namespace and fails: permission denied)."""
     _userns(bundle)
     src = _hidden_source(tmp_path)
     bundle.config["mounts"].append({"destination": "/data", "type": "bind",
@@ -209,7 +209,9 @@ def _joining(bundle, pid, maps=None):
 
 def test_joined_user_namespace_brings_its_maps(runtime, bundle, userns_owner, tmp_path):
     """No maps in the config: the joined namespace's are the container's
-    (here: an idmapped mount with the container's mapping uses them)."""
+    (here: an idmapped mount with the container's mapping uses them).
+    runc 1.1.5 refuses ("User namespaces enabled, but no uid mappings
+    found."); HEAD adopts them."""
     _joining(bundle, userns_owner)
     src = _hidden_source(tmp_path)
     bundle.config["mounts"].append({"destination": "/idm", "type": "bind", "source": str(src),
@@ -230,6 +232,7 @@ def test_joined_user_namespace_with_matching_maps_warns(runtime, bundle, userns_
 
 
 def test_joined_user_namespace_with_other_maps_is_runcs_error(runtime, bundle, userns_owner):
+    """runc HEAD's error (runc 1.1.5 ignores the config's maps and runs)."""
     _joining(bundle, userns_owner, [{"containerID": 0, "hostID": 200000, "size": 65536}])
     bundle.write()
     cid = runtime.new_id()
