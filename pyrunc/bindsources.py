@@ -27,8 +27,8 @@ Why the init's mount namespace and not the host's:
 import os
 
 from .errors import ConfigError, InitError
+from .sync import SOURCE_ERROR as _ERR, SOURCE_FD as _OK
 
-_OK, _ERR = b"F", b"E"
 _SOL_SOCKET, _SCM_RIGHTS = 1, 1
 
 

@@ -10,9 +10,11 @@ create (container.create/_drive_init <-> init.py):
   parent -> init  GO_ON
   init -> parent  PID <host pid>          the container process (so far)
   init -> parent  WANT_SOURCE <mount index>  open this bind source on the
-                                          host's side (bindsources.py); the fd,
-                                          or why not, comes on the socketpair
-                                          bindsources.Link, not on this channel
+                                          host's side (bindsources.py); the
+                                          answer comes on the socketpair
+                                          bindsources.Link, one SEQPACKET:
+    runtime -> init  SOURCE_FD + the fd in SCM_RIGHTS
+                     SOURCE_ERROR + "<config field>\0<message>"
   init -> parent  WANT_HOOKS              mounts done: prestart/createRuntime
   parent -> init  GO_ON | ABORT
   init -> parent  READY                   the helper is next
@@ -37,6 +39,8 @@ ERROR = "error"
 WANT_ID_MAPS = "userns"
 WANT_HOOKS = "hooks"
 WANT_SOURCE = "source"
+SOURCE_FD = b"F"
+SOURCE_ERROR = b"E"
 GO_ON = "ok"
 ABORT = "abort"
 

@@ -53,6 +53,7 @@ def test_every_namespace_inherited_as_runc(runtime, runc, bundle):  # noqa: F811
         if name == "runc":
             for m in sorted(left, reverse=True):  # (runc's, made by this test)
                 subprocess.run(["umount", "-l", m], check=True)
+            assert bundle.rootfs + "/proc" in left  # (what runc leaves behind)
         else:
             assert left == [], left
 
