@@ -103,19 +103,28 @@ def test_source_inside_an_earlier_mount_in_config_order(runtime, runc, bundle,  
         assert (name, p.returncode, p.stdout) == (name, 0, "inner\n"), p.stderr
 
 
-def test_idmapped_source_inside_an_earlier_mount(runtime, bundle, tmp_path):
+@pytest.mark.parametrize("userns", [False, True], ids=["plain", "userns"])
+def test_idmapped_source_inside_an_earlier_mount(runtime, bundle, tmp_path, userns):
+    """The idmapped source exists only once /a is mounted: it is cloned in
+    the init's mount namespace at its turn, in config order."""
     outer = tmp_path / "outer"
     (outer / "inner").mkdir(parents=True)
     (outer / "inner" / "f").write_text("x")
-    os.chown(outer / "inner" / "f", 1000, 1000)
-    m = [{"containerID": 1000, "hostID": 0, "size": 1}]
+    if userns:  # host root's file: 65534 through the plain bind, 0 idmapped
+        _userns(bundle)
+        m = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        want = ["0", "0", "65534", "65534"]
+    else:  # host 1000's file shows as 0 idmapped
+        os.chown(outer / "inner" / "f", 1000, 1000)
+        m = [{"containerID": 1000, "hostID": 0, "size": 1}]
+        want = ["0", "0", "1000", "1000"]
     bundle.config["mounts"] += [
         {"destination": "/a", "type": "bind", "source": str(outer), "options": ["bind"]},
         {"destination": "/b", "type": "bind", "source": os.path.join(bundle.rootfs, "a/inner"),
          "options": ["bind"], "uidMappings": m, "gidMappings": m},
     ]
     p = _run(runtime, bundle, "stat -c '%u %g' /b/f /a/inner/f")
-    assert p.stdout.split() == ["0", "0", "1000", "1000"]
+    assert p.stdout.split() == want
 
 
 @pytest.fixture
