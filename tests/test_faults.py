@@ -290,6 +290,19 @@ def test_delete_killed(sweep):
     _sweep(sweep, "delete", setup, lambda cid: ("delete", "--force", cid))
 
 
+def test_create_without_a_mount_namespace_killed(sweep):
+    """Its mounts are in the host's namespace (hostmounts.py): recorded
+    before the fork, all gone after delete --force at any kill instant."""
+    lx = sweep.bundle.config["linux"]
+    lx["namespaces"] = [n for n in lx["namespaces"] if n["type"] != "mount"]
+    lx["maskedPaths"] = lx["readonlyPaths"] = []
+
+    def setup(cid):
+        sweep.set_args("sleep", "1000", cgroup_id=cid)
+    _sweep(sweep, "create, no mount namespace", setup,
+           lambda cid: ("create", "-b", sweep.bundle.path, cid))
+
+
 def _container_pids(sweep, cid):
     out = set()
     for mp in _cgroup_mountpoints():
