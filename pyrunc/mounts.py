@@ -21,7 +21,8 @@ def prepare_root(spec):
     try:
         sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
     except OSError as e:
-        raise ConfigError("root.path", f"cannot bind-mount {rootfs}: {e.strerror}") from None
+        raise ConfigError("root.path", f"cannot bind-mount {rootfs}: {e.strerror}",
+                          "resource.mount", e.errno) from None
     # pivot_root refuses a shared parent mount: make the rootfs' own mount private
     sc.mount(None, rootfs, None, sc.MS_PRIVATE)
     return os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -207,7 +208,7 @@ def _mount_each(spec, rootfd, cgroup_paths, new_cgroupns, idmapped, resolved):
             raise
         except OSError as e:
             raise ConfigError(m.where, f"mounting {m.source or m.type!r} on {m.destination}: "
-                              f"{e.strerror}") from None
+                              f"{e.strerror}", "resource.mount", e.errno) from None
 
 
 def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns, resolved):
