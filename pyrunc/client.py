@@ -476,7 +476,7 @@ class Runtime:
                         stdout=out if capture is not None else
                         (subprocess.DEVNULL if stdout is None else stdout),
                         stderr=err if stderr is None else stderr,
-                        timeout=timeout, pass_fds=fds,
+                        timeout=timeout, close_fds=not fds,
                         preexec_fn=_dup_extra(fds) if fds else None)
                 except subprocess.TimeoutExpired:
                     raise RuntimeTimeout(f"{args[0]}: timed out after {timeout}s",
@@ -552,7 +552,9 @@ def _socket_flags(console: str | _FdSocket | None, pidfd: str | _FdSocket | None
 
 
 def _dup_extra(fds: Sequence[int]):
-    """In the child: the caller's extra fds as 3, 4, ... (--preserve-fds)."""
+    """In the child: the caller's extra fds as 3, 4, ... (--preserve-fds).
+    (subprocess would close them after preexec_fn with close_fds: the call
+    runs without it, every other fd Python made being close-on-exec.)"""
     def fn() -> None:
         # first out of the way (a source may be a target of another)
         high = [os.dup(fd) for fd in fds]
