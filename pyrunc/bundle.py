@@ -19,7 +19,8 @@ __all__ = ["Bundle", "spec"]
 def spec(rootless: bool = False) -> dict[str, Any]:
     """The default config.json (as `pyrunc spec` writes it), to edit."""
     from . import specgen
-    return specgen.default(rootless)
+    d: dict[str, Any] = specgen.default(rootless)
+    return d
 
 
 # "process.args[0]", "linux.sysctl['net.ipv4.ip_forward']", 'annotations["a.b"]'

@@ -12,6 +12,7 @@ the CLI's start path never pays for subprocess, json or this module.
 """
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import shutil
@@ -21,7 +22,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from types import EllipsisType
-from typing import IO, Any, Iterator, Mapping, Sequence, Union
+from typing import IO, Any, Callable, Iterator, Mapping, Sequence, TypeVar, Union
 
 __all__ = [
     "Runtime", "State", "Stats", "Event", "ConsoleSocket", "PidfdSocket",
@@ -98,15 +99,15 @@ _BY_CLASS: dict[str, type[RuntimeFailed]] = {
 }
 
 # Runtimes without error classes (runc, crun, youki): their messages, the
-# only thing they give. Checked in order; lower-case substrings.
-_BY_MESSAGE: tuple[tuple[tuple[str, ...], type[RuntimeFailed]], ...] = (
-    (("container does not exist", "does not exist"), ContainerNotFound),
-    (("already exists",), ContainerExists),
-    (("not running", "is not stopped", "not paused", "has stopped", "already running",
-      "already stopped", "already paused", "not in created state", "stopped container",
-      "paused container", "cannot start"), NotRunning),
-    (("executable file not found", "no such file or directory", "permission denied",
-      "exec format error"), ExecFailed),
+# only thing they give. Checked in order: (words all present, any of these).
+_BY_MESSAGE: tuple[tuple[tuple[str, ...], tuple[str, ...], type[RuntimeFailed]], ...] = (
+    (("container",), ("does not exist",), ContainerNotFound),
+    (("container",), ("already exists",), ContainerExists),
+    ((), ("not running", "is not stopped", "not paused", "has stopped", "already running",
+          "already stopped", "already paused", "not in created state", "stopped container",
+          "paused container", "cannot start a"), NotRunning),
+    (("exec",), ("executable file not found", "no such file or directory",
+                 "permission denied", "exec format error"), ExecFailed),
 )
 
 
@@ -116,8 +117,8 @@ def _exception_for(msg: str, cls: str | None) -> type[RuntimeFailed]:
     low = msg.lower()
     if "config.json" in low and "not found" in low:
         return InvalidConfig
-    for needles, exc in _BY_MESSAGE:
-        if any(n in low for n in needles):
+    for every, some, exc in _BY_MESSAGE:
+        if all(w in low for w in every) and any(w in low for w in some):
             return exc
     return RuntimeFailed
 
@@ -191,6 +192,8 @@ class Event:
 
 
 # -- fd-passing sockets -------------------------------------------------------
+_S = TypeVar("_S", bound="_FdSocket")
+
 class _FdSocket:
     """A listening AF_UNIX socket in a private directory, receiving one fd.
 
@@ -233,7 +236,7 @@ class _FdSocket:
             except FileNotFoundError:
                 pass
 
-    def __enter__(self):
+    def __enter__(self: _S) -> _S:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -341,7 +344,7 @@ class Runtime:
                 args += list(process)
             status = self._call(args, timeout, stdio=(stdin, stdout, stderr),
                                 extra_files=extra_files, waits=not detach)
-            return _read_pid(pid_file) if detach else status
+            return _read_pid(pid_file) if pid_file and detach else status
 
     def delete(self, id: str, *, force: bool = False,
                timeout: Timeout = ...) -> None:
@@ -369,11 +372,11 @@ class Runtime:
     def state(self, id: str, *, timeout: Timeout = ...) -> State:
         return State.from_json(json.loads(self._output(["state", id], timeout)))
 
-    def list(self, *, timeout: Timeout = ...) -> list[State]:
+    def list(self, *, timeout: Timeout = ...) -> builtins.list[State]:
         out = json.loads(self._output(["list", "--format", "json"], timeout) or "null")
         return [State.from_json(d) for d in out or ()]
 
-    def ps(self, id: str, *, timeout: Timeout = ...) -> list[int]:
+    def ps(self, id: str, *, timeout: Timeout = ...) -> builtins.list[int]:
         """The pids (host's view) of the container's processes."""
         return list(json.loads(self._output(["ps", "--format", "json", id], timeout)) or ())
 
@@ -382,7 +385,8 @@ class Runtime:
         return Stats.from_json(ev.get("data") or {})
 
     def features(self, *, timeout: Timeout = ...) -> dict[str, Any]:
-        return json.loads(self._output(["features"], timeout))
+        f: dict[str, Any] = json.loads(self._output(["features"], timeout))
+        return f
 
     def version(self, *, timeout: Timeout = ...) -> str:
         return self._output(["--version"], timeout, global_flags=False)
@@ -431,7 +435,8 @@ class Runtime:
                                 extra_files=o["extra_files"], waits=waits)
             return status if waits else _read_pid(pid_file)
 
-    def _argv(self, log: str | None, args: Sequence[str], global_flags: bool = True) -> list[str]:
+    def _argv(self, log: str | None, args: Sequence[str],
+              global_flags: bool = True) -> builtins.list[str]:
         argv = [self.binary]
         if global_flags:
             if self.root is not None:
@@ -445,13 +450,13 @@ class Runtime:
         return argv + list(args)
 
     def _output(self, args: Sequence[str], timeout: Timeout, global_flags: bool = True) -> str:
-        out: list[str] = []
+        out: builtins.list[str] = []
         self._call(args, timeout, capture=out, global_flags=global_flags)
         return out[0]
 
-    def _call(self, args: Sequence[str], timeout: Timeout, *, stdio: tuple | None = None,
+    def _call(self, args: Sequence[str], timeout: Timeout, *, stdio: tuple[Stdio, Stdio, Stdio] | None = None,
               extra_files: Sequence[int] = (), waits: bool = False, input: bytes | None = None,
-              capture: list[str] | None = None, global_flags: bool = True) -> int:
+              capture: builtins.list[str] | None = None, global_flags: bool = True) -> int:
         """Run one command. Errors come from the private JSON log. Its
         stdout is read (from a file) only when `capture` asks. `stdio`:
         a command whose process inherits it (create, run, exec): what the
@@ -493,7 +498,7 @@ class Runtime:
             self._check(argv, p.returncode, log, errtext)
             return p.returncode
 
-    def _check(self, argv: list[str], code: int, log: str, stderr: str) -> None:
+    def _check(self, argv: builtins.list[str], code: int, log: str, stderr: str) -> None:
         lines = self._log_lines(log)
         self._keep_log(log)
         if code == 0:
@@ -508,13 +513,13 @@ class Runtime:
                                         errno=e.get("errno"))
 
     @staticmethod
-    def _log_lines(log: str) -> list[dict[str, Any]]:
+    def _log_lines(log: str) -> builtins.list[dict[str, Any]]:
         try:
             with open(log, encoding="utf-8", errors="replace") as f:
                 text = f.read()
         except FileNotFoundError:
             return []
-        out = []
+        out: builtins.list[dict[str, Any]] = []
         for line in text.splitlines():
             try:
                 d = json.loads(line)
@@ -551,7 +556,7 @@ def _socket_flags(console: str | _FdSocket | None, pidfd: str | _FdSocket | None
     return out
 
 
-def _dup_extra(fds: Sequence[int]):
+def _dup_extra(fds: Sequence[int]) -> Callable[[], None]:
     """In the child: the caller's extra fds as 3, 4, ... (--preserve-fds).
     (subprocess would close them after preexec_fn with close_fds: the call
     runs without it, every other fd Python made being close-on-exec.)"""
@@ -569,7 +574,7 @@ def _read_pid(path: str) -> int:
         return int(f.read().strip())
 
 
-def _read_events(p: subprocess.Popen, timeout: float | None, argv: list[str]) -> Iterator[Event]:
+def _read_events(p: subprocess.Popen[bytes], timeout: float | None, argv: list[str]) -> Iterator[Event]:
     import select
     assert p.stdout is not None
     buf = b""

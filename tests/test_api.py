@@ -220,6 +220,7 @@ def test_features(api):
     rt, _ = api
     f = rt.features()
     assert f["ociVersionMin"].startswith("1.") and "linux" in f
+    assert "version" in rt.version()
 
 
 def test_extra_files_and_log(api, bundle, tmp_path):
