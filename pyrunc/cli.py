@@ -10,7 +10,7 @@ import os
 import sys
 
 from . import log
-from .errors import ContainerError, PyruncError, WrongState
+from .errors import ContainerError, InvalidArgument, PyruncError, WrongState
 
 # -- the command table ------------------------------------------------------
 # One table for the parser, the help pages (`--help`, `pyrunc help`), the
@@ -647,7 +647,7 @@ def cmd_list(g, opts, pos):
         raise Usage('"list" requires exactly 0 argument(s)')
     fmt = opts.get("format", "table")
     if fmt not in ("table", "json") and not opts.get("quiet"):
-        raise ContainerError("invalid format option")
+        raise InvalidArgument("invalid format option")
     if "root" in g.get("set", ()) and not os.path.isdir(g["root"]):
         try:
             os.listdir(g["root"])
@@ -704,7 +704,7 @@ def cmd_ps(g, opts, pos):
         sys.stdout.write(jsonlite.dumps(pids or None) + "\n")
         return 0
     if fmt != "table":
-        raise ContainerError("invalid format option")
+        raise InvalidArgument("invalid format option")
     import subprocess
     p = subprocess.run(["ps"] + (pos[1:] or ["-ef"]), stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT)

@@ -246,10 +246,11 @@ def _prepare(cid, opts):
         raise ConfigError("process", "is required to create a container")
     if spec.process.terminal:
         if not opts.console_socket and not opts.relay:
-            raise ContainerError("cannot allocate tty if runc will detach without setting "
-                                 "console socket")
+            raise InvalidArgument("cannot allocate tty if runc will detach without setting "
+                                  "console socket")
     elif opts.console_socket:
-        raise ContainerError("cannot use console socket if runc will not detach or allocate tty")
+        raise InvalidArgument("cannot use console socket if runc will not detach or allocate "
+                              "tty")
     from . import process as process_mod, capabilities
     process_mod.check_rlimits(spec.process)
     if spec.process.capabilities is not None:

@@ -13,7 +13,7 @@ import os
 from . import container, launch, log, state, sync
 from . import namespaces as ns
 from . import syscalls as sc
-from .errors import ContainerError, InitError, InvalidArgument, WrongState
+from .errors import InitError, InvalidArgument, WrongState
 
 # setns order: user first (the rest are owned by it), mount last
 ORDER = ("user", "ipc", "uts", "network", "pid", "time", "cgroup", "mount")
@@ -160,8 +160,8 @@ def run(root, cid, o):
         if proc.capabilities is not None:
             capabilities.check_grantable(capabilities.Sets(proc.capabilities))
         if proc.terminal and not o.console_socket and o.detach:
-            raise ContainerError("cannot allocate tty if runc will detach without setting "
-                                 "console socket")
+            raise InvalidArgument("cannot allocate tty if runc will detach without setting "
+                                  "console socket")
         from . import cgroups
         cg = cgroups.from_state(st.d.get("cgroups", {}))
         if o.cgroup:

@@ -6,7 +6,6 @@ runc 1.1.5 lacks --pidfd-socket (runc 1.2+ has it): that test is pyrunc's
 only. runc gives no error classes: its errors are typed from its messages.
 """
 import contextlib
-import json
 import os
 import subprocess
 import sys

@@ -216,6 +216,10 @@ def test_usage(runtime, tmp_path):
     assert_class(p, err, "usage")
     p, err = call(runtime, tmp_path, "state", "bad/id")
     assert_class(p, err, "usage")
+    p, err = call(runtime, tmp_path, "list", "--format", "yaml")
+    assert_class(p, err, "usage")
+    p, err = call(runtime, tmp_path, "--bogus-flag", "list")
+    assert p.returncode == 1 and "flag provided but not defined" in p.stderr
 
 
 def test_internal_unreadable_state(runtime, tmp_path):
