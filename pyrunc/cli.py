@@ -289,12 +289,12 @@ def main(argv=None):
         log.error(prefix + str(e), e.fields())
         return e.exit_code
     except OSError as e:  # nothing more specific caught it: still one line, classed
-        from .errors import oserror_class
+        from .errors import oserror_fields
         if log.is_debug():
             import traceback
             traceback.print_exc()
         log.error(f"{e.strerror or e}{': ' + str(e.filename) if e.filename else ''}",
-                  {"class": oserror_class(e), "errno": e.errno})
+                  oserror_fields(e))
         return 1
     except KeyboardInterrupt:
         return 130
@@ -764,9 +764,9 @@ def cmd_exec(g, opts, pos):
         log.error(f"exec failed: {e}", e.fields())
         return 255
     except OSError as e:
-        from .errors import oserror_class
+        from .errors import oserror_fields
         log.error(f"exec failed: {e.strerror}{': ' + str(e.filename) if e.filename else ''}",
-                  {"class": oserror_class(e), "errno": e.errno})
+                  oserror_fields(e))
         return 255
 
 

@@ -124,3 +124,11 @@ def oserror_class(e):
     """The class of an OSError nothing more specific caught."""
     import errno as E
     return "permission" if e.errno in (E.EPERM, E.EACCES) else "internal"
+
+
+def oserror_fields(e):
+    """PyruncError.fields() for an OSError nothing more specific caught."""
+    out = {"class": oserror_class(e)}
+    if e.errno is not None:
+        out["errno"] = e.errno
+    return out
