@@ -290,7 +290,7 @@ class Runtime:
     def create(self, id: str, bundle: str, *, pid_file: str | None = None,
                console_socket: str | ConsoleSocket | None = None,
                pidfd_socket: str | PidfdSocket | None = None, no_pivot: bool = False,
-               no_new_keyring: bool = False, extra_files: Sequence[int] = (),
+               no_new_keyring: bool = False, extra_files: Sequence[int | IO[Any]] = (),
                stdin: Stdio = None, stdout: Stdio = None, stderr: Stdio = None,
                timeout: Timeout = ...) -> int:
         """Create the container; returns its init's pid. The container's
@@ -304,7 +304,7 @@ class Runtime:
     def run(self, id: str, bundle: str, *, detach: bool = False, keep: bool = False,
             pid_file: str | None = None, console_socket: str | ConsoleSocket | None = None,
             pidfd_socket: str | PidfdSocket | None = None, no_pivot: bool = False,
-            no_new_keyring: bool = False, extra_files: Sequence[int] = (),
+            no_new_keyring: bool = False, extra_files: Sequence[int | IO[Any]] = (),
             stdin: Stdio = None, stdout: Stdio = None, stderr: Stdio = None,
             timeout: Timeout = ...) -> int:
         """create + start (+ wait + delete without `detach`). Returns the
@@ -316,8 +316,8 @@ class Runtime:
              detach: bool = False, tty: bool = False,
              console_socket: str | ConsoleSocket | None = None,
              pidfd_socket: str | PidfdSocket | None = None, pid_file: str | None = None,
-             extra_files: Sequence[int] = (), stdin: Stdio = None, stdout: Stdio = None,
-             stderr: Stdio = None, timeout: Timeout = ...) -> int:
+             extra_files: Sequence[int | IO[Any]] = (), stdin: Stdio = None,
+             stdout: Stdio = None, stderr: Stdio = None, timeout: Timeout = ...) -> int:
         """Run a process in the container: `process` is an OCI process
         object (dict) or just its args. Returns its exit status, or with
         `detach` its pid."""
@@ -454,9 +454,11 @@ class Runtime:
         self._call(args, timeout, capture=out, global_flags=global_flags)
         return out[0]
 
-    def _call(self, args: Sequence[str], timeout: Timeout, *, stdio: tuple[Stdio, Stdio, Stdio] | None = None,
-              extra_files: Sequence[int] = (), waits: bool = False, input: bytes | None = None,
-              capture: builtins.list[str] | None = None, global_flags: bool = True) -> int:
+    def _call(self, args: Sequence[str], timeout: Timeout, *,
+              stdio: tuple[Stdio, Stdio, Stdio] | None = None,
+              extra_files: Sequence[int | IO[Any]] = (), waits: bool = False,
+              input: bytes | None = None, capture: builtins.list[str] | None = None,
+              global_flags: bool = True) -> int:
         """Run one command. Errors come from the private JSON log. Its
         stdout is read (from a file) only when `capture` asks. `stdio`:
         a command whose process inherits it (create, run, exec): what the
@@ -473,7 +475,7 @@ class Runtime:
                 stderr = subprocess.DEVNULL
             with tempfile.TemporaryFile(dir=tmp) as err, \
                     tempfile.TemporaryFile(dir=tmp) as out:
-                fds = list(extra_files)
+                fds = [f if isinstance(f, int) else f.fileno() for f in extra_files]
                 try:
                     p = subprocess.run(
                         argv, input=input,
@@ -574,7 +576,8 @@ def _read_pid(path: str) -> int:
         return int(f.read().strip())
 
 
-def _read_events(p: subprocess.Popen[bytes], timeout: float | None, argv: list[str]) -> Iterator[Event]:
+def _read_events(p: subprocess.Popen[bytes], timeout: float | None,
+                 argv: list[str]) -> Iterator[Event]:
     import select
     assert p.stdout is not None
     buf = b""

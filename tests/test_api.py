@@ -228,12 +228,14 @@ def test_extra_files_and_log(api, bundle, tmp_path):
     log = tmp_path / "user.log"
     rt.log = str(log)
     r, w = os.pipe()
-    bundle.sh("echo via-fd3 >&3").write()
+    bundle.sh("echo via-fd3 >&3; echo via-fd4 >&4").write()
     try:
-        assert rt.run(new_id(), bundle.path, extra_files=[w]) == 0
+        with open(tmp_path / "fd4", "w") as f4:  # a file object as well as an fd
+            assert rt.run(new_id(), bundle.path, extra_files=[w, f4]) == 0
         os.close(w)
         w = -1
         assert os.read(r, 100) == b"via-fd3\n"
+        assert (tmp_path / "fd4").read_text() == "via-fd4\n"
     finally:
         os.close(r)
         if w >= 0:
