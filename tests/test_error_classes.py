@@ -235,6 +235,34 @@ def test_internal_unreadable_state(runtime, tmp_path):
         shutil.rmtree(d)
 
 
+def test_the_helpers_own_failure_is_internal_with_errno(runtime, bundle, rootfs_template,
+                                                       tmp_path):
+    """The static helper words its failures itself ("pyrunc-init: fork:
+    errno 1"): class internal, its errno. Here: forking the process into a
+    joined pid namespace under a filter refusing fork
+    (test_seccomp.py::test_joined_pid_namespace_and_a_filter_forbidding_fork_fails_create)."""
+    from conftest import Bundle
+    from test_seccomp import profile
+    bundle.args("sleep", "60").write()
+    first = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, first, check=True)
+    try:
+        pid = runtime.state(first)["pid"]
+        b2 = Bundle(str(tmp_path / "b2"), rootfs_template)
+        b2.config["process"]["noNewPrivileges"] = False
+        b2.config["linux"]["seccomp"] = profile(
+            {"names": ["clone", "fork", "clone3"], "action": "SCMP_ACT_ERRNO"})
+        b2.config["linux"]["namespaces"] = [
+            n if n["type"] != "pid" else {"type": "pid", "path": f"/proc/{pid}/ns/pid"}
+            for n in b2.config["linux"]["namespaces"]]
+        b2.args("true").write()
+        p, err = call(runtime, tmp_path, "create", "-b", b2.path, runtime.new_id())
+        assert_class(p, err, "internal", errno=1)  # EPERM, the filter's answer
+        assert "fork" in err["msg"]
+    finally:
+        runtime("delete", "-f", first)
+
+
 def test_every_documented_class_is_tested_and_defined():
     """docs/ERRORS.md lists exactly errors.CLASSES; this file triggers each."""
     from pyrunc import errors
