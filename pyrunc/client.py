@@ -308,8 +308,11 @@ class Runtime:
             stdin: Stdio = None, stdout: Stdio = None, stderr: Stdio = None,
             timeout: Timeout = ...) -> int:
         """create + start (+ wait + delete without `detach`). Returns the
-        container's exit status, or with `detach` its init's pid."""
+        container's exit status, or with `detach` its init's pid. Without
+        `detach` there is no timeout unless one is given."""
         flags = (["--detach"] if detach else []) + (["--keep"] if keep else [])
+        if timeout is ... and not detach:
+            timeout = None  # waiting for the process is what was asked
         return self._create("run", id, bundle, flags, locals(), timeout, waits=not detach)
 
     def exec(self, id: str, process: Mapping[str, Any] | Sequence[str], *,
@@ -320,7 +323,10 @@ class Runtime:
              stdout: Stdio = None, stderr: Stdio = None, timeout: Timeout = ...) -> int:
         """Run a process in the container: `process` is an OCI process
         object (dict) or just its args. Returns its exit status, or with
-        `detach` its pid."""
+        `detach` its pid. Without `detach` there is no timeout unless one
+        is given."""
+        if timeout is ... and not detach:
+            timeout = None  # waiting for the process is what was asked
         with tempfile.TemporaryDirectory(prefix="pyrunc-exec-") as tmp:
             if isinstance(process, Mapping):
                 proc_path = os.path.join(tmp, "process.json")

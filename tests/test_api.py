@@ -213,6 +213,10 @@ def test_timeout(api, bundle):
         rt.exec(cid, ["sleep", "30"], timeout=0.5)
     assert time.monotonic() - t < 10
     rt.delete(cid, force=True)
+    # the Runtime's default timeout does not bound a wait for the process
+    rt.timeout = 0.3
+    bundle.sh("sleep 1; exit 6").write()
+    assert rt.run(new_id(), bundle.path) == 6
 
 
 def test_features(api):
