@@ -13,7 +13,7 @@ import os
 from . import container, launch, log, state, sync
 from . import namespaces as ns
 from . import syscalls as sc
-from .errors import InitError, InvalidArgument, WrongState
+from .errors import ContainerError, InitError, InvalidArgument, WrongState
 
 # setns order: user first (the rest are owned by it), mount last
 ORDER = ("user", "ipc", "uts", "network", "pid", "time", "cgroup", "mount")
@@ -165,7 +165,11 @@ def run(root, cid, o):
         from . import cgroups
         cg = cgroups.from_state(st.d.get("cgroups", {}))
         if o.cgroup:
-            cg = cg.sub(o.cgroup)
+            try:
+                cg = cg.sub(o.cgroup)
+            except ContainerError as e:  # a --cgroup naming no sub-cgroup of the container
+                e.error_class = "usage"
+                raise
         seccomp = None
         if st.d.get("seccomp"):
             from . import seccomp as scmp

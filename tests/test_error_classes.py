@@ -121,18 +121,16 @@ def test_exec_failed_in_the_init_travels_with_errno(runtime, bundle, tmp_path):
     assert not os.path.exists(os.path.join(runtime.root, cid))
 
 
-def test_exec_failed_at_start_has_errno(runtime, bundle, tmp_path):
-    """An executable the kernel cannot run: execve(2) fails at start (ENOEXEC)."""
-    path = os.path.join(bundle.rootfs, "notabinary")
-    with open(path, "wb") as f:
-        f.write(b"\x00\x01\x02 not an executable format\n")
-    os.chmod(path, 0o755)
-    bundle.args("/notabinary")
+def test_exec_failed_not_executable_travels_with_errno(runtime, bundle, tmp_path):
+    """A program that is not executable: EACCES, from the init too."""
+    path = os.path.join(bundle.rootfs, "notexecutable")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\n")
+    os.chmod(path, 0o644)
+    bundle.args("/notexecutable")
     bundle.write()
-    cid = created(runtime, bundle)
-    p, err = call(runtime, tmp_path, "start", cid)
-    assert_class(p, err, "process.exec-failed", errno=8)
-    runtime("delete", "--force", cid, check=True)
+    p, err = call(runtime, tmp_path, "create", "-b", bundle.path, runtime.new_id())
+    assert_class(p, err, "process.exec-failed", errno=13)
 
 
 def test_exec_failed_for_exec(runtime, bundle, tmp_path):
@@ -141,6 +139,8 @@ def test_exec_failed_for_exec(runtime, bundle, tmp_path):
     cid = created(runtime, bundle)
     p, err = call(runtime, tmp_path, "exec", cid, "/nonexistent")
     assert_class(p, err, "process.exec-failed", code=255, errno=2)
+    p, err = call(runtime, tmp_path, "exec", "--cgroup", "nosuchsub", cid, "/bin/true")
+    assert_class(p, err, "usage", code=255)
     runtime("delete", "--force", cid, check=True)
 
 

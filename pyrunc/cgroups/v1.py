@@ -270,34 +270,34 @@ class Manager:
         pointing at an existing sub-cgroup of the container's. Each spec is
         "path" (every hierarchy) or "ctl[,ctl]:path" (the v1 hierarchies
         with those controllers)."""
-        from ..errors import InvalidArgument
+        from ..errors import ContainerError
         m = self.__class__.__new__(self.__class__)
         m.dirs = dict(self.dirs)
         m.created, m.unified_by_write, m.v2root = [], False, self.v2root
         m._foreign = self._foreign
         v2only = list(self.dirs) == ["unified"]
         if len(specs) > 1 and any(":" not in spec for spec in specs):
-            raise InvalidArgument(f"invalid --cgroup argument: {specs[0]} (a path without "
-                                  "<controller>: prefix must be the only one)")
+            raise ContainerError(f"invalid --cgroup argument: {specs[0]} (a path without "
+                                 "<controller>: prefix must be the only one)")
         for spec in specs:
             ctls, sep, path = spec.rpartition(":")
             if sep and v2only:
-                raise InvalidArgument(f"--cgroup {spec}: a controller prefix is not "
-                                      "supported on cgroup v2")
+                raise ContainerError(f"--cgroup {spec}: a controller prefix is not "
+                                     "supported on cgroup v2")
             if path.startswith("/") or ".." in path.split("/") or not path:
-                raise InvalidArgument(f"--cgroup {spec}: a path inside the container's "
-                                      "cgroup is expected")
+                raise ContainerError(f"--cgroup {spec}: a path inside the container's "
+                                     "cgroup is expected")
             hit = False
             for name, (d, h) in self.dirs.items():
                 if sep and not set(ctls.split(",")) & set(name.split(",")):
                     continue
                 sub = os.path.join(d, path)
                 if not os.path.isdir(sub):
-                    raise InvalidArgument(f"--cgroup {spec}: cgroup {sub} does not exist")
+                    raise ContainerError(f"--cgroup {spec}: cgroup {sub} does not exist")
                 m.dirs[name] = (sub, h)
                 hit = True
             if not hit:
-                raise InvalidArgument(f"--cgroup {spec}: no such controller {ctls}")
+                raise ContainerError(f"--cgroup {spec}: no such controller {ctls}")
         return m
 
     # -- removal ----------------------------------------------------------
