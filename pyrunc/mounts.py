@@ -21,8 +21,7 @@ def prepare_root(spec):
     try:
         sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
     except OSError as e:
-        raise ConfigError("root.path", f"cannot bind-mount {rootfs}: {e.strerror}",
-                          "resource.mount", e.errno) from None
+        raise ConfigError("root.path", f"cannot bind-mount {rootfs}: {e.strerror}") from None
     # pivot_root refuses a shared parent mount: make the rootfs' own mount private
     sc.mount(None, rootfs, None, sc.MS_PRIVATE)
     return os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
