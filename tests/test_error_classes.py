@@ -191,24 +191,32 @@ def test_hook_failed(runtime, bundle, tmp_path, kind):
     assert kind in err["msg"]
 
 
-def test_permission(runtime, bundle, tmp_path):
-    """A caller without the right to the state root: EACCES, not a traceback."""
-    cid = created(runtime, bundle)
-    os.chmod(runtime.root, 0o700)
-    logdir = tempfile.mkdtemp(prefix="pyrunc-errclass-")
+def test_permission(runtime, bundle):
+    """A caller without the privileges the config asks for: its
+    capabilities cannot be granted (EPERM), the field named; nothing left."""
+    work = tempfile.mkdtemp(prefix="pyrunc-errclass-")
     try:
-        os.chmod(logdir, 0o777)
-        log = os.path.join(logdir, "log.json")
+        os.chmod(work, 0o755)  # (the test's tmp dir is root's alone)
+        cfg = dict(bundle.config, root={"path": bundle.rootfs})
+        with open(os.path.join(work, "config.json"), "w") as f:
+            json.dump(cfg, f)
+        root, log = os.path.join(work, "root"), os.path.join(work, "log.json")
+        os.mkdir(root, 0o700)
+        os.chown(root, 65534, 65534)  # the caller's own state root
+        with open(log, "w"):
+            pass
+        os.chmod(log, 0o666)
         p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                            pyrunc_bin(), "--root", runtime.root, "--log", log,
-                            "--log-format", "json", "state", cid],
+                            pyrunc_bin(), "--root", root, "--log", log, "--log-format",
+                            "json", "create", "-b", work, runtime.new_id()],
                            capture_output=True, text=True, timeout=60)
         with open(log) as f:
             err = json.loads(f.read().splitlines()[-1])
+        assert os.listdir(root) == []
     finally:
-        shutil.rmtree(logdir)
-    assert_class(p, err, "permission", errno=13)
-    runtime("delete", "--force", cid, check=True)
+        shutil.rmtree(work)
+    assert_class(p, err, "permission", errno=1)
+    assert err["path"].startswith("process.capabilities."), err
 
 
 def test_usage(runtime, tmp_path):
