@@ -119,7 +119,7 @@ class BuildInplace(Command):
 # pyproject.toml; here only what needs code: the C parts and generated files.
 setup(
     packages=["pyrunc", "pyrunc.cgroups"],
-    package_data={"pyrunc": ["_execinit"]},
+    package_data={"pyrunc": ["_execinit", "py.typed"]},
     scripts=["bin/pyrunc"],
     cffi_modules=["csrc/build_shim.py:ffibuilder", "csrc/build_seccomp.py:ffibuilder"],
     cmdclass={"build_py": BuildPy, "build_scripts": BuildScripts, "sdist": Sdist,

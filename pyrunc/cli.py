@@ -10,7 +10,7 @@ import os
 import sys
 
 from . import log
-from .errors import ContainerError, PyruncError
+from .errors import ContainerError, InvalidArgument, PyruncError, WrongState
 
 # -- the command table ------------------------------------------------------
 # One table for the parser, the help pages (`--help`, `pyrunc help`), the
@@ -169,7 +169,7 @@ F = {cmd: _parser_table(row[3]) for cmd, row in COMMAND_TABLE.items()}
 
 
 class Usage(PyruncError):
-    pass
+    error_class = "usage"
 
 
 def parse_global(argv):
@@ -274,7 +274,8 @@ def main(argv=None):
     cmd, args = ALIASES.get(rest[0], rest[0]), rest[1:]
     handler = COMMANDS.get(cmd)
     if handler is None:
-        log.error(REFUSED_COMMANDS.get(cmd) or f"No help topic for '{cmd}'")
+        log.error(REFUSED_COMMANDS.get(cmd) or f"No help topic for '{cmd}'",
+                  {"class": "usage"})
         return 1
     try:
         opts, pos = parse_cmd(cmd, args)
@@ -285,8 +286,16 @@ def main(argv=None):
         return handler(g, opts, pos) or 0
     except PyruncError as e:
         prefix = f"pyrunc {cmd} failed: " if cmd in ("create", "run") else ""
-        log.error(prefix + str(e))
+        log.error(prefix + str(e), e.fields())
         return e.exit_code
+    except OSError as e:  # nothing more specific caught it: still one line, classed
+        from .errors import oserror_fields
+        if log.is_debug():
+            import traceback
+            traceback.print_exc()
+        log.error(f"{e.strerror or e}{': ' + str(e.filename) if e.filename else ''}",
+                  oserror_fields(e))
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -451,7 +460,7 @@ def cmd_events(g, opts, pos):
     cid = need_id("events", pos)
     st = state.load(g["root"], cid)
     if st.status() in ("stopped", "creating"):
-        raise ContainerError("container not running")
+        raise WrongState("container not running")
     mgr = cgroups.from_state(st.d.get("cgroups", {}))
     secs = _duration(opts.get("interval", "5s"), "--interval")
 
@@ -520,7 +529,7 @@ def cmd_update(g, opts, pos):
     st, lock = state.load_locked(g["root"], cid)
     try:
         if st.status() in ("stopped", "creating"):
-            raise ContainerError("container not running")
+            raise WrongState("container not running")
         cgroups.from_state(st.d.get("cgroups", {})).apply(res, update=True)
     finally:
         lock.release()
@@ -638,7 +647,7 @@ def cmd_list(g, opts, pos):
         raise Usage('"list" requires exactly 0 argument(s)')
     fmt = opts.get("format", "table")
     if fmt not in ("table", "json") and not opts.get("quiet"):
-        raise ContainerError("invalid format option")
+        raise InvalidArgument("invalid format option")
     if "root" in g.get("set", ()) and not os.path.isdir(g["root"]):
         try:
             os.listdir(g["root"])
@@ -695,7 +704,7 @@ def cmd_ps(g, opts, pos):
         sys.stdout.write(jsonlite.dumps(pids or None) + "\n")
         return 0
     if fmt != "table":
-        raise ContainerError("invalid format option")
+        raise InvalidArgument("invalid format option")
     import subprocess
     p = subprocess.run(["ps"] + (pos[1:] or ["-ef"]), stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT)
@@ -752,10 +761,12 @@ def cmd_exec(g, opts, pos):
     except PyruncError as e:
         if isinstance(e, Usage):
             raise
-        log.error(f"exec failed: {e}")
+        log.error(f"exec failed: {e}", e.fields())
         return 255
     except OSError as e:
-        log.error(f"exec failed: {e.strerror}{': ' + str(e.filename) if e.filename else ''}")
+        from .errors import oserror_fields
+        log.error(f"exec failed: {e.strerror}{': ' + str(e.filename) if e.filename else ''}",
+                  oserror_fields(e))
         return 255
 
 

@@ -5,7 +5,8 @@ import time
 
 from . import config, idmap, launch, log, state, sync
 from . import namespaces as ns
-from .errors import ConfigError, ContainerError, InitError, NotExist, PyruncError
+from .errors import (ConfigError, ContainerError, InitError, InvalidArgument, NotExist,
+                     PyruncError, WrongState)
 
 
 def init_timeout():
@@ -253,10 +254,11 @@ def _prepare(cid, opts):
     ns.adopt_joined_user_maps(spec.linux)
     if spec.process.terminal:
         if not opts.console_socket and not opts.relay:
-            raise ContainerError("cannot allocate tty if runc will detach without setting "
-                                 "console socket")
+            raise InvalidArgument("cannot allocate tty if runc will detach without setting "
+                                  "console socket")
     elif opts.console_socket:
-        raise ContainerError("cannot use console socket if runc will not detach or allocate tty")
+        raise InvalidArgument("cannot use console socket if runc will not detach or allocate "
+                              "tty")
     from . import process as process_mod, capabilities
     process_mod.check_rlimits(spec.process)
     if spec.process.capabilities is not None:
@@ -385,7 +387,7 @@ def _drive_init(chan, procs, spec, cg, st, helper_forks=False, sources=None):
             raise InitError("container init exited unexpectedly")
         if tag == sync.ERROR:
             procs.reap_child()
-            raise InitError(payload)
+            raise sync.error_from(payload)
         if tag == sync.WANT_ID_MAPS:
             ns.write_id_maps(child, spec.linux)
             chan.send(sync.GO_ON)
@@ -436,7 +438,7 @@ def _drive_init(chan, procs, spec, cg, st, helper_forks=False, sources=None):
                 raise InitError("the container's process was not started: the helper "
                                 "exited before forking it (see its message above)")
             if tag == sync.ERROR:
-                raise InitError(payload)
+                raise sync.error_from(payload)
             if tag is not None:
                 raise InitError(f"init: unexpected {tag!r}")
             return init_pid
@@ -531,9 +533,9 @@ def _rfc3339_now():
 def start(st):
     status = st.status()
     if status == "stopped":
-        raise ContainerError("cannot start a container that has stopped")
+        raise WrongState("cannot start a container that has stopped")
     if status != "created":
-        raise ContainerError(f"cannot start an already {status} container")
+        raise WrongState(f"cannot start an already {status} container")
     fifo = os.path.join(st.dir, state.FIFO)
     log.trace("start: begin")
     err = _open_fifo_and_wait(st, fifo)
@@ -542,6 +544,8 @@ def start(st):
         os.unlink(fifo)
     except FileNotFoundError:
         pass
+    if isinstance(err, PyruncError):
+        raise err
     if err is not None:
         raise ContainerError(err)
     hs = st.d.get("hooks", {}).get("poststart")
@@ -557,7 +561,7 @@ def _open_fifo_and_wait(st, fifo):
     try:
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        return "cannot start an already running container"
+        return WrongState("cannot start an already running container")
     limit = init_timeout()
     deadline = time.monotonic() + limit
     try:
@@ -587,7 +591,9 @@ def _open_fifo_and_wait(st, fifo):
             return None
         if data.startswith(b"0"):
             errno = int(data[1:] or b"0")
-            return f"exec failed: {os.strerror(errno).lower()}" if errno else "exec failed"
+            return ContainerError(f"exec failed: {os.strerror(errno).lower()}" if errno
+                                  else "exec failed", error_class="process.exec-failed",
+                                  errno=errno or None)
         return "container init exited before start"
     finally:
         os.close(fd)
@@ -614,7 +620,7 @@ def parse_signal(s):
         n = int(s)
         if 0 < n <= 64:
             return n
-        raise ContainerError(f"invalid signal: {s}")
+        raise InvalidArgument(f"invalid signal: {s}")
     name = s.upper()
     if name.startswith("SIG"):
         name = name[3:]
@@ -624,12 +630,12 @@ def parse_signal(s):
         try:
             n = base + (int(rest) if rest else 0)
         except ValueError:
-            raise ContainerError(f"unknown signal {s!r}") from None
+            raise InvalidArgument(f"unknown signal {s!r}") from None
         if 34 <= n <= 64:
             return n
     if name in SIGNALS:
         return SIGNALS[name]
-    raise ContainerError(f"unknown signal {s!r}")
+    raise InvalidArgument(f"unknown signal {s!r}")
 
 
 def kill(st, sig, all_procs=False):
@@ -642,23 +648,24 @@ def kill(st, sig, all_procs=False):
     whole cgroup here, as runc before 1.2 did: clients rely on it.)"""
     status = st.status()
     if status == "creating":
-        raise ContainerError("container not running")
+        raise WrongState("container not running")
     cg_wide = sig == 9 and not _pidns_private(st)
     if status == "stopped" and not (cg_wide and _cgroup_exists(_cgroup(st))):
         if all_procs:
             return
-        raise ContainerError(("unable to kill all processes: " if cg_wide else "")
-                             + "container not running")
+        raise WrongState(("unable to kill all processes: " if cg_wide else "")
+                         + "container not running")
     if all_procs or cg_wide:
         try:
             _cgroup(st).kill_all(sig)  # frozen while signalled: no fork escapes
         except OSError as e:
-            raise ContainerError(f"unable to kill all processes: {e.strerror or e}") from None
+            raise ContainerError(f"unable to kill all processes: {e.strerror or e}",
+                                 error_class="resource.cgroup", errno=e.errno) from None
         return
     if not _signal_init(st, sig):
         if all_procs:
             return
-        raise ContainerError("container not running")
+        raise WrongState("container not running")
     if sig == 9 and status == "paused":
         # a frozen init dies only once thawed (runc thaws for SIGKILL only)
         try:
@@ -715,30 +722,32 @@ def _signal_init(st, sig):
 def pause(st):
     status = st.status()
     if status != "running":
-        raise ContainerError("container not running" if status in ("stopped", "created")
-                             else f"cannot pause a {status} container")
+        raise WrongState("container not running" if status in ("stopped", "created")
+                         else f"cannot pause a {status} container")
     from . import cgroups
     try:
         cgroups.from_state(st.d.get("cgroups", {})).freeze(True)
     except OSError as e:
-        raise ContainerError(f"pause: {e.strerror}") from None
+        raise ContainerError(f"pause: {e.strerror}", error_class="resource.cgroup",
+                             errno=e.errno) from None
 
 
 def resume(st):
     if st.status() != "paused":
-        raise ContainerError("container not paused")
+        raise WrongState("container not paused")
     from . import cgroups
     try:
         cgroups.from_state(st.d.get("cgroups", {})).freeze(False)
     except OSError as e:
-        raise ContainerError(f"resume: {e.strerror}") from None
+        raise ContainerError(f"resume: {e.strerror}", error_class="resource.cgroup",
+                             errno=e.errno) from None
 
 
 def delete(st, force=False):
     status = st.status()
     if status != "stopped":
         if not force:
-            raise ContainerError(f"cannot delete container {st.id} that is not stopped: {status}")
+            raise WrongState(f"cannot delete container {st.id} that is not stopped: {status}")
         if st.pid > 0:
             if _signal_init(st, 9):
                 log.debug(f"delete: killed the container's init (pid {st.pid})")

@@ -13,7 +13,7 @@ import os
 from . import container, launch, log, state, sync
 from . import namespaces as ns
 from . import syscalls as sc
-from .errors import ContainerError, InitError
+from .errors import ContainerError, InitError, InvalidArgument, WrongState
 
 # setns order: user first (the rest are owned by it), mount last
 ORDER = ("user", "ipc", "uts", "network", "pid", "time", "cgroup", "mount")
@@ -37,7 +37,7 @@ def build_process(st, o):
     else:
         raw = dict(st.d.get("process") or {})
         if not o.args:
-            raise ContainerError("exec: no command given (arguments or --process)")
+            raise InvalidArgument("exec: no command given (arguments or --process)")
         raw["args"] = list(o.args)
         raw["terminal"] = bool(o.tty)
         raw.pop("consoleSize", None)
@@ -53,7 +53,7 @@ def build_process(st, o):
             # wrap-around (runc's uint32(4294967296) is 0)
             v = int(text)
             if not config.valid_id(v):
-                raise ContainerError(f"{flag}: {v} is not a valid {kind} (0..{config.MAX_ID})")
+                raise InvalidArgument(f"{flag}: {v} is not a valid {kind} (0..{config.MAX_ID})")
             return v
 
         def digits(text):
@@ -62,13 +62,13 @@ def build_process(st, o):
         if o.user:
             u, sep, g = o.user.partition(":")
             if not digits(u) or (sep and not digits(g)):
-                raise ContainerError(f"invalid --user {o.user!r}: uid[:gid] as numbers expected")
+                raise InvalidArgument(f"invalid --user {o.user!r}: uid[:gid] as numbers expected")
             user["uid"] = flag_id(u, "--user", "uid")
             if sep:
                 user["gid"] = flag_id(g, "--user", "gid")
         if o.additional_gids:
             if not all(digits(x) for x in o.additional_gids):
-                raise ContainerError(f"invalid --additional-gids {o.additional_gids!r}")
+                raise InvalidArgument(f"invalid --additional-gids {o.additional_gids!r}")
             user["additionalGids"] = list(user.get("additionalGids") or []) + \
                 [flag_id(x, "--additional-gids", "gid") for x in o.additional_gids]
         raw["user"] = user
@@ -112,10 +112,10 @@ class Target:
         try:
             self.pidfd = os.pidfd_open(st.pid)
         except OSError:
-            raise ContainerError("cannot exec in a stopped container") from None
+            raise WrongState("cannot exec in a stopped container") from None
         try:
             if state.proc_start_time(st.pid) != st.d.get("start_time"):
-                raise ContainerError("cannot exec in a stopped container")
+                raise WrongState("cannot exec in a stopped container")
             self.ns_flags = _ns_flags(st.pid, set(st.d.get("namespaces") or ()))
             if st.d.get("host_mounts"):  # no mount namespace: the init's root
                 from . import hostmounts
@@ -125,7 +125,7 @@ class Target:
             try:
                 _signal.pidfd_send_signal(self.pidfd, 0)
             except ProcessLookupError:
-                raise ContainerError("cannot exec in a stopped container") from None
+                raise WrongState("cannot exec in a stopped container") from None
         except BaseException:
             self.close()
             raise
@@ -167,20 +167,24 @@ def run(root, cid, o):
     try:
         status = st.status()
         if status == "stopped" or status == "creating":
-            raise ContainerError("cannot exec in a stopped container")
+            raise WrongState("cannot exec in a stopped container")
         if status == "paused" and not o.ignore_paused:
-            raise ContainerError("cannot exec in a paused container")
+            raise WrongState("cannot exec in a paused container")
         proc = build_process(st, o)
         process.check_rlimits(proc)
         if proc.capabilities is not None:
             capabilities.check_grantable(capabilities.Sets(proc.capabilities))
         if proc.terminal and not o.console_socket and o.detach:
-            raise ContainerError("cannot allocate tty if runc will detach without setting "
-                                 "console socket")
+            raise InvalidArgument("cannot allocate tty if runc will detach without setting "
+                                  "console socket")
         from . import cgroups
         cg = cgroups.from_state(st.d.get("cgroups", {}))
         if o.cgroup:
-            cg = cg.sub(o.cgroup)
+            try:
+                cg = cg.sub(o.cgroup)
+            except ContainerError as e:  # a --cgroup naming no sub-cgroup of the container
+                e.error_class = "usage"
+                raise
         seccomp = None
         if st.d.get("seccomp"):
             from . import seccomp as scmp
@@ -290,13 +294,14 @@ def _drive(chan, child):
             if data == b"0":
                 return exec_pid
             if data[:1] == b"0" and data[1:].isdigit():
-                raise InitError(f"exec: {os.strerror(int(data[1:])).lower()}")
+                raise InitError(f"exec: {os.strerror(int(data[1:])).lower()}",
+                                "process.exec-failed", int(data[1:]))
             if data.startswith(sync.ERROR.encode() + b" "):
-                raise InitError(data[6:].decode(errors="replace").strip())
+                raise sync.error_from(data[6:].decode(errors="replace").strip())
             raise InitError("exec: the process exited before it started")
         elif tag == sync.ERROR:
             launch.reap(child)
-            raise InitError(payload)
+            raise sync.error_from(payload)
         else:
             launch.reap(child)
             raise InitError("exec: the process exited before it started")

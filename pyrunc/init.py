@@ -75,14 +75,17 @@ def run_reporting(ch, fn, what, debug=False):
     try:
         fn()
     except PyruncError as e:
-        _fail(ch, str(e))
+        _fail(ch, sync.error_payload(str(e), e.error_class, e.errno, e.path))
     except OSError as e:
         if debug:
             import traceback
             traceback.print_exc()
-        _fail(ch, f"{e.strerror}{': ' + str(e.filename) if e.filename else ''}")
+        from .errors import oserror_class
+        _fail(ch, sync.error_payload(
+            f"{e.strerror}{': ' + str(e.filename) if e.filename else ''}",
+            oserror_class(e), e.errno))
     except BaseException as e:  # a bug: still report, never hang the parent
-        _fail(ch, f"internal error in {what}: {type(e).__name__}: {e}")
+        _fail(ch, sync.error_payload(f"internal error in {what}: {type(e).__name__}: {e}"))
     os._exit(1)
 
 

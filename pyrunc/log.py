@@ -28,11 +28,14 @@ def _now():
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def _emit(level, msg):
+def _emit(level, msg, fields=None):
     t = _now()
     if _log_path:
         if _log_json:
-            line = jsonlite.dumps({"level": level, "msg": msg, "time": t})
+            rec = {"level": level, "msg": msg, "time": t}
+            if fields:  # an error's class/path/errno (errors.py), after runc's three
+                rec.update(fields)
+            line = jsonlite.dumps(rec)
         else:
             line = f'time="{t}" level={level} msg={jsonlite.dumps(msg)}'
         try:
@@ -50,8 +53,10 @@ def _emit(level, msg):
         pass
 
 
-def error(msg):
-    _emit("error", msg)
+def error(msg, fields=None):
+    """`fields`: the error's machine-readable fields (PyruncError.fields()),
+    written only in JSON log lines."""
+    _emit("error", msg, fields)
 
 
 def warn(msg):

@@ -230,7 +230,7 @@ def _mount_each(spec, rootfd, cgroup_paths, new_cgroupns, idmapped, resolved, so
             raise
         except OSError as e:
             raise ConfigError(m.where, f"mounting {m.source or m.type!r} on {m.destination}: "
-                              f"{e.strerror}") from None
+                              f"{e.strerror}", "resource.mount", e.errno) from None
 
 
 def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns, resolved, srcfd=None):

@@ -25,7 +25,7 @@ def valid_id(cid):
 
 def check_id(cid):
     if not valid_id(cid):
-        raise ContainerError(f"invalid container id format: {cid}")
+        raise ContainerError(f"invalid container id format: {cid}", error_class="usage")
 
 
 def proc_start_time(pid):
@@ -267,8 +267,11 @@ def load(root, cid):
             d = jsonlite.loads(f.read(), "state.json")
     except (FileNotFoundError, NotADirectoryError):
         raise NotExist(cid) from None
+    except ConfigError as e:  # (unparsable) our own record, not the user's config
+        e.error_class = "internal"
+        raise
     if not isinstance(d, dict) or "ociVersion" not in d or "bundle" not in d:
-        raise ConfigError("", f"state.json of {cid} is incomplete")
+        raise ConfigError("", f"state.json of {cid} is incomplete", "internal")
     return State(root, cid, d)
 
 

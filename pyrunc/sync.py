@@ -27,7 +27,11 @@ exec (execute.run/_drive <-> execute._exec_child):
   helper -> parent PID <host pid>         when the helper forked it (pid/time ns)
   helper -> parent "0" then EOF           the program was exec'd
                    "0<errno>"             it could not be
-Either side may send ERROR <message> instead, and then exits.
+Either side may send ERROR <payload> instead, and then exits. The
+payload is the error's class, errno and JSON path, then its message,
+separated by US (\x1f): "<class>\x1f<errno|>\x1f<path|>\x1f<message>"
+(error_payload/error_from); the static helper's own "error pyrunc-init:
+<what>: errno N" is a bare message (class internal, errno N).
 """
 import os
 
@@ -86,7 +90,7 @@ class Channel:
         if got == tag:
             return payload
         if got == ERROR:
-            raise InitError(payload)
+            raise error_from(payload)
         raise InitError(f"init: expected {tag!r}, got {got!r}")
 
     def close(self):
@@ -98,6 +102,26 @@ class Channel:
                 except OSError:
                     pass
         self.rfd = self.wfd = -1
+
+
+_SEP = "\x1f"
+
+
+def error_payload(message, error_class="internal", errno=None, path=None):
+    """ERROR's payload for an error of the init or the exec'd child."""
+    return _SEP.join((error_class, "" if errno is None else str(errno), path or "",
+                      message))
+
+
+def error_from(payload):
+    """The InitError the parent raises for an ERROR payload."""
+    parts = payload.split(_SEP, 3)
+    if len(parts) == 4:
+        cls, errno, path, msg = parts
+        return InitError(msg, cls or None, int(errno) if errno.isdigit() else None, path)
+    # the static helper's words: "pyrunc-init: <what>: errno N"
+    head, _, num = payload.rpartition(": errno ")
+    return InitError(payload, None, int(num) if head and num.isdigit() else None)
 
 
 def _wait_readable(fd, deadline):

@@ -42,7 +42,7 @@ def test_wheel_contents_and_metadata():
         first = z.read(script).decode().splitlines()[0]
     for need in ("pyrunc/_execinit", "pyrunc/_configcheck.py", "pyrunc/_statecheck.py",
                  "pyrunc/_buildinfo.py", "pyrunc/man/pyrunc.8", "pyrunc/man/pyrunc-run.8",
-                 "pyrunc/completion/pyrunc.bash"):
+                 "pyrunc/completion/pyrunc.bash", "pyrunc/py.typed"):
         assert need in names, need
     assert any(n.startswith("pyrunc/_shim") and n.endswith(".so") for n in names)
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)

@@ -44,10 +44,11 @@ class Manager:
             pids.update(_subtree_pids(d))
         if pids:
             raise ContainerError(f"container's cgroup is not empty: {len(pids)} "
-                                 "process(es) found")
+                                 "process(es) found", error_class="resource.cgroup")
         why = self.frozen_reason()
         if why is not None:
-            raise ContainerError("container's cgroup unexpectedly frozen" + why)
+            raise ContainerError("container's cgroup unexpectedly frozen" + why,
+                                 error_class="resource.cgroup")
 
     def frozen_reason(self):
         """None when the container's cgroup (or, where it does not exist
