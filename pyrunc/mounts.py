@@ -302,7 +302,7 @@ def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns, resolved):
                 _bind_remount(target, extra, opts.cleared)
         else:
             if m.type == "tmpfs" and "tmpcopyup" in opts.extensions:
-                _tmpfs_copyup(m, fd, target, flags, data)
+                _tmpfs_copyup(m, fd, flags, data)
             else:
                 sc.mount(m.source or m.type, target, m.type, flags, data)
         if opts.propagation or opts.attr_set or opts.attr_clr:
@@ -358,31 +358,51 @@ def _tmpfs_mountpoint(rootfd, dest, data):
     return fd, mode + "," + data if data else mode
 
 
-def _tmpfs_copyup(m, fd, target, flags, data):
+def _tmpfs_copyup(m, fd, flags, data):
     """tmpfs with what the image has at the destination copied in (podman's
-    --read-only /tmp, /run). The tmpfs is filled at a staging directory of
-    this private mount namespace, then moved onto the destination. The
-    copy reads the image's directory from the mount point's own fd: no
-    path is looked up again."""
-    # (our pid is 1 in a new pid namespace: a random name, never reused)
-    stage = f"/tmp/.pyrunc-copyup-{os.urandom(8).hex()}"
-    os.mkdir(stage, 0o700)
+    --read-only /tmp, /run). The tmpfs is made detached (fsopen, fsmount),
+    filled from the mount point's own fd, then attached on it: it is never
+    anywhere else (a staging directory under the host's /tmp would show on
+    the host with a shared rootfsPropagation), and no path is looked up
+    again."""
+    fs = sc.fsopen("tmpfs")
     try:
-        sc.mount(m.source or "tmpfs", stage, "tmpfs", flags, data)
+        for opt in data.split(","):
+            key, eq, value = opt.partition("=")
+            if eq:
+                sc.fsconfig(fs, sc.FSCONFIG_SET_STRING, key, value)
+            elif key:
+                sc.fsconfig(fs, sc.FSCONFIG_SET_FLAG, key)
+        for flag, key in _SB_FLAGS:
+            if flags & flag:
+                sc.fsconfig(fs, sc.FSCONFIG_SET_FLAG, key)
+        sc.fsconfig(fs, sc.FSCONFIG_CMD_CREATE)
+        tree = sc.fsmount(fs, sum(a for flag, a in _MNT_ATTRS if flags & flag))
+    finally:
+        os.close(fs)
+    try:
+        src = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
         try:
-            src = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
-            dst = os.open(stage, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            dst = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=tree)
             try:
                 _copy_tree(src, dst)
             finally:
-                os.close(src)
                 os.close(dst)
-            sc.mount(stage, target, None, sc.MS_MOVE)
-        except BaseException:
-            sc.umount2(stage, sc.MNT_DETACH)
-            raise
+        finally:
+            os.close(src)
+        sc.move_mount(tree, "", fd, "", _EMPTY)
     finally:
-        os.rmdir(stage)
+        os.close(tree)
+
+
+# mount(2) flags of a tmpfs as the new mount API takes them: superblock
+# flags for fsconfig, the others as fsmount's MOUNT_ATTR_* (ro is deferred;
+# "silent" only quiets the kernel's log of a failed mount, and has no key)
+_SB_FLAGS = ((sc.MS_SYNCHRONOUS, "sync"), (sc.MS_DIRSYNC, "dirsync"),
+             (sc.MS_LAZYTIME, "lazytime"), (sc.MS_MANDLOCK, "mand"))
+_MNT_ATTRS = ((sc.MS_NOSUID, 0x2), (sc.MS_NODEV, 0x4), (sc.MS_NOEXEC, 0x8),
+              (sc.MS_NOATIME, 0x10), (sc.MS_STRICTATIME, 0x20), (sc.MS_NODIRATIME, 0x80),
+              (sc.MS_NOSYMFOLLOW, 0x200000))
 
 
 def _copy_tree(src, dst, top=True):

@@ -387,3 +387,36 @@ def test_bind_flags_with_userns(runtime, bundle, flagged):
     _userns(bundle)
     for _ in _run_cases(runtime, bundle, flagged, USERNS_CASES):
         pass
+
+
+def test_tmpcopyup_with_shared_propagation_stays_in_the_container(runtime, bundle):
+    """The copied-up tmpfs is made detached and attached on its mount
+    point (no staging directory under the host's /tmp, which an rshared /
+    would make a peer of the host's): contents, mode, flags and options
+    as the config says."""
+    os.makedirs(os.path.join(bundle.rootfs, "data", "sub"))
+    with open(os.path.join(bundle.rootfs, "data", "sub", "f"), "w") as f:
+        f.write("image\n")
+    os.chmod(os.path.join(bundle.rootfs, "data"), 0o710)
+    bundle.config["linux"]["rootfsPropagation"] = "rshared"
+    bundle.config["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                                    "options": ["tmpcopyup", "size=64k", "nosuid", "noexec",
+                                                "ro"]})
+    before = set(os.listdir("/tmp"))
+    bundle.sh("cat /data/sub/f; stat -c %a /data; "
+              "awk '$2 == \"/data\" { print $4 }' /proc/self/mounts; df -k /data | tail -1")
+    bundle.write()
+    p = runtime("run", "-b", bundle.path, runtime.new_id(), stdin=subprocess.DEVNULL)
+    lines = ok(p, "pyrunc").splitlines()
+    assert lines[:2] == ["image", "710"]
+    assert lines[2].split(",")[:3] == ["ro", "nosuid", "noexec"], lines[2]
+    assert lines[3].split()[1] == "64"
+    assert not {n for n in set(os.listdir("/tmp")) - before if "copyup" in n}
+
+
+def test_tmpcopyup_bad_option_names_the_mount(runtime, bundle):
+    bundle.config["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                                    "options": ["tmpcopyup", "size=lots"]})
+    bundle.write()
+    p = runtime("run", "-b", bundle.path, runtime.new_id(), stdin=subprocess.DEVNULL)
+    assert p.returncode != 0 and "mounts[" in p.stderr and "/data" in p.stderr, p.stderr
