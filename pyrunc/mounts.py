@@ -80,8 +80,8 @@ def _bind_remount(target, flags, cleared=0):
         have |= sc.MS_STRICTATIME
     atime = sc.MS_NODIRATIME | _ATIME
     if have & cleared & LOCKED:
-        raise OSError(first.errno, f"cannot clear locked flags {_flag_names(have & cleared & LOCKED)}"
-                      f": {first.strerror}")
+        names = _flag_names(have & cleared & LOCKED)
+        raise OSError(first.errno, f"cannot clear locked flags {names}: {first.strerror}")
     if flags & atime and flags & atime != have & atime:
         raise OSError(first.errno, f"cannot change locked atime flags {_flag_names(have & atime)}"
                       f": {first.strerror}")

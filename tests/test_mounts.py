@@ -14,16 +14,11 @@ import uuid
 
 import pytest
 
-from conftest import needs_root
-from test_parity_process import RUNC, run_both, runc  # noqa: F401  (the runc fixture)
+from conftest import Bundle, needs_root
+from test_parity_process import RUNC, ok, run_both, runc  # noqa: F401  (the runc fixture)
 
 pytestmark = [needs_root]
 have_runc = pytest.mark.skipif(not os.path.exists(RUNC), reason="runc not installed")
-
-
-def ok(p, name):
-    assert p.returncode == 0, (name, p.stderr)
-    return p.stdout
 
 
 def both_out(runtime, runc, bundle):
@@ -241,7 +236,7 @@ class FlaggedSource:
     RESET = "rw,suid,dev,exec,symfollow,diratime,atime,strictatime"
 
     def __init__(self, tmp_path):
-        self.dir = str(tmp_path / "flagged")
+        self.dir = os.path.join(tmp_path, "flagged")
         os.mkdir(self.dir)
         subprocess.run(["mount", "-t", "tmpfs", "-o", "rw,suid,dev,exec,diratime,strictatime",
                         "tmpfs", self.dir], check=True)
@@ -263,18 +258,34 @@ def flagged(tmp_path):
     s.close()
 
 
-def _userns(bundle):
-    d = bundle.path
-    while d not in ("/", "/tmp"):
-        os.chmod(d, os.stat(d).st_mode | 0o011)
-        d = os.path.dirname(d)
-    subprocess.run(["chown", "-R", "-h", "100000:100000", bundle.rootfs], check=True)
-    lx = bundle.config["linux"]
+@pytest.fixture
+def userns_bundle(rootfs_template):
+    """A bundle for a container with its own user namespace (root is host
+    uid 100000), with a tmpfs source beside it, in a directory of its own
+    under /tmp: the mapped root must search every directory above them,
+    and pytest resets /tmp/pytest-of-root to 0700 whenever another session
+    starts."""
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="pyrunc-mounts-", dir="/tmp")
+    os.chmod(d, 0o711)
+    b = Bundle(os.path.join(d, "bundle"), rootfs_template)
+    os.chmod(b.path, 0o711)
+    subprocess.run(["chown", "-R", "-h", "100000:100000", b.rootfs], check=True)
+    lx = b.config["linux"]
     lx["namespaces"].append({"type": "user"})
     lx["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
     lx["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-    bundle.config["mounts"] = [m for m in bundle.config["mounts"]
-                               if m["destination"] not in ("/sys", "/sys/fs/cgroup")]
+    b.config["mounts"] = [m for m in b.config["mounts"]
+                          if m["destination"] not in ("/sys", "/sys/fs/cgroup")]
+    src = None
+    try:
+        src = FlaggedSource(d)
+        yield b, src
+    finally:
+        if src is not None:
+            src.close()
+        shutil.rmtree(d)
 
 
 STRICT = "-noatime -relatime -nodiratime"
@@ -382,10 +393,9 @@ def test_bind_flags_without_userns(runtime, runc, bundle, flagged):
         assert ok(r, "runc") == p.stdout, (host, opts)
 
 
-def test_bind_flags_with_userns(runtime, bundle, flagged):
+def test_bind_flags_with_userns(runtime, userns_bundle):
     """HEAD: runc 1.1.5 carried only "ro" over and fails most of these."""
-    _userns(bundle)
-    for _ in _run_cases(runtime, bundle, flagged, USERNS_CASES):
+    for _ in _run_cases(runtime, *userns_bundle, USERNS_CASES):
         pass
 
 
