@@ -555,6 +555,9 @@ def _hide_host_proc_sys(rootfs):
             points.append(mp)
     for mp in sorted(points, key=len, reverse=True):
         try:
+            # a shared rootfsPropagation makes them peers of the host's:
+            # the unmount must not propagate there (runc does the same)
+            sc.mount(None, mp, None, sc.MS_SLAVE | sc.MS_REC)
             sc.umount2(mp, sc.MNT_DETACH)
         except FileNotFoundError:
             continue

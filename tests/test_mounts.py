@@ -430,3 +430,26 @@ def test_tmpcopyup_bad_option_names_the_mount(runtime, bundle):
     bundle.write()
     p = runtime("run", "-b", bundle.path, runtime.new_id(), stdin=subprocess.DEVNULL)
     assert p.returncode != 0 and "mounts[" in p.stderr and "/data" in p.stderr, p.stderr
+
+
+@have_runc
+@pytest.mark.parametrize("prop", ["rshared", "shared"])
+@pytest.mark.parametrize("pivot", [[], ["--no-pivot"]])
+def test_shared_propagation_changes_nothing_outside(runtime, runc, bundle, prop, pivot):
+    """On a host whose / is rshared (systemd's), a shared rootfsPropagation
+    makes the container's copy of the host's mounts their peers: nothing
+    the runtime mounts or unmounts there (--no-pivot hides the host's proc
+    and sys mounts) may reach the host. Played in a mount namespace of the
+    test's own, made private and then rshared, standing for the host."""
+    bundle.config["linux"]["rootfsPropagation"] = prop
+    bundle.sh("true").write()
+    for rt in (runtime, runc):
+        cid = rt.new_id()
+        script = ("mount --make-rshared / && cat /proc/self/mountinfo > before && "
+                  f"{rt.bin} --root {rt.root} run {' '.join(pivot)} -b {bundle.path} {cid} "
+                  "</dev/null; echo rc=$?; "
+                  f"{rt.bin} --root {rt.root} delete -f {cid} 2>/dev/null; "
+                  "cat /proc/self/mountinfo > after; cmp -s before after && echo same")
+        p = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True,
+                           cwd=os.path.dirname(bundle.path), timeout=60)
+        assert p.stdout.split() == ["rc=0", "same"], (rt.bin, p.stdout, p.stderr)
