@@ -453,3 +453,26 @@ def test_shared_propagation_changes_nothing_outside(runtime, runc, bundle, prop,
         p = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True,
                            cwd=os.path.dirname(bundle.path), timeout=60)
         assert p.stdout.split() == ["rc=0", "same"], (rt.bin, p.stdout, p.stderr)
+
+
+@pytest.mark.parametrize("links,path,want", [
+    ({"a": "/x/y"}, "/a/b", "/x/y/b"),                 # absolute, dangling
+    ({"a": "../../../x"}, "a/b", "/x/b"),              # relative, climbs no higher than /
+    ({"d/a": "../e/f"}, "/d/a/g", "/e/f/g"),           # relative to its directory
+    ({"a": "b", "b": "/c"}, "/a/z", "/c/z"),           # a chain
+    ({"a": "/x"}, "/a/../q", "/q"),                    # ".." after a link: from its target
+    ({}, "/no/./such//path/", "/no/such/path"),
+    ({"a": "/"}, "/a", "/"),
+])
+def test_resolve_lexically(tmp_path, links, path, want):
+    from pyrunc import paths
+    root = tmp_path / "root"
+    root.mkdir()
+    for name, target in links.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, root / name)
+    fd = os.open(root, os.O_PATH | os.O_DIRECTORY)
+    try:
+        assert paths.resolve_lexically(fd, path) == want
+    finally:
+        os.close(fd)
