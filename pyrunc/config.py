@@ -238,6 +238,10 @@ class Linux:
         self.sysctl = d.get("sysctl") or {}
         check_sysctl(self.sysctl, seen)
         self.rootfs_propagation = d.get("rootfsPropagation") or ""
+        if self.rootfs_propagation not in ("", "private", "rprivate", "slave", "rslave",
+                                           "shared", "rshared", "unbindable", "runbindable"):
+            raise ConfigError("linux.rootfsPropagation",
+                              f"rootfsPropagation={self.rootfs_propagation} is not supported")
         self.masked_paths = d.get("maskedPaths") or []
         self.readonly_paths = d.get("readonlyPaths") or []
         self.mount_label = d.get("mountLabel") or ""

@@ -266,6 +266,10 @@ def _prepare(cid, opts):
         capabilities.check_grantable(capabilities.Sets(spec.process.capabilities))
     if not os.path.isdir(spec.root_path):
         raise ConfigError("root.path", f"rootfs {spec.root_path} is not a directory")
+    if opts.no_pivot and spec.linux.rootfs_propagation in ("private", "rprivate"):
+        # (runc: the chroot keeps the host's mounts pinned, unreleasable)
+        raise ConfigError("linux.rootfsPropagation",
+                          "rootfsPropagation of [r]private is not safe without pivot_root")
     from . import cgroups
     cg = cgroups.manager(spec.linux.cgroups_path, cid, bool(opts.systemd_cgroup))
     d = {

@@ -51,10 +51,11 @@ ALL = sorted(set(FLAGS) | set(PROPAGATION) | set(RECURSIVE) | set(EXTENSIONS))
 
 
 class Options:
-    __slots__ = ("flags", "propagation", "attr_set", "attr_clr", "data", "extensions")
+    __slots__ = ("flags", "cleared", "propagation", "attr_set", "attr_clr", "data", "extensions")
 
     def __init__(self, options, where):
         self.flags = 0
+        self.cleared = 0  # asked to be clear ("dev", "rw"...): a bind remount must clear them
         self.propagation = []
         self.attr_set = 0
         self.attr_clr = 0
@@ -65,8 +66,10 @@ class Options:
             if f is not None:
                 if f[0]:
                     self.flags &= ~f[1]
+                    self.cleared |= f[1]
                 else:
                     self.flags |= f[1]
+                    self.cleared &= ~f[1]
                 continue
             p = PROPAGATION.get(o)
             if p is not None:

@@ -7,29 +7,47 @@ from . import syscalls as sc
 from .errors import ConfigError
 from .mountopts import PROPAGATION, Options
 
-LOCKED = sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_NOATIME | \
-    sc.MS_NODIRATIME | sc.MS_RELATIME
-# statvfs f_flag bits (ST_*) -> MS_* for the flags a bind remount must keep
+_ATIME = sc.MS_NOATIME | sc.MS_RELATIME | sc.MS_STRICTATIME  # one of them, an "enum"
+# what the kernel locks on the mounts a new user namespace's mount namespace copies
+LOCKED = sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | _ATIME | sc.MS_NODIRATIME
+# statvfs f_flag bits (ST_*) -> MS_* (strictatime is no bit: it is the absence of the others)
 _ST_TO_MS = ((1, sc.MS_RDONLY), (2, sc.MS_NOSUID), (4, sc.MS_NODEV), (8, sc.MS_NOEXEC),
-             (1024, sc.MS_NOATIME), (2048, sc.MS_NODIRATIME), (4096, sc.MS_RELATIME))
+             (1024, sc.MS_NOATIME), (2048, sc.MS_NODIRATIME), (4096, sc.MS_RELATIME),
+             (0x2000, sc.MS_NOSYMFOLLOW))
 
 
 def prepare_root(spec):
-    """Before any mount: stop propagation to the host, make rootfs a mount.
+    """Before any mount, as runc: / gets rootfsPropagation (default
+    rslave: nothing we mount reaches the host), the mount holding the
+    rootfs is made private (slave for a slave propagation) so that the
+    bind below neither propagates nor is shared (pivot_root refuses
+    that), then the rootfs is bind-mounted onto itself.
     Without a mount namespace (hostmounts.py) no propagation is changed:
     this is the host's namespace."""
     own_ns = spec.linux.ns("mount") is not None
-    if own_ns:
-        sc.mount(None, "/", None, sc.MS_SLAVE | sc.MS_REC)
     rootfs = spec.root_path
+    if own_ns:
+        flag = PROPAGATION.get(spec.linux.rootfs_propagation, 0)
+        sc.mount(None, "/", None, flag or sc.MS_SLAVE | sc.MS_REC)
+        _parent_propagation(rootfs, sc.MS_SLAVE if flag & sc.MS_SLAVE else sc.MS_PRIVATE)
     try:
         sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
     except OSError as e:
         raise ConfigError("root.path", f"cannot bind-mount {rootfs}: {e.strerror}") from None
-    # pivot_root refuses a shared parent mount: make the rootfs' own mount private
-    if own_ns:
-        sc.mount(None, rootfs, None, sc.MS_PRIVATE)
     return os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def _parent_propagation(path, flag):
+    """`flag` on the mount `path` is on: EINVAL means not a mount point,
+    so try its parent, up to /."""
+    while True:
+        try:
+            sc.mount(None, path, None, flag)
+            return
+        except OSError as e:
+            if e.errno != 22 or path == "/":
+                raise
+        path = os.path.dirname(path)
 
 
 def _locked_flags(path):
@@ -40,15 +58,42 @@ def _locked_flags(path):
     return sum(ms for st_bit, ms in _ST_TO_MS if st.f_flag & st_bit)
 
 
-def _bind_remount(target, flags):
-    """Remount a bind mount with `flags`. In a user namespace the flags the
-    source mount has (ro, nosuid, ...) are locked and must be repeated, so
-    on EPERM try again with them, as runc does."""
-    locked = _locked_flags(target)
+def _flag_names(flags):
+    from .mountopts import FLAGS
+    return ",".join(sorted(o for o, (clr, f) in FLAGS.items() if not clr and f and
+                           f & flags == f and o not in ("rbind", "bind", "remount")))
+
+
+def _bind_remount(target, flags, cleared=0):
+    """Apply a bind mount's flags the way runc does: first exactly the
+    flags asked for (what the source had and was not asked for is
+    cleared, as `mount --bind -o`). The kernel refuses that (EPERM) when
+    the source's flags are locked (a mount copied into a user
+    namespace's mount namespace): then the locked flags are carried over
+    -- unless the config asked to clear one, or asked for another atime
+    setting than the locked one: that is an error, not a silently
+    different mount."""
+    flags |= sc.MS_BIND | sc.MS_REMOUNT
     try:
-        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | flags | (locked & ~sc.MS_RDONLY))
-    except PermissionError:
-        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | flags | locked)
+        sc.mount(None, target, None, flags)
+        return
+    except OSError as e:
+        first = e
+    have = _locked_flags(target)
+    if not have & _ATIME:
+        have |= sc.MS_STRICTATIME
+    atime = sc.MS_NODIRATIME | _ATIME
+    if have & cleared & LOCKED:
+        names = _flag_names(have & cleared & LOCKED)
+        raise OSError(first.errno, f"cannot clear locked flags {names}: {first.strerror}")
+    if flags & atime and flags & atime != have & atime:
+        raise OSError(first.errno, f"cannot change locked atime flags {_flag_names(have & atime)}"
+                      f": {first.strerror}")
+    try:
+        sc.mount(None, target, None, flags | (have & LOCKED))
+    except OSError as e:
+        raise OSError(e.errno, f"remount with locked flags {_flag_names(have & LOCKED)} "
+                      f"re-applied: {e.strerror}") from None
 
 
 def open_dev_null():
@@ -251,6 +296,7 @@ def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns, resolved, srcfd=None
             return _mount_cgroup_v1(rootfd, dest, opts, v1, new_cgroupns)
         return _mount_cgroup_v2(rootfd, dest, opts, cgroup_paths.get("unified"), new_cgroupns)
     bind = opts.flags & sc.MS_BIND or m.type == "bind"
+    flags, data = opts.flags, opts.data
     if bind:
         src = m.source if os.path.isabs(m.source) else os.path.join(spec.bundle, m.source)
         if srcfd is not None:  # opened by the runtime (bindsources.py)
@@ -258,26 +304,31 @@ def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns, resolved, srcfd=None
         if not os.path.exists(src):
             raise ConfigError(f"{m.where}.source", f"bind source {src} does not exist")
         fd = paths.mkdir_all(rootfd, dest) if os.path.isdir(src) else paths.make_file(rootfd, dest)
+    elif m.type == "tmpfs":
+        fd, data = _tmpfs_mountpoint(rootfd, dest, data)
     else:
         fd = paths.mkdir_all(rootfd, dest)
+    if not bind and (m.type == "tmpfs" or clean(dest) == "/dev"):
+        # read-only only at the end (finish_root), as runc: mounts and
+        # device nodes under it come first
+        flags &= ~sc.MS_RDONLY
     try:
         resolved.check(spec, m, fd)
         target = procfs.fd_path(fd)
         if bind:
             sc.mount(src, target, None, sc.MS_BIND | (opts.flags & sc.MS_REC))
             extra = opts.flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
-            if extra:
+            if extra or opts.cleared:  # (a bare "bind" keeps the source's flags)
                 # the new mount is the last one on the path: reopen to reach it
                 os.close(fd)
                 fd = paths.open_in_root(rootfd, dest)
                 target = procfs.fd_path(fd)
-                _bind_remount(target, extra)
+                _bind_remount(target, extra, opts.cleared)
         else:
-            data = opts.data
             if m.type == "tmpfs" and "tmpcopyup" in opts.extensions:
-                _tmpfs_copyup(m, target, opts)
+                _tmpfs_copyup(m, fd, flags, data)
             else:
-                sc.mount(m.source or m.type, target, m.type, opts.flags, data)
+                sc.mount(m.source or m.type, target, m.type, flags, data)
         if opts.propagation or opts.attr_set or opts.attr_clr:
             os.close(fd)
             fd = paths.open_in_root(rootfd, dest)
@@ -318,31 +369,64 @@ def _attach(spec, rootfd, m, tree, resolved):
             os.close(fd)
 
 
-def _tmpfs_copyup(m, target, opts):
-    """tmpfs with what the image has at the destination copied in (podman's
-    --read-only /tmp, /run). The tmpfs is filled at a staging directory of
-    this private mount namespace, then moved onto the destination."""
-    # (our pid is 1 in a new pid namespace: a random name, never reused)
-    stage = f"/tmp/.pyrunc-copyup-{os.urandom(8).hex()}"
-    os.mkdir(stage, 0o700)
+def _tmpfs_mountpoint(rootfd, dest, data):
+    """The mount point of a tmpfs, and its data: over a directory that
+    exists, the tmpfs takes that directory's mode unless mode= says
+    otherwise (runc); one made for it leaves the kernel's 1777."""
+    import stat
     try:
-        sc.mount(m.source or "tmpfs", stage, "tmpfs", opts.flags & ~sc.MS_RDONLY, opts.data)
+        fd = paths.open_in_root(rootfd, dest)
+    except FileNotFoundError:
+        return paths.mkdir_all(rootfd, dest), data
+    mode = f"mode={stat.S_IMODE(os.fstat(fd).st_mode):04o}"
+    return fd, mode + "," + data if data else mode
+
+
+def _tmpfs_copyup(m, fd, flags, data):
+    """tmpfs with what the image has at the destination copied in (podman's
+    --read-only /tmp, /run). The tmpfs is made detached (fsopen, fsmount),
+    filled from the mount point's own fd, then attached on it: it is never
+    anywhere else (a staging directory under the host's /tmp would show on
+    the host with a shared rootfsPropagation), and no path is looked up
+    again."""
+    fs = sc.fsopen("tmpfs")
+    try:
+        for opt in data.split(","):
+            key, eq, value = opt.partition("=")
+            if eq:
+                sc.fsconfig(fs, sc.FSCONFIG_SET_STRING, key, value)
+            elif key:
+                sc.fsconfig(fs, sc.FSCONFIG_SET_FLAG, key)
+        for flag, key in _SB_FLAGS:
+            if flags & flag:
+                sc.fsconfig(fs, sc.FSCONFIG_SET_FLAG, key)
+        sc.fsconfig(fs, sc.FSCONFIG_CMD_CREATE)
+        tree = sc.fsmount(fs, sum(a for flag, a in _MNT_ATTRS if flags & flag))
+    finally:
+        os.close(fs)
+    try:
+        src = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
         try:
-            src = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            dst = os.open(stage, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            dst = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=tree)
             try:
                 _copy_tree(src, dst)
             finally:
-                os.close(src)
                 os.close(dst)
-            sc.mount(stage, target, None, sc.MS_MOVE)
-        except BaseException:
-            sc.umount2(stage, sc.MNT_DETACH)
-            raise
-        if opts.flags & sc.MS_RDONLY:
-            sc.mount(None, target, None, sc.MS_REMOUNT | opts.flags, opts.data)
+        finally:
+            os.close(src)
+        sc.move_mount(tree, "", fd, "", _EMPTY)
     finally:
-        os.rmdir(stage)
+        os.close(tree)
+
+
+# mount(2) flags of a tmpfs as the new mount API takes them: superblock
+# flags for fsconfig, the others as fsmount's MOUNT_ATTR_* (ro is deferred;
+# "silent" only quiets the kernel's log of a failed mount, and has no key)
+_SB_FLAGS = ((sc.MS_SYNCHRONOUS, "sync"), (sc.MS_DIRSYNC, "dirsync"),
+             (sc.MS_LAZYTIME, "lazytime"), (sc.MS_MANDLOCK, "mand"))
+_MNT_ATTRS = ((sc.MS_NOSUID, 0x2), (sc.MS_NODEV, 0x4), (sc.MS_NOEXEC, 0x8),
+              (sc.MS_NOATIME, 0x10), (sc.MS_STRICTATIME, 0x20), (sc.MS_NODIRATIME, 0x80),
+              (sc.MS_NOSYMFOLLOW, 0x200000))
 
 
 def _copy_tree(src, dst, top=True):
@@ -495,6 +579,9 @@ def _hide_host_proc_sys(rootfs):
             points.append(mp)
     for mp in sorted(points, key=len, reverse=True):
         try:
+            # a shared rootfsPropagation makes them peers of the host's:
+            # the unmount must not propagate there (runc does the same)
+            sc.mount(None, mp, None, sc.MS_SLAVE | sc.MS_REC)
             sc.umount2(mp, sc.MNT_DETACH)
         except FileNotFoundError:
             continue
@@ -529,6 +616,7 @@ def finish_root(spec):
     masks = Masks()
     try:
         linux = spec.linux
+        _readonly_at_last(rootfd, spec)
         # sysctl before the read-only paths: /proc/sys is usually one of them
         write_sysctl(linux.sysctl)
         done = set()
@@ -543,17 +631,38 @@ def finish_root(spec):
             if c not in done:  # (a second mask would find the first one's /dev/null)
                 done.add(c)
                 _mask(rootfd, c, f"linux.maskedPaths[{i}]", masks)
-        if linux.rootfs_propagation:
-            flag = PROPAGATION.get(linux.rootfs_propagation)
-            if flag is None:
-                raise ConfigError("linux.rootfsPropagation",
-                                  f"unknown propagation {linux.rootfs_propagation!r}")
+        flag = PROPAGATION.get(linux.rootfs_propagation, 0)
+        if flag & ~sc.MS_REC not in (0, sc.MS_PRIVATE, sc.MS_SLAVE):
+            # shared, unbindable: on the new / (private and slave were given
+            # to the rootfs' parent before the bind: prepare_root). After the
+            # read-only paths, not before as runc: those are binds, refused
+            # (EINVAL) under an already runbindable /.
             sc.mount(None, "/", None, flag)
         if spec.root_readonly:
             sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _locked_flags("/"))
     finally:
         os.close(rootfd)
         masks.close()
+
+
+def _readonly_at_last(rootfd, spec):
+    """The read-only tmpfs and /dev mounts, mounted read-write so that
+    what goes under them could be made, become read-only now (runc's
+    finalizeRootfs)."""
+    for m in spec.mounts:
+        dest = clean(m.destination)
+        if _is_bind(m) or not (m.type == "tmpfs" or dest == "/dev"):
+            continue
+        if not Options(m.options, m.where).flags & sc.MS_RDONLY:
+            continue
+        try:
+            fd = paths.open_in_root(rootfd, dest)
+            try:
+                sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH, attr_set=sc.MOUNT_ATTR_RDONLY)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise ConfigError(m.where, f"remounting {dest} read-only: {e.strerror}") from None
 
 
 # filesystems a masked or read-only path under /sys may be on: sysfs and

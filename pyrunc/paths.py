@@ -34,6 +34,8 @@ def mkdir_all(rootfd, path, mode=0o755, _depth=0):
         return open_in_root(rootfd, path, O_PATH | os.O_DIRECTORY)
     except FileNotFoundError:
         pass
+    if _depth == 0:  # dangling symlinks on the way: made where they point, in the root
+        path = resolve_lexically(rootfd, path)
     if _depth > 40:
         raise OSError(40, "too many levels of symbolic links", path)
     head, base = _split(path)
@@ -65,7 +67,8 @@ def make_file(rootfd, path, mode=0o644):
         return open_in_root(rootfd, path)
     except FileNotFoundError:
         pass
-    head, base = _split(path)
+    # a trailing dangling symlink too: the file is made where it points
+    head, base = _split(resolve_lexically(rootfd, path))
     pfd = mkdir_all(rootfd, head)
     try:
         try:
@@ -81,3 +84,48 @@ def make_file(rootfd, path, mode=0o644):
 
 def fd_path(fd):
     return f"/proc/self/fd/{fd}"
+
+
+def resolve_lexically(rootfd, path, _limit=255):
+    """`path` with every symlink in it resolved as if the rootfs were /,
+    dangling ones included, and what does not exist taken as it is (runc's
+    "hallucinated" path: SecureJoin, then the real work in the root). Only
+    a name: what is made at it is made by mkdir_all/make_file, inside the
+    root. A link to /tmp/x names <rootfs>/tmp/x, never the host's /tmp."""
+    todo = [c for c in path.split("/") if c and c != "."]
+    todo.reverse()
+    done = []
+    links = 0
+    while todo:
+        c = todo.pop()
+        if c == "..":
+            if done:
+                done.pop()
+            continue
+        done.append(c)
+        target = _readlink_in(rootfd, done)
+        if target is None:
+            continue  # missing, or not a symlink: taken as it is
+        links += 1
+        if links > _limit:
+            raise OSError(40, "too many levels of symbolic links", path)
+        done.pop()
+        if target.startswith("/"):
+            done = []
+        todo.extend(reversed([t for t in target.split("/") if t and t != "."]))
+    return "/" + "/".join(done)
+
+
+def _readlink_in(rootfd, parts):
+    """The target of the symlink at parts (no symlink before it), or None."""
+    try:
+        pfd = sc.openat2(rootfd, "/".join(parts[:-1]) or ".", O_PATH | os.O_DIRECTORY, 0,
+                         IN_ROOT | sc.RESOLVE_NO_SYMLINKS)
+    except OSError:
+        return None
+    try:
+        return os.readlink(parts[-1], dir_fd=pfd)
+    except OSError:
+        return None
+    finally:
+        os.close(pfd)
