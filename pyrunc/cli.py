@@ -276,6 +276,12 @@ def main(argv=None):
     if handler is None:
         log.error(REFUSED_COMMANDS.get(cmd) or f"No help topic for '{cmd}'")
         return 1
+    from . import state
+    try:
+        g["root"] = state.check_root(g["root"])  # (never "/": runc HEAD's check)
+    except PyruncError as e:
+        log.error(str(e))
+        return e.exit_code
     try:
         opts, pos = parse_cmd(cmd, args)
         if opts.get("help"):

@@ -266,7 +266,8 @@ def _drive(chan, child):
             exec_pid = int(payload)
         elif tag == sync.READY:
             # then the helper's word: maybe "pid N\n" (it forked the
-            # process), then "0" and EOF at the exec, "0<errno>" if it failed
+            # process), then "0" and EOF at the exec (or at the exit 255 of
+            # a failed execve, as runc), "0<errno>" if the filter failed
             data = chan.drain()
             if data.startswith(sync.PID.encode() + b" "):
                 line, _, data = data.partition(b"\n")

@@ -19,8 +19,10 @@ exec (execute.run/_drive <-> execute._exec_child):
   child -> parent  PID <host pid>         when the child itself is the process
   child -> parent  READY
   helper -> parent PID <host pid>         when the helper forked it (pid/time ns)
-  helper -> parent "0" then EOF           the program was exec'd
-                   "0<errno>"             it could not be
+  helper -> parent "0" then EOF           the program was exec'd, or its execve
+                                          failed (runc HEAD: the process then
+                                          exits 255, its error on its stderr)
+                   "0<errno>"             the seccomp filter could not be loaded
 Either side may send ERROR <message> instead, and then exits.
 """
 import os

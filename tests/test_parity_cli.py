@@ -1,0 +1,206 @@
+"""The command line next to runc: --root checks, --debug, `exec --cgroup`,
+an execve failure, hooks' state and failures, and two inputs that once
+gave tracebacks.
+
+Side by side with the installed runc (1.1.5) where it behaves as runc's
+current source (HEAD) does; where they differ, HEAD is what pyrunc
+follows and the assertion is for pyrunc alone (each such test says what
+HEAD does and where in its source). runc is NEVER run against a --root of
+"/" (runc 1.1.5 accepts it, and `delete --force etc` then deletes the
+host's /etc): the "/" refusal is checked in-process, on the function the
+CLI calls before anything else.
+"""
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import needs_root
+from test_parity_lifecycle import wait_for
+from test_parity_process import RUNC, ok, run_both, runc, started  # noqa: F401 (fixtures)
+
+pytestmark = [needs_root,
+              pytest.mark.skipif(not os.path.exists(RUNC), reason="runc not installed")]
+
+
+# -- 1. --root ----------------------------------------------------------------
+@pytest.mark.parametrize("root,cwd", [("/", None), ("/tmp/..", None), ("//", None),
+                                      ("", "/"), (".", "/"), ("../../..", "/usr/lib"),
+                                      ("///", None), ("link", None)])
+def test_root_slash_is_refused(root, cwd, monkeypatch, tmp_path):
+    """runc HEAD (utils.go reviseRootDir): a --root that is "/" once made
+    absolute and clean (given as "", ".", "../.." or "/") is refused with
+    "Option --root argument should not be set to /". runc 1.1.5 takes it,
+    which is how a host's /etc was once deleted: never run here."""
+    from pyrunc import state
+    from pyrunc.errors import ContainerError
+    if cwd:
+        monkeypatch.chdir(cwd)
+    if root == "link":  # (beyond runc, which does not resolve symlinks)
+        root = str(tmp_path / "link")
+        os.symlink("/", root)
+    with pytest.raises(ContainerError, match="^Option --root argument should not be set to /$"):
+        state.check_root(root)
+
+
+def test_root_is_made_absolute(tmp_path, monkeypatch):
+    from pyrunc import state
+    monkeypatch.chdir(tmp_path)
+    assert state.check_root("st/../st2") == str(tmp_path / "st2")
+
+
+@pytest.mark.parametrize("kind", ["file", "world-writable", "group-writable", "other-owner"])
+def test_root_that_is_not_ours_is_refused(runtime, bundle, tmp_path, kind):
+    """Beyond runc: an existing --root must be a directory that this user
+    owns and nobody else may write to (another user could plant state
+    entries for `delete`/`kill` to act on). Every command refuses it before
+    reading or making anything under it."""
+    root = tmp_path / "root"
+    if kind == "file":
+        root.write_text("")
+    else:
+        root.mkdir()
+        if kind == "world-writable":
+            root.chmod(0o1777)
+        elif kind == "group-writable":
+            root.chmod(0o770)
+        else:
+            os.chown(root, 65534, 65534)
+    rt = runtime.__class__(str(root))
+    cid = runtime.new_id()
+    for args in (("create", "-b", bundle.path, cid), ("delete", "--force", cid), ("list",),
+                 ("kill", cid)):
+        p = rt(*args)
+        assert p.returncode == 1, (args, p.stderr)
+        assert p.stderr.startswith(f"--root {root}: "), (args, p.stderr)
+        assert "Traceback" not in p.stderr
+    if kind != "file":
+        assert os.listdir(root) == []
+        os.chown(root, 0, 0)
+
+
+def test_partial_entry_holding_foreign_files_is_not_removed(runtime, tmp_path):
+    """`delete --force ID` of an entry without a readable state.json removes
+    it only when it holds what a state dir holds (state.json, its .tmp,
+    exec.fifo): a directory of something else is left alone, with an error
+    naming it. (runc HEAD os.RemoveAll's whatever <root>/<id> is.)"""
+    os.makedirs(runtime.root, 0o711)
+    d = os.path.join(runtime.root, "notours")
+    os.mkdir(d)
+    with open(os.path.join(d, "precious"), "w") as f:
+        f.write("keep")
+    p = runtime("delete", "--force", "notours")
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert f"refusing to remove {d}: not a container's state directory" in p.stderr
+    assert os.path.exists(os.path.join(d, "precious"))
+    os.unlink(os.path.join(d, "precious"))
+    os.rmdir(d)
+
+
+# -- 6. two tracebacks ----------------------------------------------------------
+def test_spec_bundle_missing(runtime, runc, tmp_path):  # noqa: F811
+    """runc's words for `spec --bundle` of a missing or non-directory path
+    (Go's PathError of the chdir), exit 1, no traceback."""
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for b, why in ((tmp_path / "missing", "no such file or directory"),
+                   (afile, "not a directory")):
+        for rt in (runtime, runc):
+            p = rt("spec", "--bundle", b)
+            assert p.returncode == 1, p.stderr
+            assert f"chdir {b}: {why}" in p.stderr, p.stderr
+            assert "Traceback" not in p.stderr
+    assert sorted(os.listdir(tmp_path)) == ["afile"]
+
+
+@pytest.mark.parametrize("content", ["dir", "dir-with-fifo"])
+def test_force_delete_state_json_is_a_directory(runtime, content):
+    """A state entry whose state.json is a directory: `state` fails with a
+    clean error, `delete --force` removes the entry (a warning, exit 0)."""
+    d = os.path.join(runtime.root, "broken")
+    os.makedirs(os.path.join(d, "state.json"))
+    if content == "dir-with-fifo":
+        os.mkfifo(os.path.join(d, "exec.fifo"))
+    p = runtime("state", "broken")
+    assert p.returncode == 1 and "state.json of broken: is a directory" in p.stderr
+    assert "Traceback" not in p.stderr
+    p = runtime("delete", "broken")
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    p = runtime("delete", "--force", "broken")
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    assert not os.path.exists(d)
+
+
+# -- 3. exec --cgroup ---------------------------------------------------------
+@pytest.mark.cgroupv2
+@pytest.mark.parametrize("sub", ["..", "../x", "a/../../..", "/../.."])
+def test_exec_cgroup_outside_the_container(started, sub):  # noqa: F811
+    """runc HEAD (libcontainer/process_linux.go, and the cgroups module's
+    AddPid): a sub-cgroup path that leaves the container's cgroup is
+    refused as "bad sub cgroup path: <path>", exit 255 (exec.go:
+    fatalWithCode 255). runc 1.1.5 exits 255 too, in other words
+    ("..: is not a sub cgroup path")."""
+    s = started()
+    out = s.exec("--cgroup", sub, ["true"])
+    mine = out["pyrunc"]
+    assert mine.returncode == 255, mine.stderr
+    assert f"bad sub cgroup path: {sub}" in mine.stderr
+    if sub == "..":
+        assert out["runc"].returncode == 255
+        assert "is not a sub cgroup path" in out["runc"].stderr
+
+
+@pytest.mark.cgroupv2
+def test_exec_cgroup_slash_is_the_container_cgroup(started):  # noqa: F811
+    """`--cgroup /` is the container's own cgroup (runc's exec.bats)."""
+    s = started()
+    out = s.exec("--cgroup", "/", ["cat", "/proc/self/cgroup"])
+    plain = s.exec(["cat", "/proc/self/cgroup"])
+    for name in ("pyrunc", "runc"):
+        assert ok(out[name], name) == ok(plain[name], name)
+
+
+# -- 4. an execve failure --------------------------------------------------------
+def _unrunnable(bundle):
+    """A program that exists (so create finds it) but cannot be exec'd."""
+    script = os.path.join(bundle.rootfs, "run.sh")
+    with open(script, "w") as f:
+        f.write("#!/no/such/shell\n")
+    os.chmod(script, 0o755)
+
+
+def test_execve_failure_start_succeeds_process_exits_255(runtime, runc, bundle):  # noqa: F811
+    """runc HEAD (standard_init_linux.go): the exec fifo is written and
+    closed before execve, so `start` succeeds; the init's execve error is
+    printed on the container's stderr ("exec /run.sh: no such file or
+    directory") and it exits 255 (init_linux.go Init). runc 1.1.5 exits 1
+    there; HEAD's 255 is asserted for pyrunc."""
+    _unrunnable(bundle)
+    bundle.args("/run.sh").write()
+    for name, rt in (("pyrunc", runtime), ("runc", runc)):
+        cid = rt.new_id()
+        ok(rt("create", "-b", bundle.path, cid, stdin=subprocess.DEVNULL), name)
+        p = rt("start", cid)
+        assert p.returncode == 0, (name, p.stderr)
+        assert wait_for(lambda: rt.state(cid)["status"] == "stopped"), name
+        rt("delete", "--force", cid)
+    mine, theirs = run_both(runtime, runc, bundle)
+    assert theirs.returncode != 0
+    assert mine.returncode == 255
+    assert mine.stderr.splitlines()[0] == "exec /run.sh: no such file or directory"
+    assert "exec /run.sh: no such file or directory" in theirs.stderr
+
+
+def test_exec_execve_failure_exits_255(started, bundle):  # noqa: F811
+    """runc HEAD (setns_init_linux.go): the same for `exec`: the process
+    says `exec /run.sh: ...` and exits 255, which `exec` exits with;
+    `exec -d` has started it and succeeds. (runc 1.1.5's process exits 1.)"""
+    _unrunnable(bundle)
+    s = started()
+    out = s.exec(["/run.sh"])
+    assert out["pyrunc"].returncode == 255 and out["runc"].returncode != 0
+    for name in ("pyrunc", "runc"):
+        assert out[name].stderr.splitlines()[0] == "exec /run.sh: no such file or directory"
+    mine = s.exec("-d", ["/run.sh"])["pyrunc"]
+    assert mine.returncode == 0, mine.stderr
