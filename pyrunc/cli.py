@@ -408,7 +408,10 @@ def cmd_run(g, opts, pos):
     status = launch.wait_forwarding(st.pid, master)
     log.trace("run: init exited")
     if not opts.get("keep"):
-        container.destroy(state.load(g["root"], cid))
+        try:
+            container.destroy(state.load(g["root"], cid))
+        except PyruncError as e:  # (a poststop hook) runc's run warns: its status stands
+            log.warn(str(e))
     log.trace("run: destroyed")
     return status
 
@@ -417,8 +420,8 @@ def _force_delete(st):
     from . import container
     try:
         container.delete(st, force=True)
-    except PyruncError:
-        pass
+    except PyruncError as e:  # (a poststop hook's failure: a warning, as runc's run)
+        log.warn(str(e))
 
 
 def cmd_state(g, opts, pos):

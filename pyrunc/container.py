@@ -389,7 +389,7 @@ def _drive_init(chan, procs, spec, cg, st, helper_forks=False):
         elif tag == sync.WANT_HOOKS:
             from . import hooks
             began = time.monotonic()
-            hs = st.hook_state("created")
+            hs = st.hook_state("creating")  # (runc HEAD: process_linux.go, procHooks)
             hs["pid"] = init_pid
             try:
                 hooks.run("prestart", spec.hooks.get("prestart", []), hs)
@@ -527,7 +527,22 @@ def start(st):
         raise ContainerError(err)
     hs = st.d.get("hooks", {}).get("poststart")
     if hs:
-        _run_saved_hooks(st, "poststart", hs, "running", warn=True)
+        try:
+            _run_saved_hooks(st, "poststart", hs, "running", warn=False)
+        except PyruncError:
+            # runc HEAD (Container.postStart): a failed poststart hook fails
+            # start and SIGKILLs the container (not the spec's warning)
+            _kill_after_poststart(st)
+            raise
+
+
+def _kill_after_poststart(st):
+    try:
+        kill(st, 9)  # (cgroup-wide when the init shares a pid namespace)
+    except PyruncError as e:
+        if str(e) != "container not running":
+            log.warn(f"kill after failed poststart: {e}")
+    _wait_gone(st.pid)
 
 
 def _open_fifo_and_wait(st, fifo):
@@ -575,9 +590,12 @@ def _open_fifo_and_wait(st, fifo):
 
 
 def _run_saved_hooks(st, kind, hook_dicts, status, warn):
+    """warn: True (log.warn), False (the first failure raises), or a
+    function each failure is passed to."""
     from . import hooks
     hs = [config.Hook(h) for h in hook_dicts]
-    hooks.run(kind, hs, st.hook_state(status), warn=log.warn if warn else None)
+    hooks.run(kind, hs, st.hook_state(status),
+              warn=log.warn if warn is True else warn or None)
 
 
 # -- kill / delete ----------------------------------------------------------
@@ -749,10 +767,19 @@ def destroy(st):
     for d in cg.remove() or ():
         log.debug(f"delete: removed cgroup {d}")
     hs = st.d.get("hooks", {}).get("poststop")
+    failed = []
     if hs:
-        _run_saved_hooks(st, "poststop", hs, "stopped", warn=True)
+        # every one runs (the spec); the container goes all the same, and
+        # the first failure is then the command's error (runc HEAD:
+        # destroy() returns it after removing the state dir)
+        _run_saved_hooks(st, "poststop", hs, "stopped", warn=failed.append)
     state.remove_dir(st.dir)
     log.debug(f"delete: removed state dir {st.dir}")
+    for msg in failed[1:]:
+        log.warn(msg)
+    if failed:
+        from .hooks import HookError
+        raise HookError(failed[0])
 
 
 def load(root, cid):

@@ -204,3 +204,87 @@ def test_exec_execve_failure_exits_255(started, bundle):  # noqa: F811
         assert out[name].stderr.splitlines()[0] == "exec /run.sh: no such file or directory"
     mine = s.exec("-d", ["/run.sh"])["pyrunc"]
     assert mine.returncode == 0, mine.stderr
+
+
+# -- 5. hooks -------------------------------------------------------------------
+def _record_hook(log, kind):
+    """A host hook appending `<kind> <state>` to `log`."""
+    return {"path": "/bin/sh", "args": ["sh", "-c", f'read -r s; echo "{kind} $s" >> {log}']}
+
+
+def test_hooks_before_start_see_creating(runtime, runc, bundle, tmp_path):  # noqa: F811
+    """runc HEAD: the state given to prestart and createRuntime hooks
+    (libcontainer/process_linux.go, procHooks) and to createContainer hooks
+    (rootfs_linux.go) says "creating"; poststart's "running" (postStart
+    reads the state once the exec fifo is gone), poststop's "stopped".
+    runc 1.1.5 agrees but for poststart, which it runs at create
+    ("created"): HEAD's "running" is asserted for pyrunc."""
+    bundle.args("sleep", "30")
+    got = {}
+    for name, rt in (("pyrunc", runtime), ("runc", runc)):
+        log = tmp_path / f"{name}.log"
+        bundle.config["hooks"] = {k: [_record_hook(log, k)] for k in (
+            "prestart", "createRuntime", "createContainer", "poststart", "poststop")}
+        bundle.write()
+        cid = rt.new_id()
+        ok(rt("create", "-b", bundle.path, cid), name)
+        ok(rt("start", cid), name)
+        ok(rt("delete", "--force", cid), name)
+        got[name] = [(line.split(" ", 1)[0], json.loads(line.split(" ", 1)[1])["status"])
+                     for line in log.read_text().splitlines()]
+    want = [("prestart", "creating"), ("createRuntime", "creating"),
+            ("createContainer", "creating"), ("poststart", "running"), ("poststop", "stopped")]
+    assert got["pyrunc"] == want
+    assert got["runc"][:3] == want[:3] and got["runc"][4] == want[4]
+
+
+def test_poststart_failure_fails_start_and_kills(runtime, runc, bundle):  # noqa: F811
+    """runc HEAD (libcontainer/container_linux.go, postStart): a failed
+    poststart hook fails `start` ("error running poststart hook #0: ...",
+    exit 1) and SIGKILLs the container (its `sleep` as pid 1 would ignore a
+    SIGTERM): it is then stopped. `run` fails the same way and removes it.
+    runc 1.1.5 runs poststart hooks at create, whose failure removes the
+    container: the same end for `run`, asserted side by side."""
+    bundle.args("sleep", "30")
+    bundle.config["hooks"] = {"poststart": [{"path": "/bin/false"}]}
+    bundle.write()
+    cid = runtime.new_id()
+    ok(runtime("create", "-b", bundle.path, cid))
+    pid = runtime.state(cid)["pid"]
+    p = runtime("start", cid)
+    assert p.returncode == 1, p.stderr
+    assert "error running poststart hook #0: /bin/false: exit status 1" in p.stderr
+    assert runtime.state(cid)["status"] == "stopped"
+    assert wait_for(lambda: not os.path.exists(f"/proc/{pid}"))
+    ok(runtime("delete", cid))
+    for name, rt in (("pyrunc", runtime), ("runc", runc)):
+        cid = rt.new_id()
+        p = rt("run", "-b", bundle.path, cid, stdin=subprocess.DEVNULL)
+        assert p.returncode == 1 and "error running " in p.stderr, (name, p.stderr)
+        assert "exit status 1" in p.stderr, name
+        assert rt("state", cid).returncode == 1, name
+
+
+def test_poststop_failure_fails_delete_but_removes(runtime, runc, bundle, tmp_path):  # noqa: F811
+    """runc HEAD (libcontainer/state_linux.go, destroy): the cgroups and the
+    state dir are removed, then poststop hooks run and the first failure is
+    delete's error (delete.go returns it: exit 1): the container is gone
+    all the same. pyrunc still runs the hooks after a failed one (the
+    spec's "remaining hooks ... continue"; runc stops at the first). runc
+    1.1.5 logs the error but exits 0: HEAD's exit 1 is asserted for
+    pyrunc."""
+    bundle.args("sleep", "30")
+    for name, rt in (("pyrunc", runtime), ("runc", runc)):
+        log = tmp_path / f"{name}.log"
+        bundle.config["hooks"] = {"poststop": [{"path": "/bin/false"}, _record_hook(log, "x")]}
+        bundle.write()
+        cid = rt.new_id()
+        ok(rt("run", "-d", "-b", bundle.path, cid, stdin=subprocess.DEVNULL), name)
+        p = rt("delete", "--force", cid)
+        assert "error running " in p.stderr and "exit status 1" in p.stderr, name
+        assert rt("state", cid).returncode == 1, name
+        assert not os.path.exists(os.path.join(rt.root, cid)), name
+        if name == "pyrunc":
+            assert p.returncode == 1
+            assert "error running poststop hook #0: /bin/false: exit status 1" in p.stderr
+            assert log.exists()
