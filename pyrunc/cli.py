@@ -624,14 +624,14 @@ def cmd_delete(g, opts, pos):
     except NotExist:
         if force:  # what a create or delete killed half-way left, if anything
             for what in state.remove_partial(g["root"], cid):
-                log.debug(f"delete: removed {what}")
+                log.debug("delete: removed %s", what)
             return 0
         raise
     except PyruncError:
         if not force:
             raise
         for what in state.remove_partial(g["root"], cid):
-            log.debug(f"delete: removed {what}")
+            log.debug("delete: removed %s", what)
         return 0
     try:
         container.delete(st, force)

@@ -188,6 +188,9 @@ class InitContext:
             from . import execinit
             hooks_fd = execinit.hooks_memfd(start_hooks, self.hook_state("created"),
                                             None if self.helper_forks else self.host_pid)
+        # (runc's words for these steps; sent before READY, the channel's last)
+        log.debug("init: closing the pipe to signal completion")
+        log.debug("init: about to wait on exec fifo")
         self.child_chan.send(sync.READY)
         return ("p", self.fifo_fd, hooks_fd)
 
@@ -216,7 +219,7 @@ def create(cid, opts):
     cg_made = False
     try:
         fifo_fd = _make_fifo(st)
-        log.trace("create: state+fifo")
+        log.trace("create: state dir and exec fifo made")
         cg_made = _make_cgroups(st, cg)
         log.trace("create: cgroups made")
         init_pid = _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs)
@@ -313,13 +316,13 @@ def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
         ctx = InitContext(spec, cid, opts, st, cg, fifo_fd, child_chan, ns_fds)
         # always: without a devices section the default rules still apply
         cg.apply(spec.linux.resources)
-        log.trace("create: resources")
+        log.trace("create: cgroup resources set")
         from . import execinit, init
         init.preload(spec.process, spec, ctx.debug,
                      sockets=ctx.seccomp is not None and ctx.seccomp[2] is not None)
-        log.trace("create: preloaded")
+        log.trace("create: what the init needs imported")
         ctx.memfd = execinit.sealed_helper()
-        log.trace("create: fork")
+        log.trace("create: forking the init")
         # The init's first garbage collection would walk (and so copy on
         # write) every object shared with us: 1-2 ms in its mount phase.
         # Frozen objects are never collected, in either process.
@@ -329,6 +332,9 @@ def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
         if pid == 0:
             chan.close()
             lock.drop()  # the init may outlive this command (startContainer)
+            if ctx.debug:  # its debug lines go to us, never to the container's stderr
+                log.to_channel(child_chan)
+                log.debug("child process in init()")
             init.child_main(ctx)  # (never returns: ends in exec or _exit)
         procs.child = pid
         ctx.close()
@@ -371,7 +377,9 @@ def _drive_init(chan, procs, spec, cg, st, helper_forks=False):
         if tag == sync.ERROR:
             procs.reap_child()
             raise InitError(payload)
-        if tag == sync.WANT_ID_MAPS:
+        if tag == sync.LOG:
+            log.relay(payload)
+        elif tag == sync.WANT_ID_MAPS:
             ns.write_id_maps(child, spec.linux)
             chan.send(sync.GO_ON)
         elif tag == sync.PID:
@@ -382,6 +390,7 @@ def _drive_init(chan, procs, spec, cg, st, helper_forks=False):
                 procs.reap_child()  # the intermediate process exits at once
             oom = spec.process.oom_score_adj
             if oom is not None:
+                log.debug("update /proc/%d/oom_score_adj to '%d'", init_pid, oom)
                 _write_oom(init_pid, oom)
             if spec.linux.net_devices:
                 from . import netdevices
@@ -400,7 +409,7 @@ def _drive_init(chan, procs, spec, cg, st, helper_forks=False):
             deadline += time.monotonic() - began  # (bounded by the hooks' timeouts)
             chan.send(sync.GO_ON)
         elif tag == sync.READY:
-            log.trace("create: init ready")
+            log.trace("create: init ready, handing over to the helper")
             # The init closes its end when it execs the helper: EOF = handed
             # over. In a joined pid namespace the helper forks the container's
             # process first and tells us its pid (csrc/execinit.c, F).
@@ -516,9 +525,9 @@ def start(st):
     if status != "created":
         raise ContainerError(f"cannot start an already {status} container")
     fifo = os.path.join(st.dir, state.FIFO)
-    log.trace("start: begin")
+    log.trace("start: opening the exec fifo")
     err = _open_fifo_and_wait(st, fifo)
-    log.trace("start: exec done")
+    log.trace("start: the container's process was exec'd")
     try:
         os.unlink(fifo)
     except FileNotFoundError:
@@ -740,7 +749,7 @@ def delete(st, force=False):
             raise ContainerError(f"cannot delete container {st.id} that is not stopped: {status}")
         if st.pid > 0:
             if _signal_init(st, 9):
-                log.debug(f"delete: killed the container's init (pid {st.pid})")
+                log.debug("delete: killed the container's init (pid %d)", st.pid)
             if status == "paused":  # frozen tasks only die once thawed
                 from . import cgroups
                 try:
@@ -760,12 +769,12 @@ def destroy(st):
         left = cg.pids() if log.is_debug() else ()
         cg.kill_all()
         if left:
-            log.debug(f"delete: killed {len(left)} process(es) of the container's cgroup: "
-                      + " ".join(map(str, left)))
+            log.debug("delete: killed %d process(es) of the container's cgroup: %s",
+                      len(left), " ".join(map(str, left)))
     except (OSError, PyruncError) as e:
         log.warn(f"delete: {getattr(e, 'strerror', None) or e}")
     for d in cg.remove() or ():
-        log.debug(f"delete: removed cgroup {d}")
+        log.debug("delete: removed cgroup %s", d)
     hs = st.d.get("hooks", {}).get("poststop")
     failed = []
     if hs:
@@ -774,7 +783,7 @@ def destroy(st):
         # destroy() returns it after removing the state dir)
         _run_saved_hooks(st, "poststop", hs, "stopped", warn=failed.append)
     state.remove_dir(st.dir)
-    log.debug(f"delete: removed state dir {st.dir}")
+    log.debug("delete: removed state dir %s", st.dir)
     for msg in failed[1:]:
         log.warn(msg)
     if failed:

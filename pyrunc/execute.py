@@ -202,6 +202,9 @@ def run(root, cid, o):
         if pid == 0:
             parent.close()
             lock.drop()
+            if log._debug:  # its debug lines go to us, never to the process's stderr
+                log.to_channel(child)
+                log.debug("child process in init()")
             _child(child, proc, cg, target, memfd, console_fd, seccomp, o)
         child.close()
         os.close(memfd)
@@ -215,6 +218,7 @@ def run(root, cid, o):
         lock.release()
         try:
             exec_pid = _drive(parent, pid)
+            log.debug("exec: the process was exec'd (pid %d)", exec_pid)
         except BaseException:
             if pidfd_sock is not None:
                 os.close(pidfd_sock)
@@ -262,7 +266,9 @@ def _drive(chan, child):
     exec_pid = child
     while True:
         tag, payload = chan.recv()
-        if tag == sync.PID:
+        if tag == sync.LOG:
+            log.relay(payload)
+        elif tag == sync.PID:
             exec_pid = int(payload)
         elif tag == sync.READY:
             # then the helper's word: maybe "pid N\n" (it forked the
@@ -330,6 +336,7 @@ def _exec_child(ch, proc, cg, target, memfd, console_fd, seccomp, o):
 
     def ready():
         # the helper reports its fork and an exec failure on our pipe (_drive)
+        log.debug("setns_init: about to exec")  # (runc's words)
         ch.send(sync.READY)
         return ("f", ch.wfd)
     # a notify agent hears of the process that loads the filter: with a

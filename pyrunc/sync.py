@@ -24,9 +24,12 @@ exec (execute.run/_drive <-> execute._exec_child):
                                           exits 255, its error on its stderr)
                    "0<errno>"             the seccomp filter could not be loaded
 Either side may send ERROR <message> instead, and then exits.
+With --debug, the child (init or exec) may send LOG <json> at any point
+before READY: a debug line (log.relay writes it where the runtime's go).
 """
 import os
 
+from . import log
 from .errors import InitError
 
 PID = "pid"
@@ -36,6 +39,7 @@ WANT_ID_MAPS = "userns"
 WANT_HOOKS = "hooks"
 GO_ON = "ok"
 ABORT = "abort"
+LOG = "log"
 
 
 class Channel:
@@ -47,6 +51,8 @@ class Channel:
         self.buf = b""
 
     def send(self, tag, payload=""):
+        if log._debug and tag != LOG:
+            log.debug("writing sync %s", tag)  # (runc's words)
         msg = f"{tag} {payload}".replace("\n", " ") + "\n"
         os.write(self.wfd, msg.encode())
 
@@ -62,6 +68,8 @@ class Channel:
             self.buf += chunk
         line, _, self.buf = self.buf.partition(b"\n")
         tag, _, payload = line.decode(errors="replace").partition(" ")
+        if log._debug and tag != LOG:
+            log.debug("read sync %s", tag)
         return tag, payload
 
     def drain(self):

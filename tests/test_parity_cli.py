@@ -288,3 +288,116 @@ def test_poststop_failure_fails_delete_but_removes(runtime, runc, bundle, tmp_pa
             assert p.returncode == 1
             assert "error running poststop hook #0: /bin/false: exit status 1" in p.stderr
             assert log.exists()
+
+
+# -- 2. --debug -----------------------------------------------------------------
+# runc's words for steps pyrunc has too (libcontainer: init_linux.go,
+# standard_init_linux.go, setns_init_linux.go; signals.go), common to runc
+# HEAD and 1.1.5. (runc's nsexec stage lines have no pyrunc counterpart.)
+INIT_WORDS = ("child process in init()", "init: closing the pipe to signal completion")
+EXEC_WORDS = ("child process in init()", "setns_init: about to exec")
+
+
+def _debug_lines(text, fmt):
+    """The debug lines of a log or of stderr: (msg, fields) each."""
+    out = []
+    for line in text.splitlines():
+        if fmt == "json" and line.startswith("{"):
+            d = json.loads(line)
+            if d.get("level") == "debug":
+                assert set(d) >= {"msg", "time"}, d
+                out.append((d["msg"], d))
+        elif fmt == "text" and "level=debug" in line:
+            assert line.startswith('time="') and ' msg="' in line, line
+            msg, _ = json.JSONDecoder().raw_decode(line, line.index(" msg=") + 5)
+            out.append((msg, line))
+    return out
+
+
+def test_debug_run_on_stderr(runtime, runc, bundle):  # noqa: F811
+    """`--debug run`: runc's `level=debug msg="..."` lines on stderr, the
+    steps of the init among them (sent over its channel: they happen in
+    the container); the program's own output is untouched."""
+    bundle.args("echo", "hi").write()
+    for name, rt in (("pyrunc", runtime), ("runc", runc)):
+        cid = rt.new_id()
+        p = rt("--debug", "run", "-b", bundle.path, cid, stdin=subprocess.DEVNULL)
+        assert p.returncode == 0 and p.stdout == "hi\n", (name, p.stderr)
+        msgs = [m for m, _ in _debug_lines(p.stderr, "text")]
+        for w in INIT_WORDS + ("process exited",):
+            assert w in msgs, (name, w, p.stderr)
+        exited = [line for m, line in _debug_lines(p.stderr, "text") if m == "process exited"]
+        assert " status=0" in exited[0] and " pid=" in exited[0], (name, exited)
+    p = runtime("--debug", "run", "-b", bundle.path, runtime.new_id(), stdin=subprocess.DEVNULL)
+    mine = [m for m, _ in _debug_lines(p.stderr, "text")]
+    # pyrunc's own steps: create, the init, start, the wait, delete
+    for w in ("create: config loaded", "create: cgroups made", "init: about to wait on exec fifo",
+              "start: opening the exec fifo", "read sync ready"):
+        assert w in mine, (w, mine)
+    assert any(m.startswith("delete: removed state dir ") for m in mine), mine
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_debug_into_log_only(runtime, runc, bundle, tmp_path, fmt):  # noqa: F811
+    """With --log, debug lines go into the log and none to stderr (runc's
+    debug.bats); --log-format json makes each one JSON object with level,
+    msg and time (the "process exited" line with its pid and status). The
+    init's lines reach the log too, and never the container's stderr."""
+    bundle.sh("echo out; echo err >&2").write()
+    for name, rt in (("pyrunc", runtime), ("runc", runc)):
+        log = tmp_path / f"{name}.{fmt}"
+        cid = rt.new_id()
+        p = rt("--debug", "--log", log, "--log-format", fmt, "run", "-b", bundle.path, cid,
+               stdin=subprocess.DEVNULL)
+        assert p.returncode == 0, (name, p.stderr)
+        assert p.stdout == "out\n" and p.stderr == "err\n", (name, p.stderr)
+        lines = _debug_lines(log.read_text(), fmt)
+        msgs = [m for m, _ in lines]
+        for w in INIT_WORDS + ("process exited",):
+            assert w in msgs, (name, w, msgs)
+        if fmt == "json":
+            exited = [d for m, d in lines if m == "process exited"][0]
+            assert exited["status"] == 0 and exited["pid"] > 0, (name, exited)
+
+
+def test_debug_exec(started, tmp_path):  # noqa: F811
+    """`--debug exec`: runc's exec.bats words (setns_init), on stderr or
+    into --log only."""
+    s = started()
+    for name, rt in s.rts.items():
+        p = rt("--debug", "exec", s.ids[name], "true")
+        assert p.returncode == 0, (name, p.stderr)
+        msgs = [m for m, _ in _debug_lines(p.stderr, "text")]
+        for w in EXEC_WORDS:
+            assert w in msgs, (name, w, p.stderr)
+        log = tmp_path / f"{name}.log"
+        p = rt("--debug", "--log", log, "exec", s.ids[name], "true")
+        assert p.returncode == 0 and "level=debug" not in p.stderr, (name, p.stderr)
+        msgs = [m for m, _ in _debug_lines(log.read_text(), "text")]
+        for w in EXEC_WORDS:
+            assert w in msgs, (name, w, msgs)
+
+
+def test_debug_create_start_delete(runtime, bundle):
+    """Each of create, start and delete names its steps with --debug, and
+    says nothing without it."""
+    bundle.args("sleep", "30").write()
+    cid = runtime.new_id()
+    steps = {"create": ("create: forking the init", "child process in init()",
+                        "init: about to wait on exec fifo"),
+             "start": ("start: opening the exec fifo", "start: the container's process was exec'd"),
+             "delete": ("delete: killed the container's init",)}
+    args = {"create": ("create", "-b", bundle.path, cid), "start": ("start", cid),
+            "delete": ("delete", "--force", cid)}
+    for cmd in ("create", "start", "delete"):
+        p = runtime("--debug", *args[cmd])
+        assert p.returncode == 0, (cmd, p.stderr)
+        msgs = [m for m, _ in _debug_lines(p.stderr, "text")]
+        for w in steps[cmd]:
+            assert any(m.startswith(w) for m in msgs), (cmd, w, msgs)
+    cid = runtime.new_id()
+    args = {"create": ("create", "-b", bundle.path, cid), "start": ("start", cid),
+            "delete": ("delete", "--force", cid)}
+    for cmd in ("create", "start", "delete"):
+        p = runtime(*args[cmd])
+        assert p.returncode == 0 and p.stderr == "", (cmd, p.stderr)
