@@ -75,16 +75,14 @@ def debug(msg, *args, **fields):
         return
     if args:
         msg = msg % args
-    if fields:
-        msg = (msg, fields)
     if _chan is not None:
         from . import sync
         try:
-            _chan.send(sync.LOG, jsonlite.dumps(msg if fields else [msg]))
+            _chan.send(sync.LOG, jsonlite.dumps([msg, fields] if fields else [msg]))
         except OSError:
             pass
         return
-    _debug_line(msg if fields else (msg, None))
+    _debug_line(msg, fields)
 
 
 def to_channel(chan):
@@ -97,14 +95,13 @@ def relay(payload):
     """A debug line the init or exec child sent (sync.LOG): written here."""
     try:
         got = jsonlite.loads(payload, "log line")
-        msg, fields = got[0], (got[1] if len(got) > 1 else None)
+        msg, fields = str(got[0]), (got[1] if len(got) > 1 else None)
     except Exception:  # noqa: BLE001 - a line is never worth failing for
         msg, fields = payload, None
-    _debug_line((str(msg), fields if isinstance(fields, dict) else None))
+    _debug_line(msg, fields if isinstance(fields, dict) else None)
 
 
-def _debug_line(mf):
-    msg, fields = mf
+def _debug_line(msg, fields=None):
     t = _now()
     if _log_json:
         d = {"level": "debug", "msg": msg, "time": t}
