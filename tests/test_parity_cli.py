@@ -132,6 +132,21 @@ def test_force_delete_state_json_is_a_directory(runtime, content):
     assert not os.path.exists(d)
 
 
+def test_force_delete_never_walks_a_tree(runtime):
+    """A state.json that is a directory with something in it is not
+    walked (it could be anything, a mount point even): `delete --force`
+    fails naming it, and leaves it."""
+    d = os.path.join(runtime.root, "broken")
+    os.makedirs(os.path.join(d, "state.json", "sub"))
+    p = runtime("delete", "--force", "broken")
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+    assert f"cannot remove {d}/state.json: directory not empty" in p.stderr
+    assert os.path.isdir(os.path.join(d, "state.json", "sub"))
+    os.rmdir(os.path.join(d, "state.json", "sub"))
+    os.rmdir(os.path.join(d, "state.json"))
+    os.rmdir(d)
+
+
 # -- 3. exec --cgroup ---------------------------------------------------------
 @pytest.mark.cgroupv2
 @pytest.mark.parametrize("sub", ["..", "../x", "a/../../..", "/../.."])
