@@ -282,6 +282,9 @@ def main(argv=None):
     except PyruncError as e:
         log.error(str(e))
         return e.exit_code
+    if g["log_format"] not in ("text", "json", ""):  # (runc's configLogrus)
+        log.error(f"invalid log-format: {g['log_format']}")
+        return 1
     try:
         opts, pos = parse_cmd(cmd, args)
         if opts.get("help"):

@@ -98,6 +98,16 @@ def test_partial_entry_holding_foreign_files_is_not_removed(runtime, tmp_path):
     os.rmdir(d)
 
 
+def test_invalid_log_format(runtime, runc):  # noqa: F811
+    """runc (main.go configLogrus): a --log-format other than text or json
+    is an error, not a silent text log."""
+    for rt in (runtime, runc):
+        os.makedirs(rt.root, 0o711, exist_ok=True)
+        p = rt("--log-format", "xml", "list")
+        assert p.returncode == 1 and "invalid log-format: xml" in p.stderr, p.stderr
+        assert p.stdout == ""
+
+
 # -- 6. two tracebacks ----------------------------------------------------------
 def test_spec_bundle_missing(runtime, runc, tmp_path):  # noqa: F811
     """runc's words for `spec --bundle` of a missing or non-directory path
