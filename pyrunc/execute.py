@@ -218,7 +218,7 @@ def run(root, cid, o):
         lock.release()
         try:
             exec_pid = _drive(parent, pid)
-            log.debug("exec: the process was exec'd (pid %d)", exec_pid)
+            log.debug("exec: the process started (pid %d)", exec_pid)
         except BaseException:
             if pidfd_sock is not None:
                 os.close(pidfd_sock)
@@ -335,7 +335,8 @@ def _exec_child(ch, proc, cg, target, memfd, console_fd, seccomp, o):
     keep = list(range(3, 3 + (o.preserve_fds or 0)))
 
     def ready():
-        # the helper reports its fork and an exec failure on our pipe (_drive)
+        # the helper reports its fork (and a filter it could not load) on
+        # our pipe (_drive)
         log.debug("setns_init: about to exec")  # (runc's words)
         ch.send(sync.READY)
         return ("f", ch.wfd)

@@ -173,7 +173,7 @@ def test_exec_cgroup_outside_the_container(started, sub):  # noqa: F811
     assert f"bad sub cgroup path: {sub}" in mine.stderr
     if sub == "..":
         assert out["runc"].returncode == 255
-        assert "is not a sub cgroup path" in out["runc"].stderr
+        assert "sub cgroup path" in out["runc"].stderr
 
 
 @pytest.mark.cgroupv2
