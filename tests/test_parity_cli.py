@@ -426,3 +426,25 @@ def test_debug_create_start_delete(runtime, bundle):
     for cmd in ("create", "start", "delete"):
         p = runtime(*args[cmd])
         assert p.returncode == 0 and p.stderr == "", (cmd, p.stderr)
+
+
+def test_debug_names_the_id_maps(runtime, runc, bundle):  # noqa: F811
+    """With a new user namespace: runc's nsexec words for the id maps the
+    runtime writes, `update /proc/<pid>/uid_map to '0 100000 65536'`."""
+    d = bundle.path  # (the mapped root must reach its rootfs: tmp dirs are 0700)
+    while d not in ("/", "/tmp"):
+        os.chmod(d, os.stat(d).st_mode | 0o011)
+        d = os.path.dirname(d)
+    subprocess.run(["chown", "-R", "-h", "100000:100000", bundle.rootfs], check=True)
+    bundle.config["linux"]["namespaces"].append({"type": "user"})
+    for k in ("uidMappings", "gidMappings"):
+        bundle.config["linux"][k] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    bundle.config["mounts"] = [m for m in bundle.config["mounts"]
+                               if m["destination"] not in ("/sys", "/sys/fs/cgroup")]
+    bundle.args("true").write()
+    for name, rt in (("pyrunc", runtime), ("runc", runc)):
+        p = rt("--debug", "run", "-b", bundle.path, rt.new_id(), stdin=subprocess.DEVNULL)
+        assert p.returncode == 0, (name, p.stderr)
+        msgs = [m for m, _ in _debug_lines(p.stderr, "text")]
+        for f in ("uid_map", "gid_map"):
+            assert any(f"/{f} to '0 100000 65536" in m for m in msgs), (name, f, msgs)
