@@ -277,6 +277,15 @@ def main(argv=None):
         log.error(REFUSED_COMMANDS.get(cmd) or f"No help topic for '{cmd}'",
                   {"class": "usage"})
         return 1
+    from . import state
+    try:
+        g["root"] = state.check_root(g["root"])  # (never "/": runc HEAD's check)
+    except PyruncError as e:
+        log.error(str(e))
+        return e.exit_code
+    if g["log_format"] not in ("text", "json", ""):  # (runc's configLogrus)
+        log.error(f"invalid log-format: {g['log_format']}")
+        return 1
     try:
         opts, pos = parse_cmd(cmd, args)
         if opts.get("help"):
@@ -411,7 +420,10 @@ def cmd_run(g, opts, pos):
     status = launch.wait_forwarding(st.pid, master)
     log.trace("run: init exited")
     if not opts.get("keep"):
-        container.destroy(state.load(g["root"], cid))
+        try:
+            container.destroy(state.load(g["root"], cid))
+        except PyruncError as e:  # (a poststop hook) runc's run warns: its status stands
+            log.warn(str(e))
     log.trace("run: destroyed")
     return status
 
@@ -420,8 +432,8 @@ def _force_delete(st):
     from . import container
     try:
         container.delete(st, force=True)
-    except PyruncError:
-        pass
+    except PyruncError as e:  # (a poststop hook's failure: a warning, as runc's run)
+        log.warn(str(e))
 
 
 def cmd_state(g, opts, pos):
@@ -624,14 +636,14 @@ def cmd_delete(g, opts, pos):
     except NotExist:
         if force:  # what a create or delete killed half-way left, if anything
             for what in state.remove_partial(g["root"], cid):
-                log.debug(f"delete: removed {what}")
+                log.debug("delete: removed %s", what)
             return 0
         raise
     except PyruncError:
         if not force:
             raise
         for what in state.remove_partial(g["root"], cid):
-            log.debug(f"delete: removed {what}")
+            log.debug("delete: removed %s", what)
         return 0
     try:
         container.delete(st, force)

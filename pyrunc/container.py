@@ -196,6 +196,9 @@ class InitContext:
             from . import execinit
             hooks_fd = execinit.hooks_memfd(start_hooks, self.hook_state("created"),
                                             None if self.helper_forks else self.host_pid)
+        # (runc's words for these steps; sent before READY, the channel's last)
+        log.debug("init: closing the pipe to signal completion")
+        log.debug("init: about to wait on exec fifo")
         self.child_chan.send(sync.READY)
         return ("p", self.fifo_fd, hooks_fd)
 
@@ -224,7 +227,7 @@ def create(cid, opts):
     cg_made = False
     try:
         fifo_fd = _make_fifo(st)
-        log.trace("create: state+fifo")
+        log.trace("create: state dir and exec fifo made")
         cg_made = _make_cgroups(st, cg)
         log.trace("create: cgroups made")
         init_pid = _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs)
@@ -331,14 +334,14 @@ def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
         ctx = InitContext(spec, cid, opts, st, cg, fifo_fd, child_chan, ns_fds)
         # always: without a devices section the default rules still apply
         cg.apply(spec.linux.resources)
-        log.trace("create: resources")
+        log.trace("create: cgroup resources set")
         from . import execinit, init
         init.preload(spec.process, spec, ctx.debug,
                      sockets=ctx.seccomp is not None and ctx.seccomp[2] is not None,
                      sources=ctx.sources is not None)
-        log.trace("create: preloaded")
+        log.trace("create: what the init needs imported")
         ctx.memfd = execinit.sealed_helper()
-        log.trace("create: fork")
+        log.trace("create: forking the init")
         # The init's first garbage collection would walk (and so copy on
         # write) every object shared with us: 1-2 ms in its mount phase.
         # Frozen objects are never collected, in either process.
@@ -348,6 +351,9 @@ def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
         if pid == 0:
             chan.close()
             lock.drop()  # the init may outlive this command (startContainer)
+            if ctx.debug:  # its debug lines go to us, never to the container's stderr
+                log.to_channel(child_chan)
+                log.debug("child process in init()")
             init.child_main(ctx)  # (never returns: ends in exec or _exit)
         procs.child = pid
         ctx.close()
@@ -392,7 +398,9 @@ def _drive_init(chan, procs, spec, cg, st, helper_forks=False, sources=None):
         if tag == sync.ERROR:
             procs.reap_child()
             raise sync.error_from(payload)
-        if tag == sync.WANT_ID_MAPS:
+        if tag == sync.LOG:
+            log.relay(payload)
+        elif tag == sync.WANT_ID_MAPS:
             ns.write_id_maps(child, spec.linux)
             chan.send(sync.GO_ON)
         elif tag == sync.PID:
@@ -403,6 +411,7 @@ def _drive_init(chan, procs, spec, cg, st, helper_forks=False, sources=None):
                 procs.reap_child()  # the intermediate process exits at once
             oom = spec.process.oom_score_adj
             if oom is not None:
+                log.debug("update /proc/%d/oom_score_adj to '%d'", init_pid, oom)
                 _write_oom(init_pid, oom)
             if spec.linux.net_devices:
                 from . import netdevices
@@ -413,7 +422,7 @@ def _drive_init(chan, procs, spec, cg, st, helper_forks=False, sources=None):
         elif tag == sync.WANT_HOOKS:
             from . import hooks
             began = time.monotonic()
-            hs = st.hook_state("created")
+            hs = st.hook_state("creating")  # (runc HEAD: process_linux.go, procHooks)
             hs["pid"] = init_pid
             try:
                 hooks.run("prestart", spec.hooks.get("prestart", []), hs)
@@ -424,7 +433,7 @@ def _drive_init(chan, procs, spec, cg, st, helper_forks=False, sources=None):
             deadline += time.monotonic() - began  # (bounded by the hooks' timeouts)
             chan.send(sync.GO_ON)
         elif tag == sync.READY:
-            log.trace("create: init ready")
+            log.trace("create: init ready, handing over to the helper")
             # The init closes its end when it execs the helper: EOF = handed
             # over. In a joined pid namespace the helper forks the container's
             # process first and tells us its pid (csrc/execinit.c, F).
@@ -541,9 +550,9 @@ def start(st):
     if status != "created":
         raise WrongState(f"cannot start an already {status} container")
     fifo = os.path.join(st.dir, state.FIFO)
-    log.trace("start: begin")
+    log.trace("start: opening the exec fifo")
     err = _open_fifo_and_wait(st, fifo)
-    log.trace("start: exec done")
+    log.trace("start: the container's process was exec'd")
     try:
         os.unlink(fifo)
     except FileNotFoundError:
@@ -554,7 +563,22 @@ def start(st):
         raise ContainerError(err)
     hs = st.d.get("hooks", {}).get("poststart")
     if hs:
-        _run_saved_hooks(st, "poststart", hs, "running", warn=True)
+        try:
+            _run_saved_hooks(st, "poststart", hs, "running", warn=False)
+        except PyruncError:
+            # runc HEAD (Container.postStart): a failed poststart hook fails
+            # start and SIGKILLs the container (not the spec's warning)
+            _kill_after_poststart(st)
+            raise
+
+
+def _kill_after_poststart(st):
+    try:
+        kill(st, 9)  # (cgroup-wide when the init shares a pid namespace)
+    except PyruncError as e:
+        if str(e) != "container not running":
+            log.warn(f"kill after failed poststart: {e}")
+    _wait_gone(st.pid)
 
 
 def _open_fifo_and_wait(st, fifo):
@@ -604,9 +628,12 @@ def _open_fifo_and_wait(st, fifo):
 
 
 def _run_saved_hooks(st, kind, hook_dicts, status, warn):
+    """warn: True (log.warn), False (the first failure raises), or a
+    function each failure is passed to."""
     from . import hooks
     hs = [config.Hook(h) for h in hook_dicts]
-    hooks.run(kind, hs, st.hook_state(status), warn=log.warn if warn else None)
+    hooks.run(kind, hs, st.hook_state(status),
+              warn=log.warn if warn is True else warn or None)
 
 
 # -- kill / delete ----------------------------------------------------------
@@ -754,7 +781,7 @@ def delete(st, force=False):
             raise WrongState(f"cannot delete container {st.id} that is not stopped: {status}")
         if st.pid > 0:
             if _signal_init(st, 9):
-                log.debug(f"delete: killed the container's init (pid {st.pid})")
+                log.debug("delete: killed the container's init (pid %d)", st.pid)
             if status == "paused":  # frozen tasks only die once thawed
                 from . import cgroups
                 try:
@@ -774,18 +801,27 @@ def destroy(st):
         left = cg.pids() if log.is_debug() else ()
         cg.kill_all()
         if left:
-            log.debug(f"delete: killed {len(left)} process(es) of the container's cgroup: "
-                      + " ".join(map(str, left)))
+            log.debug("delete: killed %d process(es) of the container's cgroup: %s",
+                      len(left), " ".join(map(str, left)))
     except (OSError, PyruncError) as e:
         log.warn(f"delete: {getattr(e, 'strerror', None) or e}")
     for d in cg.remove() or ():
-        log.debug(f"delete: removed cgroup {d}")
+        log.debug("delete: removed cgroup %s", d)
     hs = st.d.get("hooks", {}).get("poststop")
+    failed = []
     if hs:
-        _run_saved_hooks(st, "poststop", hs, "stopped", warn=True)
+        # every one runs (the spec); the container goes all the same, and
+        # the first failure is then the command's error (runc HEAD:
+        # destroy() returns it after removing the state dir)
+        _run_saved_hooks(st, "poststop", hs, "stopped", warn=failed.append)
     _remove_host_mounts(st)
     state.remove_dir(st.dir)
-    log.debug(f"delete: removed state dir {st.dir}")
+    log.debug("delete: removed state dir %s", st.dir)
+    for msg in failed[1:]:
+        log.warn(msg)
+    if failed:
+        from .hooks import HookError
+        raise HookError(failed[0])
 
 
 def _remove_host_mounts(st):

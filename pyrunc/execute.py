@@ -221,6 +221,9 @@ def run(root, cid, o):
         if pid == 0:
             parent.close()
             lock.drop()
+            if log._debug:  # its debug lines go to us, never to the process's stderr
+                log.to_channel(child)
+                log.debug("child process in init()")
             _child(child, proc, cg, target, memfd, console_fd, seccomp, o)
         child.close()
         os.close(memfd)
@@ -234,6 +237,7 @@ def run(root, cid, o):
         lock.release()
         try:
             exec_pid = _drive(parent, pid)
+            log.debug("exec: the process started (pid %d)", exec_pid)
         except BaseException:
             if pidfd_sock is not None:
                 os.close(pidfd_sock)
@@ -281,11 +285,14 @@ def _drive(chan, child):
     exec_pid = child
     while True:
         tag, payload = chan.recv()
-        if tag == sync.PID:
+        if tag == sync.LOG:
+            log.relay(payload)
+        elif tag == sync.PID:
             exec_pid = int(payload)
         elif tag == sync.READY:
             # then the helper's word: maybe "pid N\n" (it forked the
-            # process), then "0" and EOF at the exec, "0<errno>" if it failed
+            # process), then "0" and EOF at the exec (or at the exit 255 of
+            # a failed execve, as runc), "0<errno>" if the filter failed
             data = chan.drain()
             if data.startswith(sync.PID.encode() + b" "):
                 line, _, data = data.partition(b"\n")
@@ -349,7 +356,9 @@ def _exec_child(ch, proc, cg, target, memfd, console_fd, seccomp, o):
     keep = list(range(3, 3 + (o.preserve_fds or 0)))
 
     def ready():
-        # the helper reports its fork and an exec failure on our pipe (_drive)
+        # the helper reports its fork (and a filter it could not load) on
+        # our pipe (_drive)
+        log.debug("setns_init: about to exec")  # (runc's words)
         ch.send(sync.READY)
         return ("f", ch.wfd)
     # a notify agent hears of the process that loads the filter: with a

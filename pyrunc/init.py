@@ -232,7 +232,7 @@ def _setup(ctx):
         ch.expect(sync.GO_ON)
     if spec.hooks.get("createContainer"):
         from . import hooks
-        hooks.run("createContainer", spec.hooks["createContainer"], ctx.hook_state("created"),
+        hooks.run("createContainer", spec.hooks["createContainer"], ctx.hook_state("creating"),
                   cwd=spec.root_path)
 
     log.trace("init: pivot")

@@ -12,6 +12,7 @@ joined the init is a fork of the process that unshared them.
 """
 import os
 
+from . import log
 from . import syscalls as sc
 from .errors import ConfigError
 
@@ -130,6 +131,7 @@ def write_id_maps(pid, linux):
     for name, maps in (("uid_map", linux.uid_mappings), ("gid_map", linux.gid_mappings)):
         data = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
         field = "linux.uidMappings" if name == "uid_map" else "linux.gidMappings"
+        log.debug("update /proc/%d/%s to '%s'", pid, name, data.rstrip("\n"))  # (runc's words)
         try:
             procfs.write_pid_file(pid, name, data)
         except OSError as e:

@@ -25,16 +25,21 @@ exec (execute.run/_drive <-> execute._exec_child):
   child -> parent  PID <host pid>         when the child itself is the process
   child -> parent  READY
   helper -> parent PID <host pid>         when the helper forked it (pid/time ns)
-  helper -> parent "0" then EOF           the program was exec'd
-                   "0<errno>"             it could not be
+  helper -> parent "0" then EOF           the program was exec'd, or its execve
+                                          failed (runc HEAD: the process then
+                                          exits 255, its error on its stderr)
+                   "0<errno>"             the seccomp filter could not be loaded
 Either side may send ERROR <payload> instead, and then exits. The
 payload is the error's class, errno and JSON path, then its message,
 separated by US (\x1f): "<class>\x1f<errno|>\x1f<path|>\x1f<message>"
 (error_payload/error_from); the static helper's own "error pyrunc-init:
 <what>: errno N" is a bare message (class internal, errno N).
+With --debug, the child (init or exec) may send LOG <json> at any point
+before READY: a debug line (log.relay writes it where the runtime's go).
 """
 import os
 
+from . import log
 from .errors import InitError
 
 PID = "pid"
@@ -47,6 +52,7 @@ SOURCE_FD = b"F"
 SOURCE_ERROR = b"E"
 GO_ON = "ok"
 ABORT = "abort"
+LOG = "log"
 
 
 class Channel:
@@ -58,6 +64,8 @@ class Channel:
         self.buf = b""
 
     def send(self, tag, payload=""):
+        if log._debug and tag != LOG:
+            log.debug("writing sync %s", tag)  # (runc's words)
         msg = f"{tag} {payload}".replace("\n", " ") + "\n"
         os.write(self.wfd, msg.encode())
 
@@ -73,6 +81,8 @@ class Channel:
             self.buf += chunk
         line, _, self.buf = self.buf.partition(b"\n")
         tag, _, payload = line.decode(errors="replace").partition(" ")
+        if log._debug and tag != LOG:
+            log.debug("read sync %s", tag)
         return tag, payload
 
     def drain(self):

@@ -439,7 +439,9 @@ def test_half_written_state_entry(runtime, content):
     cid = runtime.new_id()
     d = os.path.join(runtime.root, cid)
     os.makedirs(d)
-    open(os.path.join(d, "exec.fifo.tmp"), "w").close()
+    # (what a save killed half-way leaves; delete --force removes only what
+    # a state dir holds: state.ENTRY_FILES)
+    open(os.path.join(d, "state.json.tmp"), "w").close()
     if content is not None:
         with open(os.path.join(d, "state.json"), "wb") as f:
             f.write(content)

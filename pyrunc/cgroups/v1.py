@@ -284,14 +284,19 @@ class Manager:
             if sep and v2only:
                 raise ContainerError(f"--cgroup {spec}: a controller prefix is not "
                                      "supported on cgroup v2")
-            if path.startswith("/") or ".." in path.split("/") or not path:
+            if not path:
                 raise ContainerError(f"--cgroup {spec}: a path inside the container's "
                                      "cgroup is expected")
             hit = False
             for name, (d, h) in self.dirs.items():
                 if sep and not set(ctls.split(",")) & set(name.split(",")):
                     continue
-                sub = os.path.join(d, path)
+                # as runc: relative to the container's cgroup ("/" is that
+                # cgroup itself), and refused in runc HEAD's words outside it
+                sub = os.path.normpath(os.path.join(d, path.lstrip("/")))
+                if sub != d and not sub.startswith(d.rstrip("/") + "/"):
+                    raise ContainerError(f"bad sub cgroup path: {path} (not inside the "
+                                         "container's cgroup)")
                 if not os.path.isdir(sub):
                     raise ContainerError(f"--cgroup {spec}: cgroup {sub} does not exist")
                 m.dirs[name] = (sub, h)
