@@ -399,9 +399,18 @@ def cmd_run(g, opts, pos):
     if o.detach:
         return 0
     from . import launch
-    status = launch.wait_forwarding(st.pid, master)
+    wstatus = launch.wait_forwarding(st.pid, master, raw=True)
     log.trace("run: init exited")
-    if not opts.get("keep"):
+    if wstatus is None:
+        status = 255
+    else:
+        status = 128 + os.WTERMSIG(wstatus) if os.WIFSIGNALED(wstatus) else \
+            os.WEXITSTATUS(wstatus)
+    if opts.get("keep"):
+        if wstatus is not None:  # we reaped it: `state` can say how it ended
+            from . import exitinfo
+            exitinfo.record_waited(g["root"], cid, wstatus)
+    else:
         container.destroy(state.load(g["root"], cid))
     log.trace("run: destroyed")
     return status
@@ -419,7 +428,12 @@ def cmd_state(g, opts, pos):
     from . import jsonlite, state
     cid = need_id("state", pos)
     st = state.load(g["root"], cid)
-    sys.stdout.write(jsonlite.dumps(st.oci(), "  ") + "\n")
+    out = st.oci()
+    if out["status"] == "stopped":  # how it ended, as far as can be known
+        from . import exitinfo
+        exitinfo.observe(st)
+        out.update(exitinfo.fields(st))
+    sys.stdout.write(jsonlite.dumps(out, "  ") + "\n")
 
 
 def cmd_pause(g, opts, pos):
