@@ -98,6 +98,13 @@ COMMAND_TABLE = {
     "list": ("list the containers under --root", "", "",
              (("--format, -f", "format", True, "'table' or 'json' (default: \"table\")"),
               ("--quiet, -q", "quiet", False, "only the ids"))),
+    "mounts": ("add or remove mounts of a running container",
+               "add <container-id> <file>  |  remove <container-id> <file>|<destination>...",
+               "add: mounts the entries of <file>, a JSON list of OCI mounts (config.json's "
+               "\"mounts\"; bind and tmpfs), into the container's mount namespace, each "
+               "destination resolved inside its root. remove: unmounts what `mounts add` "
+               "mounted, named by destination or by the same file. Both are recorded in "
+               "the state (\"addedMounts\").", ()),
     "pause": ("freeze every process of a container", _ID, "", ()),
     "ps": ("show the processes of a container", "<container-id> [ps options]",
            "Runs ps(1) with the given options for the container's processes.",
@@ -433,7 +440,24 @@ def cmd_state(g, opts, pos):
         from . import exitinfo
         exitinfo.observe(st)
         out.update(exitinfo.fields(st))
+    if st.d.get("added_mounts") and out["status"] != "stopped":
+        from . import livemounts
+        out["addedMounts"] = livemounts.shown(st)
     sys.stdout.write(jsonlite.dumps(out, "  ") + "\n")
+
+
+def cmd_mounts(g, opts, pos):
+    """crun's shape: `mounts add ID FILE`, `mounts remove ID FILE|DEST...`."""
+    from . import livemounts
+    if not pos or pos[0] not in ("add", "remove"):
+        raise Usage('"mounts" requires "add" or "remove"')
+    if len(pos) < 3 or (pos[0] == "add" and len(pos) > 3):
+        raise Usage(f'"mounts {pos[0]}" requires '
+                    + ("exactly 2 arguments" if pos[0] == "add" else "a minimum of 2 arguments"))
+    if pos[0] == "add":
+        livemounts.add(g["root"], pos[1], pos[2])
+    else:
+        livemounts.remove(g["root"], pos[1], pos[2:])
 
 
 def cmd_pause(g, opts, pos):
@@ -788,4 +812,5 @@ COMMANDS = {
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
     "features": cmd_features, "ps": cmd_ps, "exec": cmd_exec,
     "pause": cmd_pause, "resume": cmd_resume, "update": cmd_update, "events": cmd_events,
+    "mounts": cmd_mounts,
 }

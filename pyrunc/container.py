@@ -748,6 +748,9 @@ def destroy(st):
         log.warn(f"delete: {getattr(e, 'strerror', None) or e}")
     for d in cg.remove() or ():
         log.debug(f"delete: removed cgroup {d}")
+    if st.d.get("added_mounts"):
+        from . import livemounts
+        livemounts.log_at_delete(st)
     hs = st.d.get("hooks", {}).get("poststop")
     if hs:
         _run_saved_hooks(st, "poststop", hs, "stopped", warn=True)
