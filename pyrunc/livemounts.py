@@ -425,7 +425,12 @@ def _umount_all(inside, dests, recs, rootfd):
                 raise ContainerError(f"{d}: the mount there is not the one `mounts add` made "
                                      f"(mount id {mid}); nothing unmounted")
         gone = []
-        for d, fd in zip(dests, fds):
+        # the latest first: one added on top of (or inside) another goes
+        # before it (a lazy unmount of the lower one would take it along)
+        # (mount ids are reused lowest-first: the records' order is the age)
+        age = {r.get("mntId"): i for i, r in enumerate(recs)}
+        order = sorted(zip(dests, fds), key=lambda x: -age[inside.mnt_id(x[1])])
+        for d, fd in order:
             mid = inside.mnt_id(fd)
             try:
                 _umount_fd(inside, fd)
