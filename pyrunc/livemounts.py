@@ -262,6 +262,11 @@ def _child(inside, fn, w):
     try:
         sc.prctl(4, 0)  # PR_SET_DUMPABLE 0: nothing in the container can attach to us
         inside.fddir = inside.proc.fd_dir()  # our own fd table now, not the parent's
+        # after the setns, a path is the container's: no import may ever
+        # look for a module there (everything used below is loaded)
+        import sys
+        sys.path.clear()
+        sys.path_importer_cache.clear()
         sc.setns(inside.pidfd, sc.CLONE_NEWNS)
         rootfd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         if _ident(os.fstat(rootfd)) != inside.root_id:
@@ -348,7 +353,7 @@ def _attach(inside, spec, e, rootfd):
     try:
         # where it really is (through the container's symlinks, inside
         # its root): nothing under /proc either
-        mounts.check_proc_dest(spec, m, inside.where(fd))
+        mounts.check_proc_dest(spec, m, inside.where(fd), e.tree)
         sc.move_mount(e.tree, "", fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH)
     except OSError as err:
         raise ConfigError(m.where, f"mounting {m.source or m.type!r} on {e.dest}: "
