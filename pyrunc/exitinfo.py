@@ -104,11 +104,15 @@ def _zombie_status(pid, start_time):
     return int(rest[49])
 
 
-def _kmsg_names(pid, cgroup_dirs):
+def _kmsg_names(pid, start_time, cgroup_dirs):
     """Whether the kernel log holds an OOM kill of `pid` in one of the
     container's cgroups (task_memcg is the cgroup's path in its
-    hierarchy, which ends as the recorded directory does)."""
+    hierarchy, which ends as the recorded directory does), logged after
+    the init started (an older process with that pid in a cgroup of that
+    name is not it; the log's clock stops during a suspend, the start
+    time's does not: that can only hide a kill, never invent one)."""
     import errno
+    started_us = start_time * 1_000_000 // os.sysconf("SC_CLK_TCK")
     try:
         fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
@@ -123,6 +127,11 @@ def _kmsg_names(pid, cgroup_dirs):
                     continue
                 return False  # EAGAIN: the end
             if b"oom-kill:" not in rec or want not in rec:
+                continue
+            try:
+                if int(rec.split(b";", 1)[0].split(b",")[2]) < started_us:
+                    continue
+            except (ValueError, IndexError):
                 continue
             i = rec.find(b"task_memcg=")
             memcg = rec[i + 11:].split(b",", 1)[0].decode(errors="replace") if i >= 0 else ""
@@ -146,7 +155,7 @@ def _learn(st):
     kills = oom_kills(st.d.get("cgroups", {}))
     if kills:
         dirs = [d for d in st.d.get("cgroups", {}).get("dirs", {}).values() if d]
-        if _kmsg_names(pid, dirs):
+        if _kmsg_names(pid, start, dirs):
             info.update(status=128 + SIGKILL, signal=SIGKILL, source="kmsg", oomKilled=True)
     return info
 
