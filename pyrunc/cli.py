@@ -416,7 +416,10 @@ def cmd_run(g, opts, pos):
     if opts.get("keep"):
         if wstatus is not None:  # we reaped it: `state` can say how it ended
             from . import exitinfo
-            exitinfo.record_waited(g["root"], cid, wstatus)
+            try:
+                exitinfo.record_waited(g["root"], cid, wstatus)
+            except PyruncError as e:  # (deleted meanwhile): the status is still ours
+                log.debug(f"run: exit status not recorded: {e}")
     else:
         container.destroy(state.load(g["root"], cid))
     log.trace("run: destroyed")

@@ -97,8 +97,9 @@ def _check(spec, m):
     if not bind and m.type != "tmpfs":
         raise NotSupported(f"{m.where}.type", f"{m.type or '(none)'!r}: only bind mounts "
                            "and tmpfs can be added to a running container")
-    for o in opts.extensions:
-        raise NotSupported(f"{m.where}.options", f"{o!r} is not supported by mounts add")
+    if opts.extensions:
+        raise NotSupported(f"{m.where}.options", f"{opts.extensions[0]!r} is not supported "
+                           "by mounts add")
     if m.uid_mappings or m.gid_mappings:
         raise NotSupported(f"{m.where}.uidMappings", "idmapped mounts are not supported "
                            "by mounts add")

@@ -237,3 +237,30 @@ def test_stopped_container_refused(runtime, bundle, tmp_path):
     p = runtime("mounts", "add", cid, f)
     assert p.returncode == 1 and "container not running" in p.stderr
     assert runtime("delete", cid).returncode == 0
+
+
+def test_container_with_user_namespace(runtime, bundle, hostsrc, tmp_path):
+    """The mount namespace is owned by the container's user namespace: the
+    runtime (root of the host's) still joins it and attaches there."""
+    from test_console import _userns
+    _userns(bundle)
+    bundle.sh("sleep 60").write()
+    os.chmod(tmp_path, 0o755)
+    cid = runtime.new_id()
+    p = runtime("run", "-d", "--bundle", bundle.path, cid)
+    assert p.returncode == 0, p.stderr
+    try:
+        f = _file(tmp_path, [{"destination": "/data", "type": "bind", "source": str(hostsrc),
+                              "options": ["rbind", "ro"]},
+                             {"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
+                              "options": ["mode=1777"]}])
+        p = runtime("mounts", "add", cid, f)
+        assert p.returncode == 0, p.stderr
+        p = _sh(runtime, cid, "cat /data/f; echo x > /scratch/y && cat /scratch/y")
+        assert p.stdout == "from the host\nx\n", p.stderr
+        p = runtime("mounts", "remove", cid, f)
+        assert p.returncode == 0, p.stderr
+        mi = _mountinfo(runtime, cid)
+        assert "/data" not in mi and "/scratch" not in mi
+    finally:
+        runtime("delete", "--force", cid)
