@@ -191,3 +191,27 @@ def test_oom_killed_reaped_by_another(runtime, bundle):
             assert st["exitSource"] == "observed"
             assert "exitStatus" not in st and "oomKilled" not in st
     assert runtime("delete", cid).returncode == 0
+
+
+from test_parity_lifecycle import both, runc  # noqa: E402,F401 (runc: the fixture)
+
+EXTRAS = {"exitStatus", "oomKilled", "oomKills", "finished", "exitSource"}
+
+
+def test_side_by_side_with_runc(runtime, bundle, runc):  # noqa: F811
+    """runc and pyrunc agree on `run --keep` of an OOM-killed init (137)
+    and on every field runc's state has; pyrunc only adds the extras."""
+    _limited(bundle, HOG)
+    seen = {}
+    for name, rt in both(runtime, runc):
+        cid = runtime.new_id()
+        p = rt("run", "--keep", "--bundle", bundle.path, cid)
+        assert p.returncode == 137, (name, p.stderr)
+        seen[name] = json.loads(rt("state", cid).stdout)
+        assert rt("delete", cid).returncode == 0, name
+    ours, theirs = seen["pyrunc"], seen["runc"]
+    assert set(ours) - set(theirs) == EXTRAS
+    assert not EXTRAS & set(theirs)
+    for k in ("status", "pid", "bundle", "rootfs"):
+        assert ours[k] == theirs[k], k
+    assert ours["oomKilled"] is True
