@@ -35,12 +35,16 @@ from . import jsonlite, log, mounts, paths, procfs, state
 from . import syscalls as sc
 from .config import Mount
 from .errors import ConfigError, ContainerError, NotSupported
-from .mountopts import ATTR__ATIME, Options
+from . import mountopts as mo
+from .mountopts import Options
 
 KEY = "added_mounts"
-_MS_TO_ATTR = ((sc.MS_RDONLY, 0x1), (sc.MS_NOSUID, 0x2), (sc.MS_NODEV, 0x4),
-               (sc.MS_NOEXEC, 0x8), (sc.MS_NODIRATIME, 0x80), (sc.MS_NOSYMFOLLOW, 0x200000))
-_ATIME = ((sc.MS_NOATIME, 0x10), (sc.MS_STRICTATIME, 0x20), (sc.MS_RELATIME, 0x0))
+# the mount(2) flags of the options as mount_setattr attributes
+_MS_TO_ATTR = ((sc.MS_RDONLY, mo.ATTR_RDONLY), (sc.MS_NOSUID, mo.ATTR_NOSUID),
+               (sc.MS_NODEV, mo.ATTR_NODEV), (sc.MS_NOEXEC, mo.ATTR_NOEXEC),
+               (sc.MS_NODIRATIME, mo.ATTR_NODIRATIME), (sc.MS_NOSYMFOLLOW, mo.ATTR_NOSYMFOLLOW))
+_ATIME = ((sc.MS_NOATIME, mo.ATTR_NOATIME), (sc.MS_STRICTATIME, mo.ATTR_STRICTATIME),
+          (sc.MS_RELATIME, mo.ATTR_RELATIME))
 
 
 class _Spec:
@@ -66,9 +70,9 @@ class _Entry:
         self.isdir = True
 
     def record(self):
-        d = {"destination": self.dest, "type": self.m.type, "source": self.m.source,
-             "options": list(self.m.options), "mntId": None}
-        return d
+        """Its entry in state.json: as given, the mount id once attached."""
+        return {"destination": self.dest, "type": self.m.type, "source": self.m.source,
+                "options": list(self.m.options), "mntId": None}
 
 
 # -- reading FILE -------------------------------------------------------------
@@ -122,7 +126,7 @@ def _attrs(flags):
     for ms, attr in _ATIME:
         if flags & ms:
             a |= attr
-            clr |= ATTR__ATIME
+            clr |= mo.ATTR__ATIME
     return a, clr
 
 

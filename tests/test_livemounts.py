@@ -60,7 +60,7 @@ def test_add_and_remove(runtime, running, hostsrc, tmp_path):
     entries = [{"destination": "/data", "type": "bind", "source": str(hostsrc),
                 "options": ["rbind", "ro"]},
                {"destination": "/scratch/deep", "type": "tmpfs", "source": "tmpfs",
-                "options": ["size=1m", "nosuid", "mode=700"]}]
+                "options": ["size=1m", "nosuid", "noexec", "noatime", "mode=700"]}]
     f = _file(tmp_path, entries)
     p = runtime("mounts", "add", cid, f)
     assert p.returncode == 0, p.stderr
@@ -70,7 +70,9 @@ def test_add_and_remove(runtime, running, hostsrc, tmp_path):
     assert p.stdout.split()[-1] == "700"
     mi = _mountinfo(runtime, cid)
     assert " ro," in mi["/data"] or " ro " in mi["/data"]
-    assert "nosuid" in mi["/scratch/deep"] and "size=1024k" in mi["/scratch/deep"]
+    opts = mi["/scratch/deep"].split()[5].split(",")
+    assert {"nosuid", "noexec", "noatime"} <= set(opts) and "nodev" not in opts
+    assert "size=1024k" in mi["/scratch/deep"]
     assert not _host_mounts_at("/data") and not _host_mounts_at("/scratch/deep")
     st = runtime.state(cid)
     _statecheck(st)
