@@ -18,7 +18,7 @@ def _statecheck(st):
 
 @pytest.fixture
 def running(runtime, bundle):
-    bundle.sh("sleep 60").write()
+    bundle.sh("sleep 600").write()  # (deleted by the test)
     cid = runtime.new_id()
     p = runtime("run", "-d", "--bundle", bundle.path, cid)
     assert p.returncode == 0, p.stderr
@@ -246,7 +246,7 @@ def test_container_with_user_namespace(runtime, bundle, hostsrc, tmp_path):
     runtime (root of the host's) still joins it and attaches there."""
     from test_console import _userns
     _userns(bundle)
-    bundle.sh("sleep 60").write()
+    bundle.sh("sleep 600").write()  # (deleted by the test)
     os.chmod(tmp_path, 0o755)
     cid = runtime.new_id()
     p = runtime("run", "-d", "--bundle", bundle.path, cid)
