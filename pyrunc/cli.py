@@ -98,6 +98,13 @@ COMMAND_TABLE = {
     "list": ("list the containers under --root", "", "",
              (("--format, -f", "format", True, "'table' or 'json' (default: \"table\")"),
               ("--quiet, -q", "quiet", False, "only the ids"))),
+    "mounts": ("add or remove mounts of a running container",
+               "add <container-id> <file>  |  remove <container-id> <file>|<destination>...",
+               "add: mounts the entries of <file>, a JSON list of OCI mounts (config.json's "
+               "\"mounts\"; bind and tmpfs), into the container's mount namespace, each "
+               "destination resolved inside its root. remove: unmounts what `mounts add` "
+               "mounted, named by destination or by the same file. Both are recorded in "
+               "the state (\"addedMounts\").", ()),
     "pause": ("freeze every process of a container", _ID, "", ()),
     "ps": ("show the processes of a container", "<container-id> [ps options]",
            "Runs ps(1) with the given options for the container's processes.",
@@ -417,9 +424,21 @@ def cmd_run(g, opts, pos):
     if o.detach:
         return 0
     from . import launch
-    status = launch.wait_forwarding(st.pid, master)
+    wstatus = launch.wait_forwarding(st.pid, master, raw=True)
     log.trace("run: init exited")
-    if not opts.get("keep"):
+    if wstatus is None:
+        status = 255
+    else:
+        status = 128 + os.WTERMSIG(wstatus) if os.WIFSIGNALED(wstatus) else \
+            os.WEXITSTATUS(wstatus)
+    if opts.get("keep"):
+        if wstatus is not None:  # we reaped it: `state` can say how it ended
+            from . import exitinfo
+            try:
+                exitinfo.record_waited(g["root"], cid, wstatus)
+            except PyruncError as e:  # (deleted meanwhile): the status is still ours
+                log.debug(f"run: exit status not recorded: {e}")
+    else:
         try:
             container.destroy(state.load(g["root"], cid))
         except PyruncError as e:  # (a poststop hook) runc's run warns: its status stands
@@ -440,7 +459,29 @@ def cmd_state(g, opts, pos):
     from . import jsonlite, state
     cid = need_id("state", pos)
     st = state.load(g["root"], cid)
-    sys.stdout.write(jsonlite.dumps(st.oci(), "  ") + "\n")
+    out = st.oci()
+    if out["status"] == "stopped":  # how it ended, as far as can be known
+        from . import exitinfo
+        exitinfo.observe(st)
+        out.update(exitinfo.fields(st))
+    if st.d.get("added_mounts") and out["status"] != "stopped":
+        from . import livemounts
+        out["addedMounts"] = livemounts.shown(st)
+    sys.stdout.write(jsonlite.dumps(out, "  ") + "\n")
+
+
+def cmd_mounts(g, opts, pos):
+    """crun's shape: `mounts add ID FILE`, `mounts remove ID FILE|DEST...`."""
+    from . import livemounts
+    if not pos or pos[0] not in ("add", "remove"):
+        raise Usage('"mounts" requires "add" or "remove"')
+    if len(pos) < 3 or (pos[0] == "add" and len(pos) > 3):
+        raise Usage(f'"mounts {pos[0]}" requires '
+                    + ("exactly 2 arguments" if pos[0] == "add" else "a minimum of 2 arguments"))
+    if pos[0] == "add":
+        livemounts.add(g["root"], pos[1], pos[2])
+    else:
+        livemounts.remove(g["root"], pos[1], pos[2:])
 
 
 def cmd_pause(g, opts, pos):
@@ -797,4 +838,5 @@ COMMANDS = {
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
     "features": cmd_features, "ps": cmd_ps, "exec": cmd_exec,
     "pause": cmd_pause, "resume": cmd_resume, "update": cmd_update, "events": cmd_events,
+    "mounts": cmd_mounts,
 }

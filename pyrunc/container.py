@@ -807,6 +807,9 @@ def destroy(st):
         log.warn(f"delete: {getattr(e, 'strerror', None) or e}")
     for d in cg.remove() or ():
         log.debug("delete: removed cgroup %s", d)
+    if st.d.get("added_mounts"):
+        from . import livemounts
+        livemounts.log_at_delete(st)
     hs = st.d.get("hooks", {}).get("poststop")
     failed = []
     if hs:

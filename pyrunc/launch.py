@@ -110,9 +110,11 @@ def reap(pid):
         pass
 
 
-def wait_forwarding(pid, master=None):
+def wait_forwarding(pid, master=None, raw=False):
     """Wait for the container's init, forwarding the signals we get (and
-    relaying its terminal when we hold the master)."""
+    relaying its terminal when we hold the master). Its exit status as a
+    shell gives it, or with `raw` the wait status itself (255: not ours
+    to wait for)."""
     import gc
     gc.enable()  # (off for the short commands: bin/pyrunc) this may run for days
     import _signal
@@ -149,10 +151,13 @@ def wait_forwarding(pid, master=None):
         except InterruptedError:
             continue
         except ChildProcessError:
-            return 255
+            return None if raw else 255
         if wpid == pid:
             reaped.append(status)
     status = reaped[0]
+    if raw:
+        log.debug("process exited", pid=pid, status=status)
+        return status
     status = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
     log.debug("process exited", pid=pid, status=status)  # (runc's words and fields)
     return status
