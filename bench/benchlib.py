@@ -30,7 +30,6 @@ TOP = os.path.dirname(HERE)
 PODMAN_CAPS = {"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
                "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP",
                "CAP_SETUID", "CAP_SYS_CHROOT"}
-FLOOR = ("python3.11", "-I", "-S", "-c", "pass")
 
 
 class Runtime:
@@ -55,8 +54,12 @@ class Bench:
         self.work = tempfile.mkdtemp(prefix="pyrunc-bench.")
         self.bundle = os.path.join(self.work, "bundle")
         self.made = []  # (runtime, id) to delete at the end
+        # the ids name the cgroups (/<id> without linux.cgroupsPath), which
+        # are the host's: unique to this bench run and to each runtime
+        self.tag = "pb" + os.urandom(3).hex()
         self.notes = []
         self.runtimes = self._find_runtimes()
+        self.floor = self._floor()
 
     # -- runtimes ----------------------------------------------------------
     def _find_runtimes(self):
@@ -79,6 +82,14 @@ class Bench:
         elif "crun" in want:
             self.notes.append("crun: not installed (CRUN=path to give one)")
         return out
+
+    def _floor(self):
+        """The bare start of the interpreter pyrunc runs (the venv's python3
+        next to it, else Debian's python3.11): `-I -S -c pass`."""
+        py = os.path.join(os.path.dirname(self.runtimes[0].argv[0]), "python3")
+        if not os.access(py, os.X_OK):
+            py = "/usr/bin/python3.11"
+        return [os.path.realpath(py), "-I", "-S", "-c", "pass"]
 
     def _crun(self, crun):
         """crun natively where it runs; on a hybrid host (it refuses one
@@ -150,8 +161,13 @@ class Bench:
                                    f"{err.read().decode(errors='replace').strip()[:300]}")
         return p
 
-    def container(self, rt, cid, bundle=None, start=True):
-        """A container made for the bench (deleted by close())."""
+    def cid(self, rt, name):
+        """A container id unique to this bench and runtime."""
+        return f"{self.tag}-{rt.name}-{name}"
+
+    def container(self, rt, name, bundle=None, start=True):
+        """A container made for the bench (deleted by close()); its id."""
+        cid = self.cid(rt, name)
         self.made.append((rt, cid))
         self.run(rt, "create", "--bundle", bundle or self.bundle, cid)
         if start:

@@ -8,7 +8,8 @@ with Bench("exec", 30) as b:
     b.make_bundle(["/bin/sleep", "600"])
     steps = []
     for rt in b.runtimes:
-        b.container(rt, "e")
-        steps.append((rt.name, lambda i, rt=rt: timed(rt.cmd("exec", "e", "/bin/true"))))
+        cid = b.container(rt, "e")
+        steps.append((rt.name, lambda i, rt=rt, cid=cid: timed(rt.cmd("exec", cid,
+                                                                      "/bin/true"))))
     t = b.paired(steps)
     report(b, "exec /bin/true", t, goal=ratio_goal("pyrunc", "runc", 0.6))

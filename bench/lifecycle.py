@@ -10,8 +10,8 @@ with Bench("lifecycle", 25) as b:
     steps = []
     for rt in b.runtimes:
         def one(i, rt=rt):
-            cid = f"l{i}"
-            b.made.append((rt, cid)) if i == 0 else None
+            cid = b.cid(rt, f"l{i}")
+            b.made.append((rt, cid))
             # (--force: /bin/true may not have exited when start returns)
             return (timed(rt.cmd("create", "--bundle", b.bundle, cid))
                     + timed(rt.cmd("start", cid))

@@ -23,7 +23,7 @@ with Bench("list", 15) as b:
         steps = [(rt.name, lambda i, rt=rt: timed(rt.cmd("list"))) for rt in b.runtimes]
         goal = ratio_goal("pyrunc", "crun", 1.0) if size == SIZES[-1] else None
         report(b, f"list, {size} containers", b.paired(steps), goal=goal)
-        steps = [(rt.name, lambda i, rt=rt: timed(rt.cmd("state", "c0")))
+        steps = [(rt.name, lambda i, rt=rt: timed(rt.cmd("state", b.cid(rt, "c0"))))
                  for rt in b.runtimes]
         t = b.paired(steps)
         state_at[size] = median(t["pyrunc"])

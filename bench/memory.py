@@ -31,7 +31,7 @@ with Bench("memory", 10) as b:
     pss = {rt.name: [] for rt in b.runtimes}
 
     def one(i, rt):
-        cid = f"m{i}"
+        cid = b.cid(rt, f"m{i}")
         b.made.append((rt, cid))
         out = os.path.join(b.work, "maxrss")
         timed(["/usr/bin/time", "-f", "%M", "-o", out] + rt.cmd("create", "--bundle",

@@ -2,17 +2,18 @@
 """`run` of /bin/true from the default spec: pyrunc, runc, crun, paired.
 Goals (issue 13): pyrunc <= 0.7x runc and <= 1.0x crun.
   python3 bench/run.py [N]     (default 25; see benchlib.py for the env)"""
-from benchlib import Bench, FLOOR, ratio_goal, report, timed
+from benchlib import Bench, ratio_goal, report, timed
 
 with Bench("run", 25) as b:
     b.make_bundle(["/bin/true"])
     steps = []
     for rt in b.runtimes:
         def one(i, rt=rt):
-            b.made.append((rt, f"r{i}")) if i == 0 else None
-            return timed(rt.cmd("run", "--bundle", b.bundle, f"r{i}"))
+            cid = b.cid(rt, f"r{i}")
+            b.made.append((rt, cid))
+            return timed(rt.cmd("run", "--bundle", b.bundle, cid))
         steps.append((rt.name, one))
-    steps.append(("python -I -S", lambda i: timed(list(FLOOR))))
+    steps.append(("python -I -S", lambda i: timed(b.floor)))
     crun = next((r for r in b.runtimes if r.note), None)
     if crun:
         steps.append(("crun* wrapper", lambda i: timed([crun.argv[0], "/bin/true"])))

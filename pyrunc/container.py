@@ -3,8 +3,10 @@ delete (runtime-spec "Operations"), and the clean-up of a failed create."""
 import os
 import time
 
-from . import config, idmap, launch, log, state, sync
-from . import namespaces as ns
+# Only what every command here needs: kill, pause, resume, start and delete
+# must not pay for the create machinery (namespaces, launch, sync, idmap and
+# with them the cffi shim), so create's modules are imported where used.
+from . import config, log, state
 from .errors import ConfigError, ContainerError, InitError, NotExist, PyruncError
 
 
@@ -63,6 +65,7 @@ class InitContext:
         self.oci_version = spec.oci_version
         self.annotations = spec.annotations
         self.debug = log.is_debug()
+        from . import namespaces as ns
         self.born_flags = ns.birth_flags(spec.linux)
         self.host_pid = 0
         self.memfd = self.console_fd = self.seccomp = None
@@ -79,6 +82,7 @@ class InitContext:
 
     def _detached_mounts(self):
         spec = self.spec
+        from . import idmap
         if any(idmap.wanted(m) for m in spec.mounts):
             self.idmapped = idmap.prepare(spec)
         if self.helper_forks:
@@ -188,11 +192,13 @@ class InitContext:
             from . import execinit
             hooks_fd = execinit.hooks_memfd(start_hooks, self.hook_state("created"),
                                             None if self.helper_forks else self.host_pid)
+        from . import sync
         self.child_chan.send(sync.READY)
         return ("p", self.fifo_fd, hooks_fd)
 
 
 def _mapped(maps, cid):
+    from . import namespaces as ns
     h = ns.host_id(maps, cid)
     return cid if h is None else h
 
@@ -211,6 +217,7 @@ def create(cid, opts):
     log.trace("create: config loaded")
     # other commands on this id wait until the create is done or undone
     st, lock = state.new(opts.root, cid, d)
+    from . import launch
     procs = launch.Procs()
     fifo_fd = None
     cg_made = False
@@ -306,6 +313,7 @@ def _make_cgroups(st, cg):
 def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
     """Fork the init with everything it needs and drive it to the hand-over
     to the sealed helper; returns the container process's host pid."""
+    from . import launch, namespaces as ns
     ns_fds = ns.open_joined(spec.linux)
     chan, child_chan = launch.channels()
     ctx = None
@@ -358,6 +366,7 @@ def _record(st, cg, init_pid, opts):
 
 def _drive_init(chan, procs, spec, cg, st, helper_forks=False):
     """Parent's half of the init protocol (see init.py)."""
+    from . import namespaces as ns, sync
     child = procs.child
     init_pid = child
     limit = init_timeout()
