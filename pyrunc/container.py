@@ -3,8 +3,10 @@ delete (runtime-spec "Operations"), and the clean-up of a failed create."""
 import os
 import time
 
-from . import config, idmap, launch, log, state, sync
-from . import namespaces as ns
+# Only what every command here needs: kill, pause, resume, start and delete
+# must not pay for the create machinery (namespaces, launch, sync, idmap and
+# with them the cffi shim), so create's modules are imported where used.
+from . import config, log, state
 from .errors import (ConfigError, ContainerError, InitError, InvalidArgument, NotExist,
                      PyruncError, WrongState)
 
@@ -64,6 +66,7 @@ class InitContext:
         self.oci_version = spec.oci_version
         self.annotations = spec.annotations
         self.debug = log.is_debug()
+        from . import namespaces as ns
         self.born_flags = ns.birth_flags(spec.linux)
         self.host_pid = 0
         self.memfd = self.console_fd = self.seccomp = None
@@ -81,6 +84,7 @@ class InitContext:
 
     def _detached_mounts(self):
         spec = self.spec
+        from . import idmap
         # sources the init may ask us to open (bindsources.wanted, without
         # its import on the usual path)
         if spec.linux.ns("user") is not None or any(idmap.wanted(m) for m in spec.mounts):
@@ -196,6 +200,7 @@ class InitContext:
             from . import execinit
             hooks_fd = execinit.hooks_memfd(start_hooks, self.hook_state("created"),
                                             None if self.helper_forks else self.host_pid)
+        from . import sync
         # (runc's words for these steps; sent before READY, the channel's last)
         log.debug("init: closing the pipe to signal completion")
         log.debug("init: about to wait on exec fifo")
@@ -204,6 +209,7 @@ class InitContext:
 
 
 def _mapped(maps, cid):
+    from . import namespaces as ns
     h = ns.host_id(maps, cid)
     return cid if h is None else h
 
@@ -222,6 +228,7 @@ def create(cid, opts):
     log.trace("create: config loaded")
     # other commands on this id wait until the create is done or undone
     st, lock = state.new(opts.root, cid, d)
+    from . import launch
     procs = launch.Procs()
     fifo_fd = None
     cg_made = False
@@ -254,6 +261,7 @@ def _prepare(cid, opts):
         raise ConfigError("", str(e)) from None
     if spec.process is None:
         raise ConfigError("process", "is required to create a container")
+    from . import namespaces as ns
     ns.adopt_joined_user_maps(spec.linux)
     if spec.process.terminal:
         if not opts.console_socket and not opts.relay:
@@ -327,6 +335,7 @@ def _make_cgroups(st, cg):
 def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
     """Fork the init with everything it needs and drive it to the hand-over
     to the sealed helper; returns the container process's host pid."""
+    from . import launch, namespaces as ns
     ns_fds = ns.open_joined(spec.linux)
     chan, child_chan = launch.channels()
     ctx = None
@@ -385,6 +394,7 @@ def _record(st, cg, init_pid, opts):
 
 def _drive_init(chan, procs, spec, cg, st, helper_forks=False, sources=None):
     """Parent's half of the init protocol (see init.py)."""
+    from . import namespaces as ns, sync
     child = procs.child
     init_pid = child
     limit = init_timeout()
