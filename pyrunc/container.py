@@ -386,6 +386,11 @@ def _drive_init(chan, procs, spec, cg, st, helper_forks=False):
             if spec.linux.net_devices:
                 from . import netdevices
                 netdevices.move(init_pid, spec.linux.net_devices)
+        elif tag == sync.WANT_CGROUP:
+            began = time.monotonic()
+            cg.place(child)  # (its host pid: the init has not forked yet)
+            deadline += time.monotonic() - began  # (bounded by systemd's job timeout)
+            chan.send(sync.GO_ON)
         elif tag == sync.WANT_HOOKS:
             from . import hooks
             began = time.monotonic()
