@@ -429,6 +429,11 @@ def _drive_init(chan, procs, spec, cg, st, helper_forks=False, sources=None):
         elif tag == sync.WANT_SOURCE and sources is not None:
             from . import bindsources
             bindsources.serve(sources, spec, payload, init_pid, deadline)
+        elif tag == sync.WANT_CGROUP:
+            began = time.monotonic()
+            cg.place(child)  # (its host pid: the init has not forked yet)
+            deadline += time.monotonic() - began  # (bounded by systemd's job timeout)
+            chan.send(sync.GO_ON)
         elif tag == sync.WANT_HOOKS:
             from . import hooks
             began = time.monotonic()

@@ -101,6 +101,11 @@ def _run(ctx):
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
     os.umask(0)
     _close_inherited(ctx)
+    if ctx.cgroups.placed_by_parent:
+        # systemd makes our cgroup, a unit started with our pid: wait for it
+        # before anything (the cgroup namespace, say) depends on where we are
+        ctx.child_chan.send(sync.WANT_CGROUP)
+        ctx.child_chan.expect(sync.GO_ON)
     # First our cgroups (through the runtime's view of /sys/fs/cgroup): we
     # were forked straight into the v2 one; the v1 ones we join ourselves.
     ctx.cgroups.join_self()

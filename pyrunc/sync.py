@@ -6,6 +6,8 @@ atomic). The init side is close-on-exec: when the init execs the final
 helper, the parent reads EOF, which is how it knows the hand-over is done.
 
 create (container.create/_drive_init <-> init.py):
+  init -> parent  WANT_CGROUP             first, with the systemd driver only:
+  parent -> init  GO_ON                   the unit was started with my pid in it
   init -> parent  WANT_ID_MAPS            new user namespace: write my maps
   parent -> init  GO_ON
   init -> parent  PID <host pid>          the container process (so far)
@@ -50,6 +52,7 @@ WANT_HOOKS = "hooks"
 WANT_SOURCE = "source"
 SOURCE_FD = b"F"
 SOURCE_ERROR = b"E"
+WANT_CGROUP = "cgroup"
 GO_ON = "ok"
 ABORT = "abort"
 LOG = "log"

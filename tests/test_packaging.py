@@ -57,6 +57,9 @@ def test_wheel_contents_and_metadata():
     assert [r for r in requires if "extra ==" not in r] == ["cffi>=1.15"]
     assert any(r.startswith("pyroute2") and 'extra == "netdevices"' in r for r in requires)
     assert any(r.startswith("jsonschema") and 'extra == "test"' in r for r in requires)
+    # the systemd cgroup driver's D-Bus library: its own extra, and the tests'
+    assert any(r.startswith("jeepney") and 'extra == "systemd"' in r for r in requires)
+    assert any(r.startswith("jeepney") and 'extra == "test"' in r for r in requires)
 
 
 def test_installed_script_is_the_c_launcher():

@@ -15,6 +15,8 @@ FREEZE_TIMEOUT = 10.0  # seconds a freeze or thaw may take before we give up
 
 
 class Manager:
+    placed_by_parent = False  # (the systemd driver's init waits for its unit)
+
     def __init__(self, v1, v2, path, relative):
         from . import foreign_reason
         self.dirs = {}  # hierarchy name -> (host dir, hierarchy)
