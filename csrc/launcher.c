@@ -152,6 +152,19 @@ int main_c(long argc, char **argv, char **envp)
         nargv[5 + i] = argv[i];
     nargv[5 + argc] = 0;
     sc(__NR_execve, (long)interp, (long)nargv, (long)envp, 0);
+    /* A caller that cannot reach the venv's interpreter (a non-root user
+     * when it lives under a 0700 /root, say): the same Python version at
+     * fixed system paths, never a PATH lookup (we may run as root). The
+     * package is still found through `site`: its C modules are built for
+     * this very version. */
+    static const char *const others[] = {PY_FALLBACK, "/usr/bin/python" PY_VERSION,
+                                         "/usr/local/bin/python" PY_VERSION};
+    for (i = 0; i < (long)(sizeof(others) / sizeof(others[0])); i++) {
+        if (others[i] == interp)
+            continue;
+        nargv[0] = (char *)others[i];
+        sc(__NR_execve, (long)others[i], (long)nargv, (long)envp, 0);
+    }
     say("pyrunc: cannot execute ");
     say(interp);
     say("\n");
