@@ -62,6 +62,8 @@ def preload(proc, spec=None, debug=False, sockets=False, sources=False):
     if sources:  # bind sources come from the runtime as fds
         from . import bindsources  # noqa: F401
         import _socket, struct  # noqa: F401,E401
+    elif any(mounts.source_in_rootfs(spec, m) for m in spec.mounts):
+        from . import bindsources  # noqa: F401,F811  (resolved in the rootfs)
 
 
 def child_main(ctx):

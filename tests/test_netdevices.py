@@ -12,6 +12,7 @@ import pytest
 
 from conftest import needs_root
 from test_console import _userns
+from test_userns import bundle  # noqa: F401  (fixture: a path mapped root can walk)
 
 pytestmark = needs_root
 pytest.importorskip("pyroute2")

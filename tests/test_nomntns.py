@@ -133,3 +133,28 @@ def test_masked_and_readonly_paths_refused_as_runc(runtime, bundle, field):
             in p.stderr)
     assert not os.path.exists(os.path.join(runtime.root, cid))
     assert _mounts_under(bundle.rootfs) == []
+
+
+def test_exec_enters_the_containers_root_unlike_runc(runtime, runc, bundle):  # noqa: F811
+    """runc's exec joins the namespaces the config lists, and there is no
+    mount namespace to join: its process runs in the host's root (seen
+    with 1.1.5; HEAD's exec has no chroot either). pyrunc's enters the
+    init's root: nothing of the host is reachable from the container."""
+    _no_mntns(bundle)
+    bundle.args("/bin/sleep", "60").write()
+    script = "cat /marker 2>/dev/null || echo no-marker"
+    for name, rt in both(runtime, runc):
+        cid = runtime.new_id()
+        assert rt("run", "-d", "-b", bundle.path, cid).returncode == 0, name
+        try:
+            p = rt("exec", cid, "/bin/sh", "-c", script)
+            assert p.returncode == 0, (name, p.stderr)
+        finally:
+            rt("delete", "-f", cid)
+        if name == "runc":
+            assert p.stdout.split() == ["no-marker"]
+            for m in sorted(_mounts_under(bundle.rootfs), reverse=True):
+                subprocess.run(["umount", "-l", m], check=True)  # (runc's, made here)
+        else:
+            assert p.stdout.split() == ["in-rootfs"]
+    assert _mounts_under(bundle.rootfs) == []

@@ -4,11 +4,13 @@ container, idmapped sources, the flags the kernel locks, exec into them,
 and joining a user namespace by path (runc HEAD's behaviour; 1.1.5 is
 noted where it differs)."""
 import os
+import shutil
 import subprocess
+import tempfile
 
 import pytest
 
-from conftest import needs_root
+from conftest import Bundle, needs_root
 from test_console import _userns
 from test_parity_lifecycle import both, runc  # noqa: F401  (fixture)
 
@@ -16,6 +18,27 @@ pytestmark = needs_root
 
 CAPS = ["CAP_SYS_ADMIN", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETUID",
         "CAP_SETGID"]
+
+
+@pytest.fixture
+def bundle(tmp_path, rootfs_template):
+    """conftest's Bundle, but in a directory of its own under /tmp: the
+    container's mapped root must traverse the path to the rootfs, and a
+    pytest session starting meanwhile (another run on this host) makes
+    /tmp/pytest-of-root 0700 again. No mount may stay under it."""
+    top = tempfile.mkdtemp(prefix="pyrunc-userns-", dir="/tmp")
+    os.chmod(top, 0o711)
+    try:
+        b = Bundle(os.path.join(top, "bundle"), rootfs_template)
+        b.write()
+        yield b
+    finally:
+        with open("/proc/self/mountinfo") as f:
+            left = [ln.split()[4] for ln in f if ln.split()[4].startswith(top + "/")]
+        for m in sorted(left, reverse=True):
+            subprocess.run(["umount", "-l", m])
+        shutil.rmtree(top)
+        assert not left, f"test leaked mounts: {left}"
 
 
 def _hidden_source(tmp_path):
