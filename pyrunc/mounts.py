@@ -229,7 +229,11 @@ class _Resolved:
         return real[len(self.root.rstrip("/")):]
 
     def check(self, spec, m, fd, tree=None):
-        check_proc_dest(spec, m, self.path(fd, m), tree)
+        dest = self.path(fd, m)
+        if dest == "/":  # (a symlink to /): the rootfs itself, covered (runc refuses)
+            raise ConfigError(f"{m.where}.destination", f"mountpoint {m.destination!r} is on the "
+                              f"top of rootfs {self.root!r}")
+        check_proc_dest(spec, m, dest, tree)
 
     def close(self):
         os.close(self.fddir)

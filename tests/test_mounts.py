@@ -476,3 +476,18 @@ def test_resolve_lexically(tmp_path, links, path, want):
         assert paths.resolve_lexically(fd, path) == want
     finally:
         os.close(fd)
+
+
+@have_runc
+@pytest.mark.parametrize("dest", ["/", "/toroot", "/toroot/."])
+def test_mount_on_top_of_rootfs_refused(runtime, runc, bundle, tmp_path, dest):
+    """HEAD: "mountpoint ... is on the top of rootfs" (runc 1.1.5 fails
+    too, later and in other words)."""
+    os.symlink("/", os.path.join(bundle.rootfs, "toroot"))
+    (tmp_path / "src").mkdir()
+    bundle.config["mounts"].append({"destination": dest, "type": "bind",
+                                    "source": str(tmp_path / "src"), "options": ["bind"]})
+    p, r = run_both(runtime, runc, bundle)
+    assert r.returncode != 0
+    assert p.returncode != 0 and "is on the top of rootfs" in p.stderr, p.stderr
+    assert f"mounts[{len(bundle.config['mounts']) - 1}].destination" in p.stderr
