@@ -25,7 +25,8 @@ exec (execute.run/_drive <-> execute._exec_child):
                    "0<errno>"             the seccomp filter could not be loaded
 Either side may send ERROR <message> instead, and then exits.
 With --debug, the child (init or exec) may send LOG <json> at any point
-before READY: a debug line (log.relay writes it where the runtime's go).
+before READY: a debug line, ["msg"] or ["msg", {logrus fields}]
+(log.relay writes it where the runtime's own debug lines go).
 """
 import os
 
