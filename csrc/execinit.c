@@ -550,8 +550,10 @@ int main_c(long argc, char **argv, char **envp)
     }
     if (fifo >= 0)
         sc(__NR_write, fifo, (long)"0", 1, 0, 0);
+    /* a failed startContainer hook: after the start, so the process's
+     * failure, exit 255 (runc HEAD's init exits so) */
     if (hooks >= 0 && run_hooks(hooks_len, host_pid))
-        return 1;
+        return 255;
     /* The user's program starts with every signal at its default. */
     for (int sig = 1; sig < 65; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)

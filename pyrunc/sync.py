@@ -37,7 +37,8 @@ separated by US (\x1f): "<class>\x1f<errno|>\x1f<path|>\x1f<message>"
 (error_payload/error_from); the static helper's own "error pyrunc-init:
 <what>: errno N" is a bare message (class internal, errno N).
 With --debug, the child (init or exec) may send LOG <json> at any point
-before READY: a debug line (log.relay writes it where the runtime's go).
+before READY: a debug line, ["msg"] or ["msg", {logrus fields}]
+(log.relay writes it where the runtime's own debug lines go).
 """
 import os
 

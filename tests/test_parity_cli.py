@@ -448,3 +448,19 @@ def test_debug_names_the_id_maps(runtime, runc, bundle):  # noqa: F811
         msgs = [m for m, _ in _debug_lines(p.stderr, "text")]
         for f in ("uid_map", "gid_map"):
             assert any(f"/{f} to '0 100000 65536" in m for m in msgs), (name, f, msgs)
+
+
+def test_start_container_hook_failure_exits_255(runtime, runc, bundle):  # noqa: F811
+    """runc HEAD (standard_init_linux.go): startContainer hooks run after
+    the exec fifo was written and closed, so `start` has succeeded; a
+    failure is the init's, printed on its stderr
+    ("error running startContainer hook #0: ..."), exit 255 (init_linux.go
+    Init), which `run` exits with. (runc 1.1.5: the same line without the
+    kind, "error running hook #0: ...", and exit 1.)"""
+    bundle.config["hooks"] = {"startContainer": [{"path": "/bin/false"}]}
+    bundle.args("true").write()
+    mine, theirs = run_both(runtime, runc, bundle)
+    assert theirs.returncode != 0 and theirs.stderr.startswith("error running hook #0: ")
+    assert mine.returncode == 255, mine.stderr
+    assert mine.stderr.startswith("error running startContainer hook #0: /bin/false: "
+                                  "exit status 1"), mine.stderr
