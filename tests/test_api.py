@@ -319,6 +319,11 @@ def _modules_after(code):
 
 def test_import_pyrunc_imports_nothing_more():
     assert _modules_after("import pyrunc") == {"pyrunc"}
+    # every public name of the API is reachable from the package
+    from pyrunc import bundle, client
+    assert set(pyrunc._API) == set(client.__all__) | set(bundle.__all__)
+    for n in pyrunc._API:
+        assert getattr(pyrunc, n) is getattr(client if n in client.__all__ else bundle, n)
 
 
 def test_cli_import_set_has_no_api(tmp_path):
@@ -332,3 +337,23 @@ def test_cli_import_set_has_no_api(tmp_path):
                        "typing", "tempfile", "socket"}, mods
     # and using the API loads it on demand
     assert {"pyrunc.client", "pyrunc.bundle"} <= _modules_after("import pyrunc; pyrunc.Bundle")
+
+
+def test_the_api_is_typed_for_checkers(tmp_path):
+    """py.typed and inline hints: a type checker sees the API's types
+    through `import pyrunc` (its lazy names are declared for checkers)."""
+    pytest.importorskip("mypy")
+    src = tmp_path / "use.py"
+    src.write_text("import pyrunc\n"
+                   "rt = pyrunc.Runtime('runc', root='/tmp/x')\n"
+                   "st: pyrunc.State = rt.state('a')\n"
+                   "n: int = st.pid + rt.run('b', '/b') + len(rt.ps('a'))\n"
+                   "b = pyrunc.Bundle.load('/b'); b.validate()\n"
+                   "bad: int = rt.state('a')\n")
+    # (the interpreter's own site-packages: the installed pyrunc)
+    p = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-error-summary",
+                        "--cache-dir", str(tmp_path / "cache"), str(src)],
+                       capture_output=True, text=True, cwd=str(tmp_path))
+    errors = [x for x in p.stdout.splitlines() if ": error:" in x]
+    assert len(errors) == 1 and "use.py:6:" in errors[0] and '"State"' in errors[0], \
+        p.stdout + p.stderr
