@@ -266,3 +266,28 @@ def test_container_with_user_namespace(runtime, bundle, hostsrc, tmp_path):
         assert "/data" not in mi and "/scratch" not in mi
     finally:
         runtime("delete", "--force", cid)
+
+
+def test_killed_mounts_add_leaves_a_valid_state(runtime, running, hostsrc, tmp_path):
+    """`mounts add` SIGKILLed at spread instants: state still loads and
+    validates (an entry recorded before its mount, never shown without
+    its mount id), later adds and removes work, delete removes all."""
+    import signal
+    import subprocess
+    import time
+    entries = [{"destination": f"/k{i}", "type": "bind", "source": str(hostsrc),
+                "options": ["bind"]} for i in range(20)]
+    f = _file(tmp_path, entries)
+    for delay in (0.0, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15):
+        p = subprocess.Popen([runtime.bin, "--root", runtime.root, "mounts", "add", running, f],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        st = runtime.state(running)
+        _statecheck(st)
+        assert st["status"] == "running"
+    g = _file(tmp_path, [{"destination": "/after", "type": "tmpfs"}], "after.json")
+    assert runtime("mounts", "add", running, g).returncode == 0
+    assert runtime("mounts", "remove", running, "/after").returncode == 0
+    assert runtime("delete", "--force", running).returncode == 0
