@@ -5,8 +5,9 @@ import time
 
 # Only what every command here needs: kill, pause, resume, start and delete
 # must not pay for the create machinery (namespaces, launch, sync, idmap and
-# with them the cffi shim), so create's modules are imported where used.
-from . import config, log, state
+# with them the cffi shim; config.py), so create's modules are imported
+# where used.
+from . import log, state
 from .errors import (ConfigError, ContainerError, InitError, InvalidArgument, NotExist,
                      PyruncError, WrongState)
 
@@ -255,6 +256,7 @@ def _prepare(cid, opts):
     made; returns (spec, cgroup manager, the state to record)."""
     bundle = os.path.abspath(opts.bundle or ".")
     state.check_id(cid)
+    from . import config
     try:
         spec = config.load(bundle)
     except FileNotFoundError as e:
@@ -645,7 +647,7 @@ def _open_fifo_and_wait(st, fifo):
 def _run_saved_hooks(st, kind, hook_dicts, status, warn):
     """warn: True (log.warn), False (the first failure raises), or a
     function each failure is passed to."""
-    from . import hooks
+    from . import config, hooks
     hs = [config.Hook(h) for h in hook_dicts]
     hooks.run(kind, hs, st.hook_state(status),
               warn=log.warn if warn is True else warn or None)

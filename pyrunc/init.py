@@ -34,7 +34,7 @@ def preload(proc, spec=None, debug=False, sockets=False, sources=False):
 
     Once the init is in its user namespace or past pivot_root, the host's
     Python files may be out of reach (a mapped root cannot read /root)."""
-    from . import capabilities, execinit, mounts, paths, process  # noqa: F401
+    from . import capabilities, execinit, process  # noqa: F401
     capabilities.last_cap()  # the host's, kept for the child: never read from the container's /proc
     import fcntl, stat  # noqa: F401,E401
     if proc.rlimits:
@@ -47,6 +47,7 @@ def preload(proc, spec=None, debug=False, sockets=False, sources=False):
         import traceback  # noqa: F401
     if spec is None:  # exec: nothing of the container's set-up
         return
+    from . import mounts, paths  # noqa: F401
     if spec.linux.ns("mount") is None:
         from . import hostmounts  # noqa: F401
     if not mounts.dev_is_bind(spec):
