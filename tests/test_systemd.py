@@ -305,3 +305,49 @@ def test_systemd_unreachable_is_a_clear_error(runtime, bundle):
     assert "/run/systemd/private" in p.stderr
     assert not os.path.exists(os.path.join(runtime.root, cid))
     assert unit_state("pyrunc-unreach.scope")["LoadState"] == "not-found"
+
+
+@pytest.fixture(params=["pyrunc", "runc"])
+def podman_sd(request):
+    """podman with cgroup_manager = "systemd" (what it passes: --systemd-cgroup
+    and machine.slice:libpod:<id>), with pyrunc and with runc."""
+    if not shutil.which("podman"):
+        pytest.skip("no podman")
+    from conftest import make_rootfs, pyrunc_bin
+    from test_podman import CONF, Podman
+    import tempfile
+    top = tempfile.mkdtemp(prefix="pm")  # (podman: a runroot of 50 characters at most)
+    with open(os.path.join(top, "containers.conf"), "w") as f:
+        f.write(CONF.format(bin=os.path.realpath(pyrunc_bin()), runc=RUNC or "")
+                .replace('runtime = "pyrunc"', f'runtime = "{request.param}"')
+                .replace('cgroup_manager = "cgroupfs"', 'cgroup_manager = "systemd"'))
+    rootfs = os.path.join(top, "rootfs")
+    make_rootfs(rootfs)
+    tar = os.path.join(top, "bb.tar")
+    subprocess.run(["tar", "-C", rootfs, "-cf", tar, "."], check=True)
+    pm = Podman(top)
+    pm("import", tar, "localhost/bb:latest", check=True, timeout=90 * SLOW)
+    yield pm
+    pm("rm", "-af", "-t", "0", timeout=90 * SLOW)
+    pm("system", "reset", "-f", timeout=90 * SLOW)
+    with open("/proc/self/mountinfo") as f:
+        for m in sorted((line.split()[4] for line in f if top in line), reverse=True):
+            subprocess.run(["umount", "-l", m])
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def test_podman_with_the_systemd_cgroup_manager(podman_sd):
+    pm = podman_sd
+    p = pm("run", "-d", "--memory", "64m", "localhost/bb:latest", "sleep", "600",
+           timeout=90 * SLOW)
+    assert p.returncode == 0, p.stderr
+    cid = p.stdout.strip()
+    unit = f"libpod-{cid}.scope"
+    props = show(unit, "ActiveState", "Slice", "Delegate", "MemoryMax")
+    assert props == {"ActiveState": "active", "Slice": "machine.slice", "Delegate": "yes",
+                     "MemoryMax": str(64 << 20)}
+    d = scope_dir(unit, "/machine.slice")
+    assert read(d, "memory.max") == str(64 << 20)
+    assert "sleep 600" in pm("top", cid, timeout=90 * SLOW).stdout
+    assert pm("rm", "-f", "-t", "0", cid, timeout=90 * SLOW).returncode == 0
+    assert unit_state(unit)["LoadState"] == "not-found" and not os.path.exists(d)
