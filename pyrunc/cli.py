@@ -27,8 +27,8 @@ GLOBAL_FLAGS = (
     ("--root", "root", True, "directory of the containers' state, best on a tmpfs "
                              "(default: \"/run/pyrunc\")"),
     ("--systemd-cgroup", "systemd_cgroup", False,
-     "use the systemd cgroup driver: refused by create and run (pyrunc manages "
-     "cgroupfs directly)"),
+     "use the systemd cgroup driver: the container's cgroup is a transient "
+     "systemd scope (cgroup v2 hosts; cgroupsPath \"slice:prefix:name\")"),
     ("--rootless", "rootless", True, "'false' or 'auto' (the default); 'true' is "
                                      "refused: pyrunc does not run rootless"),
     ("--help, -h", "help", False, "show this help"),

@@ -7,8 +7,8 @@ in the slice (system.slice when empty), or the slice "<name>" itself when
 the name ends in ".slice"; with no cgroupsPath, "runc-<id>.scope".
 
 Create: the unit is recorded in state.json first (intent before effect:
-`delete --force` stops it after a kill at any instant); create() reaches
-systemd (and refuses a unit that is already there); the init is forked in
+`delete --force` stops it after a kill at any instant); check_usable()
+reaches systemd (and refuses a unit that is already there); the init is forked in
 the runtime's own cgroup and, before it does anything, asks the runtime to
 place it (sync.WANT_CGROUP): place() starts the unit with the init's pid
 (StartTransientUnit, then its job's result), sets the resources on it
@@ -100,21 +100,25 @@ class Manager(_V2):
         self.created = []  # systemd makes the directory; to_state records the unit
         return []
 
-    def create(self):
+    def check_usable(self):
         """Reach systemd, and refuse a unit of that name that is already
-        loaded and active (another container's: never ours to stop)."""
+        loaded and active (another container's: never ours to stop, nor its
+        cgroup ours to check); then the cgroupfs checks."""
         from . import sdbus
-        self.bus = sdbus.Bus.connect()
+        bus = self._bus()
         try:
-            state = self.bus.unit_property(self.unit, "org.freedesktop.systemd1.Unit",
-                                           "ActiveState")
+            state = bus.unit_property(self.unit, "org.freedesktop.systemd1.Unit", "ActiveState")
         except sdbus.SystemdError as e:
             if not e.name.endswith(".NoSuchUnit"):
                 raise
-            return
+            state = None
         if state in ("active", "activating", "reloading", "deactivating"):
             raise ContainerError(f"unable to start unit {self.unit!r}: unit already exists "
                                  f"({state})")
+        super().check_usable()
+
+    def create(self):
+        pass  # systemd makes the directory, in place()
 
     def unified_dir(self):
         # None until the unit exists: the init is forked where we are
