@@ -210,20 +210,24 @@ def _wait(pid, deadline):
 
 
 def _child(sock, spec, m, pidfd, userns):
+    """Host root in the init's mount namespace, which may be a joined one
+    that a running container controls: it holds no fd but these three
+    (a symlink to /proc/self/fd/N must find nothing of the runtime's), and
+    follows no magic link while it resolves the source."""
     status = 1
     try:
         src = source_path(spec, m)
         try:
             from . import idmap
             from . import syscalls as sc
+            sc.close_all_except({sock, pidfd, userns})
             sc.setns(pidfd, sc.CLONE_NEWNS)
             fd = open_in_rootfs(spec, m)
+            if fd is None:
+                fd = sc.openat2(-100, src, os.O_PATH, 0, sc.RESOLVE_NO_MAGICLINKS)
             if userns >= 0:
-                inroot, fd = fd, idmap.detached(src, m, userns, fd)
-                if inroot is not None:
-                    os.close(inroot)
-            elif fd is None:
-                fd = os.open(src, os.O_PATH | os.O_CLOEXEC)
+                path_fd, fd = fd, idmap.detached(src, m, userns, fd)
+                os.close(path_fd)
         except ConfigError as e:
             _send(sock, _ERR + f"{e.path}\0{e.message}".encode())
         except OSError as e:

@@ -55,13 +55,15 @@ def plan(spec):
 def _stack(path):
     """Ids of the mounts whose mount point is `path`, bottom first: each
     one stacked there has the one below as its parent."""
+    from . import procfs
     from .mounts import _unescape
     parent_of = {}
-    with open("/proc/self/mountinfo", "rb") as f:
-        for line in f.read().decode(errors="replace").splitlines():
-            fields = line.split(" ", 5)
-            if len(fields) > 4 and _unescape(fields[4]) == path:
-                parent_of[int(fields[0])] = int(fields[1])
+    with procfs.host() as proc:  # (proven procfs)
+        text = proc.read("self/mountinfo").decode(errors="replace")
+    for line in text.splitlines():
+        fields = line.split(" ", 5)
+        if len(fields) > 4 and _unescape(fields[4]) == path:
+            parent_of[int(fields[0])] = int(fields[1])
     above = {p: i for i, p in parent_of.items()}
     cur = next((i for i, p in parent_of.items() if p not in parent_of), None)
     out = []

@@ -316,3 +316,21 @@ def test_source_inside_the_rootfs_is_resolved_inside_it(runtime, bundle, tmp_pat
                                     "options": ["bind"]})
     p = _run(runtime, bundle, "cat /b/f")
     assert p.stdout == "decoy\n"
+
+
+def test_source_through_a_magic_link_is_refused(runtime, bundle):
+    """The child that opens sources as the host's root, in a mount
+    namespace that may be a running container's (joined by path), follows
+    no magic link (/proc/<pid>/root, /proc/self/fd/N): a symlink planted
+    there could otherwise hand it a host directory."""
+    m = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    bundle.config["mounts"].append({"destination": "/idm", "type": "bind",
+                                    "source": "/proc/self/root", "options": ["bind"],
+                                    "uidMappings": m, "gidMappings": m})
+    bundle.write()
+    cid = runtime.new_id()
+    p = runtime("create", "-b", bundle.path, cid)
+    i = len(bundle.config["mounts"]) - 1
+    assert p.returncode == 1
+    assert f"mounts[{i}].source: /proc/self/root: Too many levels of symbolic links" in p.stderr
+    assert not os.path.exists(os.path.join(runtime.root, cid))
