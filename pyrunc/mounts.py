@@ -22,10 +22,14 @@ def prepare_root(spec):
     rootfs is made private (slave for a slave propagation) so that the
     bind below neither propagates nor is shared (pivot_root refuses
     that), then the rootfs is bind-mounted onto itself."""
-    flag = PROPAGATION.get(spec.linux.rootfs_propagation, 0)
-    sc.mount(None, "/", None, flag or sc.MS_SLAVE | sc.MS_REC)
     rootfs = spec.root_path
-    _parent_propagation(rootfs, sc.MS_SLAVE if flag & sc.MS_SLAVE else sc.MS_PRIVATE)
+    # (without a mount namespace of its own, the container would be in
+    # the host's: its propagation is never changed)
+    own_ns = spec.linux.ns("mount") is not None
+    if own_ns:
+        flag = PROPAGATION.get(spec.linux.rootfs_propagation, 0)
+        sc.mount(None, "/", None, flag or sc.MS_SLAVE | sc.MS_REC)
+        _parent_propagation(rootfs, sc.MS_SLAVE if flag & sc.MS_SLAVE else sc.MS_PRIVATE)
     try:
         sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
     except OSError as e:
