@@ -77,18 +77,21 @@ class BuildPy(build_py):
 
 
 class BuildScripts(build_scripts):
-    """bin/pyrunc is a /bin/sh script (so that no installer rewrites its
-    first line): outside a venv it runs the python3.X it was built for."""
+    """The installed `pyrunc` is csrc/launcher.c, compiled here (static, no
+    libc): it execs the venv's python3 (else the interpreter this wheel is
+    built for) with -I -S. No installer rewrites a binary, and it costs
+    neither a /bin/sh start nor a script re-read by Python. bin/pyrunc, the
+    sh launcher, is the source of `scripts=` and what a checkout runs."""
     def run(self):
         super().run()
-        py = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-        for name in os.listdir(self.build_dir):
-            path = os.path.join(self.build_dir, name)
-            with open(path) as f:
-                text = f.read()
-            if "@PYTHON@" in text:
-                with open(path, "w") as f:
-                    f.write(text.replace("@PYTHON@", py))
+        ver = f"{sys.version_info[0]}.{sys.version_info[1]}"
+        # the base interpreter, not a build venv's (gone once built)
+        fallback = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+        cc = os.environ.get("CC", "gcc")
+        subprocess.check_call([cc] + HELPER_CFLAGS + [
+            f'-DPY_VERSION="{ver}"', f'-DPY_FALLBACK="{fallback}"',
+            "-o", os.path.join(self.build_dir, "pyrunc"),
+            os.path.join(HERE, "csrc", "launcher.c")])
 
 
 class BuildInplace(Command):
@@ -119,7 +122,7 @@ class BuildInplace(Command):
 # pyproject.toml; here only what needs code: the C parts and generated files.
 setup(
     packages=["pyrunc", "pyrunc.cgroups"],
-    package_data={"pyrunc": ["_execinit"]},
+    package_data={"pyrunc": ["_execinit", "py.typed"]},
     scripts=["bin/pyrunc"],
     cffi_modules=["csrc/build_shim.py:ffibuilder", "csrc/build_seccomp.py:ffibuilder"],
     cmdclass={"build_py": BuildPy, "build_scripts": BuildScripts, "sdist": Sdist,

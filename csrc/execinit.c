@@ -36,8 +36,9 @@
  *         after `start`, in the container, before the user's program
  *         (layout: see pyrunc/execinit.py, hooks_memfd).
  * Then it writes "0" and execs <path>. The fifo is close-on-exec, so
- * `start` reads EOF exactly when the exec happened; on failure it reads
- * the errno after the "0".
+ * `start` reads EOF exactly when the exec happened (or when this helper
+ * exits 255 because the exec failed, as runc's init does); a seccomp
+ * filter that cannot be loaded is reported as the errno after the "0".
  */
 #define _GNU_SOURCE
 #include <asm/unistd.h>
@@ -549,8 +550,10 @@ int main_c(long argc, char **argv, char **envp)
     }
     if (fifo >= 0)
         sc(__NR_write, fifo, (long)"0", 1, 0, 0);
+    /* a failed startContainer hook: after the start, so the process's
+     * failure, exit 255 (runc HEAD's init exits so) */
     if (hooks >= 0 && run_hooks(hooks_len, host_pid))
-        return 1;
+        return 255;
     /* The user's program starts with every signal at its default. */
     for (int sig = 1; sig < 65; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
@@ -566,12 +569,12 @@ int main_c(long argc, char **argv, char **envp)
         }
     }
     long err = sc(__NR_execve, (long)argv[4], (long)(argv + 5), (long)envp, 0, 0);
-    /* stderr first: the runtime's own error, which the fifo's errno
-     * triggers, comes second */
+    /* As runc HEAD: the start already happened (its "0" is out; the
+     * program was found when the container was made), so the process
+     * just fails: the error on its stderr, exit status 255, which `run`
+     * and `exec` then exit with. */
     exec_failed(argv[4], err);
-    if (fifo >= 0)
-        write_errno(fifo, err);
-    return 127;
+    return 255;
 }
 
 #if defined(__x86_64__)

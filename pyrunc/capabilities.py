@@ -104,7 +104,8 @@ def check_grantable(sets, where="process.capabilities"):
         if missing and k != "bounding":
             names = [NAMES[b] for b in range(len(NAMES)) if missing & (1 << b)]
             raise ConfigError(f"{where}.{k}", f"{', '.join(names)} not held by the runtime "
-                              "(not in its bounding set), so not grantable")
+                              "(not in its bounding set), so not grantable",
+                              "permission", 1)  # (the runtime lacks them: EPERM)
     # PR_CAP_AMBIENT_RAISE needs the cap in both permitted and inheritable:
     # runc warns of each one it cannot raise, and goes on
     for b in sets.ambient_order:

@@ -10,7 +10,7 @@ import os
 import sys
 
 from . import log
-from .errors import ContainerError, PyruncError
+from .errors import ContainerError, InvalidArgument, PyruncError, WrongState
 
 # -- the command table ------------------------------------------------------
 # One table for the parser, the help pages (`--help`, `pyrunc help`), the
@@ -27,8 +27,8 @@ GLOBAL_FLAGS = (
     ("--root", "root", True, "directory of the containers' state, best on a tmpfs "
                              "(default: \"/run/pyrunc\")"),
     ("--systemd-cgroup", "systemd_cgroup", False,
-     "use the systemd cgroup driver: refused by create and run (pyrunc manages "
-     "cgroupfs directly)"),
+     "use the systemd cgroup driver: the container's cgroup is a transient "
+     "systemd scope (cgroup v2 hosts; cgroupsPath \"slice:prefix:name\")"),
     ("--rootless", "rootless", True, "'false' or 'auto' (the default); 'true' is "
                                      "refused: pyrunc does not run rootless"),
     ("--help, -h", "help", False, "show this help"),
@@ -98,6 +98,13 @@ COMMAND_TABLE = {
     "list": ("list the containers under --root", "", "",
              (("--format, -f", "format", True, "'table' or 'json' (default: \"table\")"),
               ("--quiet, -q", "quiet", False, "only the ids"))),
+    "mounts": ("add or remove mounts of a running container",
+               "add <container-id> <file>  |  remove <container-id> <file>|<destination>...",
+               "add: mounts the entries of <file>, a JSON list of OCI mounts (config.json's "
+               "\"mounts\"; bind and tmpfs), into the container's mount namespace, each "
+               "destination resolved inside its root. remove: unmounts what `mounts add` "
+               "mounted, named by destination or by the same file. Both are recorded in "
+               "the state (\"addedMounts\").", ()),
     "pause": ("freeze every process of a container", _ID, "", ()),
     "ps": ("show the processes of a container", "<container-id> [ps options]",
            "Runs ps(1) with the given options for the container's processes.",
@@ -169,7 +176,7 @@ F = {cmd: _parser_table(row[3]) for cmd, row in COMMAND_TABLE.items()}
 
 
 class Usage(PyruncError):
-    pass
+    error_class = "usage"
 
 
 def parse_global(argv):
@@ -274,7 +281,17 @@ def main(argv=None):
     cmd, args = ALIASES.get(rest[0], rest[0]), rest[1:]
     handler = COMMANDS.get(cmd)
     if handler is None:
-        log.error(REFUSED_COMMANDS.get(cmd) or f"No help topic for '{cmd}'")
+        log.error(REFUSED_COMMANDS.get(cmd) or f"No help topic for '{cmd}'",
+                  {"class": "usage"})
+        return 1
+    from . import state
+    try:
+        g["root"] = state.check_root(g["root"])  # (never "/": runc HEAD's check)
+    except PyruncError as e:
+        log.error(str(e))
+        return e.exit_code
+    if g["log_format"] not in ("text", "json", ""):  # (runc's configLogrus)
+        log.error(f"invalid log-format: {g['log_format']}")
         return 1
     try:
         opts, pos = parse_cmd(cmd, args)
@@ -285,8 +302,16 @@ def main(argv=None):
         return handler(g, opts, pos) or 0
     except PyruncError as e:
         prefix = f"pyrunc {cmd} failed: " if cmd in ("create", "run") else ""
-        log.error(prefix + str(e))
+        log.error(prefix + str(e), e.fields())
         return e.exit_code
+    except OSError as e:  # nothing more specific caught it: still one line, classed
+        from .errors import oserror_fields
+        if log.is_debug():
+            import traceback
+            traceback.print_exc()
+        log.error(f"{e.strerror or e}{': ' + str(e.filename) if e.filename else ''}",
+                  oserror_fields(e))
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -399,10 +424,25 @@ def cmd_run(g, opts, pos):
     if o.detach:
         return 0
     from . import launch
-    status = launch.wait_forwarding(st.pid, master)
+    wstatus = launch.wait_forwarding(st.pid, master, raw=True)
     log.trace("run: init exited")
-    if not opts.get("keep"):
-        container.destroy(state.load(g["root"], cid))
+    if wstatus is None:
+        status = 255
+    else:
+        status = 128 + os.WTERMSIG(wstatus) if os.WIFSIGNALED(wstatus) else \
+            os.WEXITSTATUS(wstatus)
+    if opts.get("keep"):
+        if wstatus is not None:  # we reaped it: `state` can say how it ended
+            from . import exitinfo
+            try:
+                exitinfo.record_waited(g["root"], cid, wstatus)
+            except PyruncError as e:  # (deleted meanwhile): the status is still ours
+                log.debug(f"run: exit status not recorded: {e}")
+    else:
+        try:
+            container.destroy(state.load(g["root"], cid))
+        except PyruncError as e:  # (a poststop hook) runc's run warns: its status stands
+            log.warn(str(e))
     log.trace("run: destroyed")
     return status
 
@@ -411,15 +451,37 @@ def _force_delete(st):
     from . import container
     try:
         container.delete(st, force=True)
-    except PyruncError:
-        pass
+    except PyruncError as e:  # (a poststop hook's failure: a warning, as runc's run)
+        log.warn(str(e))
 
 
 def cmd_state(g, opts, pos):
     from . import jsonlite, state
     cid = need_id("state", pos)
     st = state.load(g["root"], cid)
-    sys.stdout.write(jsonlite.dumps(st.oci(), "  ") + "\n")
+    out = st.oci()
+    if out["status"] == "stopped":  # how it ended, as far as can be known
+        from . import exitinfo
+        exitinfo.observe(st)
+        out.update(exitinfo.fields(st))
+    if st.d.get("added_mounts") and out["status"] != "stopped":
+        from . import livemounts
+        out["addedMounts"] = livemounts.shown(st)
+    sys.stdout.write(jsonlite.dumps(out, "  ") + "\n")
+
+
+def cmd_mounts(g, opts, pos):
+    """crun's shape: `mounts add ID FILE`, `mounts remove ID FILE|DEST...`."""
+    from . import livemounts
+    if not pos or pos[0] not in ("add", "remove"):
+        raise Usage('"mounts" requires "add" or "remove"')
+    if len(pos) < 3 or (pos[0] == "add" and len(pos) > 3):
+        raise Usage(f'"mounts {pos[0]}" requires '
+                    + ("exactly 2 arguments" if pos[0] == "add" else "a minimum of 2 arguments"))
+    if pos[0] == "add":
+        livemounts.add(g["root"], pos[1], pos[2])
+    else:
+        livemounts.remove(g["root"], pos[1], pos[2:])
 
 
 def cmd_pause(g, opts, pos):
@@ -451,7 +513,7 @@ def cmd_events(g, opts, pos):
     cid = need_id("events", pos)
     st = state.load(g["root"], cid)
     if st.status() in ("stopped", "creating"):
-        raise ContainerError("container not running")
+        raise WrongState("container not running")
     mgr = cgroups.from_state(st.d.get("cgroups", {}))
     secs = _duration(opts.get("interval", "5s"), "--interval")
 
@@ -520,7 +582,7 @@ def cmd_update(g, opts, pos):
     st, lock = state.load_locked(g["root"], cid)
     try:
         if st.status() in ("stopped", "creating"):
-            raise ContainerError("container not running")
+            raise WrongState("container not running")
         cgroups.from_state(st.d.get("cgroups", {})).apply(res, update=True)
     finally:
         lock.release()
@@ -615,14 +677,14 @@ def cmd_delete(g, opts, pos):
     except NotExist:
         if force:  # what a create or delete killed half-way left, if anything
             for what in state.remove_partial(g["root"], cid):
-                log.debug(f"delete: removed {what}")
+                log.debug("delete: removed %s", what)
             return 0
         raise
     except PyruncError:
         if not force:
             raise
         for what in state.remove_partial(g["root"], cid):
-            log.debug(f"delete: removed {what}")
+            log.debug("delete: removed %s", what)
         return 0
     try:
         container.delete(st, force)
@@ -638,7 +700,7 @@ def cmd_list(g, opts, pos):
         raise Usage('"list" requires exactly 0 argument(s)')
     fmt = opts.get("format", "table")
     if fmt not in ("table", "json") and not opts.get("quiet"):
-        raise ContainerError("invalid format option")
+        raise InvalidArgument("invalid format option")
     if "root" in g.get("set", ()) and not os.path.isdir(g["root"]):
         try:
             os.listdir(g["root"])
@@ -695,7 +757,7 @@ def cmd_ps(g, opts, pos):
         sys.stdout.write(jsonlite.dumps(pids or None) + "\n")
         return 0
     if fmt != "table":
-        raise ContainerError("invalid format option")
+        raise InvalidArgument("invalid format option")
     import subprocess
     p = subprocess.run(["ps"] + (pos[1:] or ["-ef"]), stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT)
@@ -752,10 +814,12 @@ def cmd_exec(g, opts, pos):
     except PyruncError as e:
         if isinstance(e, Usage):
             raise
-        log.error(f"exec failed: {e}")
+        log.error(f"exec failed: {e}", e.fields())
         return 255
     except OSError as e:
-        log.error(f"exec failed: {e.strerror}{': ' + str(e.filename) if e.filename else ''}")
+        from .errors import oserror_fields
+        log.error(f"exec failed: {e.strerror}{': ' + str(e.filename) if e.filename else ''}",
+                  oserror_fields(e))
         return 255
 
 
@@ -774,4 +838,5 @@ COMMANDS = {
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
     "features": cmd_features, "ps": cmd_ps, "exec": cmd_exec,
     "pause": cmd_pause, "resume": cmd_resume, "update": cmd_update, "events": cmd_events,
+    "mounts": cmd_mounts,
 }

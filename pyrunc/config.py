@@ -247,10 +247,7 @@ class Linux:
         self.mount_label = d.get("mountLabel") or ""
         if self.mount_label:
             raise NotSupported("linux.mountLabel", "SELinux is not supported by this version of pyrunc")
-        if "mount" not in seen:
-            # pivot_root in the host's mount namespace would move the root of
-            # every host process: a mount namespace, new or joined, is required
-            raise ConfigError("linux.namespaces", "a mount namespace (new or by path) is required")
+        # (no mount namespace: chroot, mounts made in the host's: hostmounts.py)
         user_ns = "user" in seen
         if (self.uid_mappings or self.gid_mappings) and not user_ns:
             raise ConfigError("linux.uidMappings", "requires a user namespace in linux.namespaces")
@@ -258,8 +255,9 @@ class Linux:
             if not self.uid_mappings or not self.gid_mappings:
                 raise ConfigError("linux.uidMappings",
                                   "a new user namespace needs uidMappings and gidMappings")
-        if d.get("netDevices") and "network" not in seen:
-            raise ConfigError("linux.netDevices", "needs a network namespace for the container")
+        if d.get("netDevices"):
+            from . import netdevices
+            netdevices.check_names(d["netDevices"], "network" in seen)
         # as runc: given at all (even {}; null is not given) counts
         if d.get("timeOffsets") is not None:
             if "time" not in seen:

@@ -3,9 +3,13 @@ delete (runtime-spec "Operations"), and the clean-up of a failed create."""
 import os
 import time
 
-from . import config, idmap, launch, log, state, sync
-from . import namespaces as ns
-from .errors import ConfigError, ContainerError, InitError, NotExist, PyruncError
+# Only what every command here needs: kill, pause, resume, start and delete
+# must not pay for the create machinery (namespaces, launch, sync, idmap and
+# with them the cffi shim; config.py), so create's modules are imported
+# where used.
+from . import log, state
+from .errors import (ConfigError, ContainerError, InitError, InvalidArgument, NotExist,
+                     PyruncError, WrongState)
 
 
 def init_timeout():
@@ -37,7 +41,7 @@ class InitContext:
                  "no_pivot", "no_new_keyring", "fifo_fd", "preserve_fds", "bundle",
                  "oci_version", "annotations", "debug", "memfd",
                  "cgroups", "host_pid", "console_fd", "seccomp", "born_flags",
-                 "idmapped", "helper_forks", "late_pidns", "tty")
+                 "idmapped", "helper_forks", "late_pidns", "tty", "sources")
 
     def __init__(self, spec, cid, opts, st, cg, fifo_fd, child_chan, ns_fds):
         """Everything the init needs, made in the parent before the fork:
@@ -63,11 +67,13 @@ class InitContext:
         self.oci_version = spec.oci_version
         self.annotations = spec.annotations
         self.debug = log.is_debug()
+        from . import namespaces as ns
         self.born_flags = ns.birth_flags(spec.linux)
         self.host_pid = 0
         self.memfd = self.console_fd = self.seccomp = None
         self.late_pidns = self.tty = None
         self.idmapped = {}
+        self.sources = None
         self.helper_forks = ns.pid_joined(spec.linux)
         try:
             self._detached_mounts()
@@ -79,8 +85,13 @@ class InitContext:
 
     def _detached_mounts(self):
         spec = self.spec
-        if any(idmap.wanted(m) for m in spec.mounts):
-            self.idmapped = idmap.prepare(spec)
+        from . import idmap
+        # sources the init may ask us to open (bindsources.wanted, without
+        # its import on the usual path)
+        if spec.linux.ns("user") is not None or any(idmap.wanted(m) for m in spec.mounts):
+            from . import bindsources
+            if bindsources.wanted(spec):
+                self.sources = bindsources.Link()
         if self.helper_forks:
             from . import procmount
             made = procmount.prepare(procmount.wanted(spec), dict(self.ns_fds)["pid"])
@@ -117,6 +128,8 @@ class InitContext:
         """The parent's copies of the fds handed to the init (idempotent)."""
         fds = list(self.idmapped.values())
         self.idmapped = {}
+        if self.sources is not None:
+            self.sources.close_theirs()  # (ours is _launch's to close)
         if self.memfd is not None:
             fds.append(self.memfd)
         if self.seccomp is not None and self.seccomp[2] is not None:
@@ -188,11 +201,16 @@ class InitContext:
             from . import execinit
             hooks_fd = execinit.hooks_memfd(start_hooks, self.hook_state("created"),
                                             None if self.helper_forks else self.host_pid)
+        from . import sync
+        # (runc's words for these steps; sent before READY, the channel's last)
+        log.debug("init: closing the pipe to signal completion")
+        log.debug("init: about to wait on exec fifo")
         self.child_chan.send(sync.READY)
         return ("p", self.fifo_fd, hooks_fd)
 
 
 def _mapped(maps, cid):
+    from . import namespaces as ns
     h = ns.host_id(maps, cid)
     return cid if h is None else h
 
@@ -211,12 +229,13 @@ def create(cid, opts):
     log.trace("create: config loaded")
     # other commands on this id wait until the create is done or undone
     st, lock = state.new(opts.root, cid, d)
+    from . import launch
     procs = launch.Procs()
     fifo_fd = None
     cg_made = False
     try:
         fifo_fd = _make_fifo(st)
-        log.trace("create: state+fifo")
+        log.trace("create: state dir and exec fifo made")
         cg_made = _make_cgroups(st, cg)
         log.trace("create: cgroups made")
         init_pid = _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs)
@@ -237,18 +256,22 @@ def _prepare(cid, opts):
     made; returns (spec, cgroup manager, the state to record)."""
     bundle = os.path.abspath(opts.bundle or ".")
     state.check_id(cid)
+    from . import config
     try:
         spec = config.load(bundle)
     except FileNotFoundError as e:
         raise ConfigError("", str(e)) from None
     if spec.process is None:
         raise ConfigError("process", "is required to create a container")
+    from . import namespaces as ns
+    ns.adopt_joined_user_maps(spec.linux)
     if spec.process.terminal:
         if not opts.console_socket and not opts.relay:
-            raise ContainerError("cannot allocate tty if runc will detach without setting "
-                                 "console socket")
+            raise InvalidArgument("cannot allocate tty if runc will detach without setting "
+                                  "console socket")
     elif opts.console_socket:
-        raise ContainerError("cannot use console socket if runc will not detach or allocate tty")
+        raise InvalidArgument("cannot use console socket if runc will not detach or allocate "
+                              "tty")
     from . import process as process_mod, capabilities
     process_mod.check_rlimits(spec.process)
     if spec.process.capabilities is not None:
@@ -280,6 +303,10 @@ def _prepare(cid, opts):
         "personality": spec.linux.personality,
         "memory_policy": _mpol_state(spec.linux.memory_policy),
     }
+    if spec.linux.ns("mount") is None:  # recorded before the init can mount
+        from . import hostmounts
+        hostmounts.check(spec)
+        d["host_mounts"] = hostmounts.plan(spec)
     return spec, cg, d
 
 
@@ -310,6 +337,7 @@ def _make_cgroups(st, cg):
 def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
     """Fork the init with everything it needs and drive it to the hand-over
     to the sealed helper; returns the container process's host pid."""
+    from . import launch, namespaces as ns
     ns_fds = ns.open_joined(spec.linux)
     chan, child_chan = launch.channels()
     ctx = None
@@ -317,13 +345,14 @@ def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
         ctx = InitContext(spec, cid, opts, st, cg, fifo_fd, child_chan, ns_fds)
         # always: without a devices section the default rules still apply
         cg.apply(spec.linux.resources)
-        log.trace("create: resources")
+        log.trace("create: cgroup resources set")
         from . import execinit, init
         init.preload(spec.process, spec, ctx.debug,
-                     sockets=ctx.seccomp is not None and ctx.seccomp[2] is not None)
-        log.trace("create: preloaded")
+                     sockets=ctx.seccomp is not None and ctx.seccomp[2] is not None,
+                     sources=ctx.sources is not None)
+        log.trace("create: what the init needs imported")
         ctx.memfd = execinit.sealed_helper()
-        log.trace("create: fork")
+        log.trace("create: forking the init")
         # The init's first garbage collection would walk (and so copy on
         # write) every object shared with us: 1-2 ms in its mount phase.
         # Frozen objects are never collected, in either process.
@@ -333,14 +362,19 @@ def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
         if pid == 0:
             chan.close()
             lock.drop()  # the init may outlive this command (startContainer)
+            if ctx.debug:  # its debug lines go to us, never to the container's stderr
+                log.to_channel(child_chan)
+                log.debug("child process in init()")
             init.child_main(ctx)  # (never returns: ends in exec or _exit)
         procs.child = pid
         ctx.close()
         child_chan.close()
-        return _drive_init(chan, procs, spec, cg, st, ctx.helper_forks)
+        return _drive_init(chan, procs, spec, cg, st, ctx.helper_forks, ctx.sources)
     finally:
         if ctx is not None:
             ctx.close()
+            if ctx.sources is not None:
+                ctx.sources.close()
         for _, fd in ns_fds:
             os.close(fd)
         chan.close()
@@ -360,8 +394,9 @@ def _record(st, cg, init_pid, opts):
         write_pid_file(opts.pid_file, init_pid)
 
 
-def _drive_init(chan, procs, spec, cg, st, helper_forks=False):
+def _drive_init(chan, procs, spec, cg, st, helper_forks=False, sources=None):
     """Parent's half of the init protocol (see init.py)."""
+    from . import namespaces as ns, sync
     child = procs.child
     init_pid = child
     limit = init_timeout()
@@ -374,8 +409,10 @@ def _drive_init(chan, procs, spec, cg, st, helper_forks=False):
             raise InitError("container init exited unexpectedly")
         if tag == sync.ERROR:
             procs.reap_child()
-            raise InitError(payload)
-        if tag == sync.WANT_ID_MAPS:
+            raise sync.error_from(payload)
+        if tag == sync.LOG:
+            log.relay(payload)
+        elif tag == sync.WANT_ID_MAPS:
             ns.write_id_maps(child, spec.linux)
             chan.send(sync.GO_ON)
         elif tag == sync.PID:
@@ -386,14 +423,23 @@ def _drive_init(chan, procs, spec, cg, st, helper_forks=False):
                 procs.reap_child()  # the intermediate process exits at once
             oom = spec.process.oom_score_adj
             if oom is not None:
+                log.debug("update /proc/%d/oom_score_adj to '%d'", init_pid, oom)
                 _write_oom(init_pid, oom)
             if spec.linux.net_devices:
                 from . import netdevices
                 netdevices.move(init_pid, spec.linux.net_devices)
+        elif tag == sync.WANT_SOURCE and sources is not None:
+            from . import bindsources
+            bindsources.serve(sources, spec, payload, init_pid, deadline)
+        elif tag == sync.WANT_CGROUP:
+            began = time.monotonic()
+            cg.place(child)  # (its host pid: the init has not forked yet)
+            deadline += time.monotonic() - began  # (bounded by systemd's job timeout)
+            chan.send(sync.GO_ON)
         elif tag == sync.WANT_HOOKS:
             from . import hooks
             began = time.monotonic()
-            hs = st.hook_state("created")
+            hs = st.hook_state("creating")  # (runc HEAD: process_linux.go, procHooks)
             hs["pid"] = init_pid
             try:
                 hooks.run("prestart", spec.hooks.get("prestart", []), hs)
@@ -404,7 +450,7 @@ def _drive_init(chan, procs, spec, cg, st, helper_forks=False):
             deadline += time.monotonic() - began  # (bounded by the hooks' timeouts)
             chan.send(sync.GO_ON)
         elif tag == sync.READY:
-            log.trace("create: init ready")
+            log.trace("create: init ready, handing over to the helper")
             # The init closes its end when it execs the helper: EOF = handed
             # over. In a joined pid namespace the helper forks the container's
             # process first and tells us its pid (csrc/execinit.c, F).
@@ -422,7 +468,7 @@ def _drive_init(chan, procs, spec, cg, st, helper_forks=False):
                 raise InitError("the container's process was not started: the helper "
                                 "exited before forking it (see its message above)")
             if tag == sync.ERROR:
-                raise InitError(payload)
+                raise sync.error_from(payload)
             if tag is not None:
                 raise InitError(f"init: unexpected {tag!r}")
             return init_pid
@@ -462,6 +508,7 @@ def _abort(st, procs, cg):
     hs = st.d.get("hooks", {}).get("poststop")
     if hs and procs.child:
         _run_saved_hooks(st, "poststop", hs, "stopped", warn=True)
+    _remove_host_mounts(st)
     state.remove_dir(st.dir)
 
 
@@ -516,22 +563,39 @@ def _rfc3339_now():
 def start(st):
     status = st.status()
     if status == "stopped":
-        raise ContainerError("cannot start a container that has stopped")
+        raise WrongState("cannot start a container that has stopped")
     if status != "created":
-        raise ContainerError(f"cannot start an already {status} container")
+        raise WrongState(f"cannot start an already {status} container")
     fifo = os.path.join(st.dir, state.FIFO)
-    log.trace("start: begin")
+    log.trace("start: opening the exec fifo")
     err = _open_fifo_and_wait(st, fifo)
-    log.trace("start: exec done")
+    log.trace("start: the container's process was exec'd")
     try:
         os.unlink(fifo)
     except FileNotFoundError:
         pass
+    if isinstance(err, PyruncError):
+        raise err
     if err is not None:
         raise ContainerError(err)
     hs = st.d.get("hooks", {}).get("poststart")
     if hs:
-        _run_saved_hooks(st, "poststart", hs, "running", warn=True)
+        try:
+            _run_saved_hooks(st, "poststart", hs, "running", warn=False)
+        except PyruncError:
+            # runc HEAD (Container.postStart): a failed poststart hook fails
+            # start and SIGKILLs the container (not the spec's warning)
+            _kill_after_poststart(st)
+            raise
+
+
+def _kill_after_poststart(st):
+    try:
+        kill(st, 9)  # (cgroup-wide when the init shares a pid namespace)
+    except PyruncError as e:
+        if str(e) != "container not running":
+            log.warn(f"kill after failed poststart: {e}")
+    _wait_gone(st.pid)
 
 
 def _open_fifo_and_wait(st, fifo):
@@ -542,7 +606,7 @@ def _open_fifo_and_wait(st, fifo):
     try:
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        return "cannot start an already running container"
+        return WrongState("cannot start an already running container")
     limit = init_timeout()
     deadline = time.monotonic() + limit
     try:
@@ -572,16 +636,21 @@ def _open_fifo_and_wait(st, fifo):
             return None
         if data.startswith(b"0"):
             errno = int(data[1:] or b"0")
-            return f"exec failed: {os.strerror(errno).lower()}" if errno else "exec failed"
+            return ContainerError(f"exec failed: {os.strerror(errno).lower()}" if errno
+                                  else "exec failed", error_class="process.exec-failed",
+                                  errno=errno or None)
         return "container init exited before start"
     finally:
         os.close(fd)
 
 
 def _run_saved_hooks(st, kind, hook_dicts, status, warn):
-    from . import hooks
+    """warn: True (log.warn), False (the first failure raises), or a
+    function each failure is passed to."""
+    from . import config, hooks
     hs = [config.Hook(h) for h in hook_dicts]
-    hooks.run(kind, hs, st.hook_state(status), warn=log.warn if warn else None)
+    hooks.run(kind, hs, st.hook_state(status),
+              warn=log.warn if warn is True else warn or None)
 
 
 # -- kill / delete ----------------------------------------------------------
@@ -599,7 +668,7 @@ def parse_signal(s):
         n = int(s)
         if 0 < n <= 64:
             return n
-        raise ContainerError(f"invalid signal: {s}")
+        raise InvalidArgument(f"invalid signal: {s}")
     name = s.upper()
     if name.startswith("SIG"):
         name = name[3:]
@@ -609,12 +678,12 @@ def parse_signal(s):
         try:
             n = base + (int(rest) if rest else 0)
         except ValueError:
-            raise ContainerError(f"unknown signal {s!r}") from None
+            raise InvalidArgument(f"unknown signal {s!r}") from None
         if 34 <= n <= 64:
             return n
     if name in SIGNALS:
         return SIGNALS[name]
-    raise ContainerError(f"unknown signal {s!r}")
+    raise InvalidArgument(f"unknown signal {s!r}")
 
 
 def kill(st, sig, all_procs=False):
@@ -627,23 +696,24 @@ def kill(st, sig, all_procs=False):
     whole cgroup here, as runc before 1.2 did: clients rely on it.)"""
     status = st.status()
     if status == "creating":
-        raise ContainerError("container not running")
+        raise WrongState("container not running")
     cg_wide = sig == 9 and not _pidns_private(st)
     if status == "stopped" and not (cg_wide and _cgroup_exists(_cgroup(st))):
         if all_procs:
             return
-        raise ContainerError(("unable to kill all processes: " if cg_wide else "")
-                             + "container not running")
+        raise WrongState(("unable to kill all processes: " if cg_wide else "")
+                         + "container not running")
     if all_procs or cg_wide:
         try:
             _cgroup(st).kill_all(sig)  # frozen while signalled: no fork escapes
         except OSError as e:
-            raise ContainerError(f"unable to kill all processes: {e.strerror or e}") from None
+            raise ContainerError(f"unable to kill all processes: {e.strerror or e}",
+                                 error_class="resource.cgroup", errno=e.errno) from None
         return
     if not _signal_init(st, sig):
         if all_procs:
             return
-        raise ContainerError("container not running")
+        raise WrongState("container not running")
     if sig == 9 and status == "paused":
         # a frozen init dies only once thawed (runc thaws for SIGKILL only)
         try:
@@ -700,33 +770,35 @@ def _signal_init(st, sig):
 def pause(st):
     status = st.status()
     if status != "running":
-        raise ContainerError("container not running" if status in ("stopped", "created")
-                             else f"cannot pause a {status} container")
+        raise WrongState("container not running" if status in ("stopped", "created")
+                         else f"cannot pause a {status} container")
     from . import cgroups
     try:
         cgroups.from_state(st.d.get("cgroups", {})).freeze(True)
     except OSError as e:
-        raise ContainerError(f"pause: {e.strerror}") from None
+        raise ContainerError(f"pause: {e.strerror}", error_class="resource.cgroup",
+                             errno=e.errno) from None
 
 
 def resume(st):
     if st.status() != "paused":
-        raise ContainerError("container not paused")
+        raise WrongState("container not paused")
     from . import cgroups
     try:
         cgroups.from_state(st.d.get("cgroups", {})).freeze(False)
     except OSError as e:
-        raise ContainerError(f"resume: {e.strerror}") from None
+        raise ContainerError(f"resume: {e.strerror}", error_class="resource.cgroup",
+                             errno=e.errno) from None
 
 
 def delete(st, force=False):
     status = st.status()
     if status != "stopped":
         if not force:
-            raise ContainerError(f"cannot delete container {st.id} that is not stopped: {status}")
+            raise WrongState(f"cannot delete container {st.id} that is not stopped: {status}")
         if st.pid > 0:
             if _signal_init(st, 9):
-                log.debug(f"delete: killed the container's init (pid {st.pid})")
+                log.debug("delete: killed the container's init (pid %d)", st.pid)
             if status == "paused":  # frozen tasks only die once thawed
                 from . import cgroups
                 try:
@@ -746,17 +818,42 @@ def destroy(st):
         left = cg.pids() if log.is_debug() else ()
         cg.kill_all()
         if left:
-            log.debug(f"delete: killed {len(left)} process(es) of the container's cgroup: "
-                      + " ".join(map(str, left)))
+            log.debug("delete: killed %d process(es) of the container's cgroup: %s",
+                      len(left), " ".join(map(str, left)))
     except (OSError, PyruncError) as e:
         log.warn(f"delete: {getattr(e, 'strerror', None) or e}")
     for d in cg.remove() or ():
-        log.debug(f"delete: removed cgroup {d}")
+        log.debug("delete: removed cgroup %s", d)
+    if st.d.get("added_mounts"):
+        from . import livemounts
+        livemounts.log_at_delete(st)
     hs = st.d.get("hooks", {}).get("poststop")
+    failed = []
     if hs:
-        _run_saved_hooks(st, "poststop", hs, "stopped", warn=True)
+        # every one runs (the spec); the container goes all the same, and
+        # the first failure is then the command's error (runc HEAD:
+        # destroy() returns it after removing the state dir)
+        _run_saved_hooks(st, "poststop", hs, "stopped", warn=failed.append)
+    _remove_host_mounts(st)
     state.remove_dir(st.dir)
-    log.debug(f"delete: removed state dir {st.dir}")
+    log.debug("delete: removed state dir %s", st.dir)
+    for msg in failed[1:]:
+        log.warn(msg)
+    if failed:
+        from .hooks import HookError
+        raise HookError(failed[0])
+
+
+def _remove_host_mounts(st):
+    """A container without a mount namespace: its mounts in the host's
+    (hostmounts.py), once its processes are gone."""
+    rec = st.d.get("host_mounts")
+    if rec:
+        from . import hostmounts
+        try:
+            hostmounts.remove(rec, log.debug)
+        except OSError as e:
+            log.warn(f"delete: unmounting {rec.get('path')}: {e.strerror}")
 
 
 def load(root, cid):

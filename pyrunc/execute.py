@@ -13,7 +13,7 @@ import os
 from . import container, launch, log, state, sync
 from . import namespaces as ns
 from . import syscalls as sc
-from .errors import ContainerError, InitError
+from .errors import ContainerError, InitError, InvalidArgument, WrongState
 
 # setns order: user first (the rest are owned by it), mount last
 ORDER = ("user", "ipc", "uts", "network", "pid", "time", "cgroup", "mount")
@@ -37,7 +37,7 @@ def build_process(st, o):
     else:
         raw = dict(st.d.get("process") or {})
         if not o.args:
-            raise ContainerError("exec: no command given (arguments or --process)")
+            raise InvalidArgument("exec: no command given (arguments or --process)")
         raw["args"] = list(o.args)
         raw["terminal"] = bool(o.tty)
         raw.pop("consoleSize", None)
@@ -53,7 +53,7 @@ def build_process(st, o):
             # wrap-around (runc's uint32(4294967296) is 0)
             v = int(text)
             if not config.valid_id(v):
-                raise ContainerError(f"{flag}: {v} is not a valid {kind} (0..{config.MAX_ID})")
+                raise InvalidArgument(f"{flag}: {v} is not a valid {kind} (0..{config.MAX_ID})")
             return v
 
         def digits(text):
@@ -62,13 +62,13 @@ def build_process(st, o):
         if o.user:
             u, sep, g = o.user.partition(":")
             if not digits(u) or (sep and not digits(g)):
-                raise ContainerError(f"invalid --user {o.user!r}: uid[:gid] as numbers expected")
+                raise InvalidArgument(f"invalid --user {o.user!r}: uid[:gid] as numbers expected")
             user["uid"] = flag_id(u, "--user", "uid")
             if sep:
                 user["gid"] = flag_id(g, "--user", "gid")
         if o.additional_gids:
             if not all(digits(x) for x in o.additional_gids):
-                raise ContainerError(f"invalid --additional-gids {o.additional_gids!r}")
+                raise InvalidArgument(f"invalid --additional-gids {o.additional_gids!r}")
             user["additionalGids"] = list(user.get("additionalGids") or []) + \
                 [flag_id(x, "--additional-gids", "gid") for x in o.additional_gids]
         raw["user"] = user
@@ -104,24 +104,28 @@ class Target:
     too) goes through the pidfd, so a reused pid can never redirect an
     exec into another process's namespaces or the host's."""
 
-    __slots__ = ("pidfd", "ns_flags")
+    __slots__ = ("pidfd", "ns_flags", "root_fd")
 
     def __init__(self, st):
         self.pidfd = -1
+        self.root_fd = None
         try:
             self.pidfd = os.pidfd_open(st.pid)
         except OSError:
-            raise ContainerError("cannot exec in a stopped container") from None
+            raise WrongState("cannot exec in a stopped container") from None
         try:
             if state.proc_start_time(st.pid) != st.d.get("start_time"):
-                raise ContainerError("cannot exec in a stopped container")
+                raise WrongState("cannot exec in a stopped container")
             self.ns_flags = _ns_flags(st.pid, set(st.d.get("namespaces") or ()))
+            if st.d.get("host_mounts"):  # no mount namespace: the init's root
+                from . import hostmounts
+                self.root_fd = hostmounts.open_init_root(self.pidfd, st.pid)
             # the names above were read by pid: still the same process?
             import _signal
             try:
                 _signal.pidfd_send_signal(self.pidfd, 0)
             except ProcessLookupError:
-                raise ContainerError("cannot exec in a stopped container") from None
+                raise WrongState("cannot exec in a stopped container") from None
         except BaseException:
             self.close()
             raise
@@ -130,6 +134,17 @@ class Target:
         if self.pidfd >= 0:
             os.close(self.pidfd)
             self.pidfd = -1
+        if self.root_fd is not None:
+            os.close(self.root_fd)
+            self.root_fd = None
+
+    def enter_root(self):
+        """Without a mount namespace of its own the container is a chroot:
+        the process enters it too (hostmounts.py)."""
+        if self.root_fd is not None:
+            from . import hostmounts
+            hostmounts.enter_root_fd(self.root_fd)
+            self.root_fd = None
 
 
 def _ns_flags(pid, kinds):
@@ -152,20 +167,24 @@ def run(root, cid, o):
     try:
         status = st.status()
         if status == "stopped" or status == "creating":
-            raise ContainerError("cannot exec in a stopped container")
+            raise WrongState("cannot exec in a stopped container")
         if status == "paused" and not o.ignore_paused:
-            raise ContainerError("cannot exec in a paused container")
+            raise WrongState("cannot exec in a paused container")
         proc = build_process(st, o)
         process.check_rlimits(proc)
         if proc.capabilities is not None:
             capabilities.check_grantable(capabilities.Sets(proc.capabilities))
         if proc.terminal and not o.console_socket and o.detach:
-            raise ContainerError("cannot allocate tty if runc will detach without setting "
-                                 "console socket")
+            raise InvalidArgument("cannot allocate tty if runc will detach without setting "
+                                  "console socket")
         from . import cgroups
         cg = cgroups.from_state(st.d.get("cgroups", {}))
         if o.cgroup:
-            cg = cg.sub(o.cgroup)
+            try:
+                cg = cg.sub(o.cgroup)
+            except ContainerError as e:  # a --cgroup naming no sub-cgroup of the container
+                e.error_class = "usage"
+                raise
         seccomp = None
         if st.d.get("seccomp"):
             from . import seccomp as scmp
@@ -202,6 +221,9 @@ def run(root, cid, o):
         if pid == 0:
             parent.close()
             lock.drop()
+            if log._debug:  # its debug lines go to us, never to the process's stderr
+                log.to_channel(child)
+                log.debug("child process in init()")
             _child(child, proc, cg, target, memfd, console_fd, seccomp, o)
         child.close()
         os.close(memfd)
@@ -215,6 +237,7 @@ def run(root, cid, o):
         lock.release()
         try:
             exec_pid = _drive(parent, pid)
+            log.debug("exec: the process started (pid %d)", exec_pid)
         except BaseException:
             if pidfd_sock is not None:
                 os.close(pidfd_sock)
@@ -262,11 +285,14 @@ def _drive(chan, child):
     exec_pid = child
     while True:
         tag, payload = chan.recv()
-        if tag == sync.PID:
+        if tag == sync.LOG:
+            log.relay(payload)
+        elif tag == sync.PID:
             exec_pid = int(payload)
         elif tag == sync.READY:
             # then the helper's word: maybe "pid N\n" (it forked the
-            # process), then "0" and EOF at the exec, "0<errno>" if it failed
+            # process), then "0" and EOF at the exec (or at the exit 255 of
+            # a failed execve, as runc), "0<errno>" if the filter failed
             data = chan.drain()
             if data.startswith(sync.PID.encode() + b" "):
                 line, _, data = data.partition(b"\n")
@@ -275,13 +301,14 @@ def _drive(chan, child):
             if data == b"0":
                 return exec_pid
             if data[:1] == b"0" and data[1:].isdigit():
-                raise InitError(f"exec: {os.strerror(int(data[1:])).lower()}")
+                raise InitError(f"exec: {os.strerror(int(data[1:])).lower()}",
+                                "process.exec-failed", int(data[1:]))
             if data.startswith(sync.ERROR.encode() + b" "):
-                raise InitError(data[6:].decode(errors="replace").strip())
+                raise sync.error_from(data[6:].decode(errors="replace").strip())
             raise InitError("exec: the process exited before it started")
         elif tag == sync.ERROR:
             launch.reap(child)
-            raise InitError(payload)
+            raise sync.error_from(payload)
         else:
             launch.reap(child)
             raise InitError("exec: the process exited before it started")
@@ -302,7 +329,7 @@ def _exec_child(ch, proc, cg, target, memfd, console_fd, seccomp, o):
     container's pid namespace (CVE-2019-5736 class)."""
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
     from . import process
-    sc.close_all_except({0, 1, 2, ch.rfd, ch.wfd, memfd, console_fd, target.pidfd,
+    sc.close_all_except({0, 1, 2, ch.rfd, ch.wfd, memfd, console_fd, target.pidfd, target.root_fd,
                          *range(3, 3 + (o.preserve_fds or 0)),
                          seccomp[2].fd if seccomp and seccomp[2] else None})
     cg.join_self()
@@ -312,6 +339,7 @@ def _exec_child(ch, proc, cg, target, memfd, console_fd, seccomp, o):
             sc.setns(target.pidfd, target.ns_flags)
         except OSError as e:
             raise OSError(e.errno, f"joining the container's namespaces: {e.strerror}") from None
+    target.enter_root()
     target.close()
     if target.ns_flags & sc.CLONE_NEWUSER:
         os.setresgid(0, 0, 0)
@@ -328,7 +356,9 @@ def _exec_child(ch, proc, cg, target, memfd, console_fd, seccomp, o):
     keep = list(range(3, 3 + (o.preserve_fds or 0)))
 
     def ready():
-        # the helper reports its fork and an exec failure on our pipe (_drive)
+        # the helper reports its fork (and a filter it could not load) on
+        # our pipe (_drive)
+        log.debug("setns_init: about to exec")  # (runc's words)
         ch.send(sync.READY)
         return ("f", ch.wfd)
     # a notify agent hears of the process that loads the filter: with a

@@ -14,7 +14,7 @@ from .errors import PyruncError
 
 
 class HookError(PyruncError):
-    pass
+    error_class = "hook.failed"
 
 
 def run(kind, hooks, state, warn=None, cwd=None):

@@ -1,10 +1,12 @@
 """Idmapped mounts (mounts[].uidMappings/gidMappings, "idmap"/"ridmap").
 
-The runtime, privileged in the host's user namespace, clones the source
-as a detached mount (open_tree), gives it the mapping through a user
-namespace made for it (mount_setattr MOUNT_ATTR_IDMAP) and hands the fd to
-the init, which attaches it at the destination (move_mount). So this works
-for containers with their own user namespace too."""
+The runtime, privileged in the host's user namespace, makes a user
+namespace for the mapping; a child of it in the container's mount
+namespace clones the source as a detached mount (open_tree) and gives it
+the mapping (mount_setattr MOUNT_ATTR_IDMAP); the init gets the fd when it
+reaches that mount (bindsources.py) and attaches it at the destination
+(move_mount). So this works for containers with their own user namespace
+too."""
 import os
 
 from . import namespaces as ns
@@ -18,21 +20,9 @@ def wanted(m):
                 {"idmap", "ridmap"} & set(m.options))
 
 
-def prepare(spec):
-    """{mount index: detached idmapped mount fd} for every idmapped mount."""
-    out = {}
-    try:
-        for m in spec.mounts:
-            if wanted(m):
-                out[m.index] = _detached(spec, m)
-    except BaseException:
-        for fd in out.values():
-            os.close(fd)
-        raise
-    return out
-
-
-def _detached(spec, m):
+def userns_for(spec, m):
+    """In the runtime, in its own namespaces: an fd of a new user namespace
+    holding the mount's mapping (its own, or the container's)."""
     where = m.where
     uids = [IdMap(x) for x in m.uid_mappings] or spec.linux.uid_mappings
     gids = [IdMap(x) for x in m.gid_mappings] or spec.linux.gid_mappings
@@ -41,26 +31,34 @@ def _detached(spec, m):
                           "gidMappings (its own, or the container's user namespace's)")
     if m.type not in ("bind", "") and not {"bind", "rbind"} & set(m.options):
         raise ConfigError(f"{where}.type", "only bind mounts can be idmapped")
-    src = m.source if os.path.isabs(m.source) else os.path.join(spec.bundle, m.source)
+    return _userns_with(uids, gids, where)
+
+
+def detached(src, m, userns, srcfd=None):
+    """The source (`srcfd` when it was resolved already) cloned as a
+    detached mount (open_tree), idmapped through `userns`. Called in the
+    container's mount namespace (bindsources.py), so the clone keeps the
+    flags the kernel locked there."""
+    where = m.where
     # submounts come along with rbind; they are idmapped too with ridmap
     rbind = "rbind" in m.options
     ridmap = "ridmap" in m.options
-    userns = _userns_with(uids, gids, where)
+    flags = sc.OPEN_TREE_CLONE | (sc.AT_RECURSIVE if rbind else 0)
     try:
-        try:
-            fd = sc.open_tree(-100, src, sc.OPEN_TREE_CLONE | (sc.AT_RECURSIVE if rbind else 0))
-        except OSError as e:
-            raise ConfigError(f"{where}.source", f"{src}: {e.strerror}") from None
-        try:
-            sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH | (sc.AT_RECURSIVE if ridmap else 0),
-                             attr_set=sc.MOUNT_ATTR_IDMAP, userns_fd=userns)
-        except OSError as e:
-            os.close(fd)
-            raise ConfigError(where, f"cannot idmap {src}: {e.strerror} (its file system may "
-                              "not support idmapped mounts)") from None
-        return fd
-    finally:
-        os.close(userns)
+        if srcfd is not None:
+            fd = sc.open_tree(srcfd, "", flags | sc.AT_EMPTY_PATH)
+        else:
+            fd = sc.open_tree(-100, src, flags)
+    except OSError as e:
+        raise ConfigError(f"{where}.source", f"{src}: {e.strerror}") from None
+    try:
+        sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH | (sc.AT_RECURSIVE if ridmap else 0),
+                         attr_set=sc.MOUNT_ATTR_IDMAP, userns_fd=userns)
+    except OSError as e:
+        os.close(fd)
+        raise ConfigError(where, f"cannot idmap {src}: {e.strerror} (its file system may "
+                          "not support idmapped mounts)") from None
+    return fd
 
 
 def _userns_with(uids, gids, where):

@@ -28,13 +28,13 @@ from . import syscalls as sc
 from .errors import PyruncError
 
 
-def preload(proc, spec=None, debug=False, sockets=False):
+def preload(proc, spec=None, debug=False, sockets=False, sources=False):
     """Import everything the init will need, before the fork -- and only
     that (each module is 0.1-0.3 ms of the start).
 
     Once the init is in its user namespace or past pivot_root, the host's
     Python files may be out of reach (a mapped root cannot read /root)."""
-    from . import capabilities, execinit, mounts, paths, process  # noqa: F401
+    from . import capabilities, execinit, process  # noqa: F401
     capabilities.last_cap()  # the host's, kept for the child: never read from the container's /proc
     import fcntl, stat  # noqa: F401,E401
     if proc.rlimits:
@@ -47,6 +47,9 @@ def preload(proc, spec=None, debug=False, sockets=False):
         import traceback  # noqa: F401
     if spec is None:  # exec: nothing of the container's set-up
         return
+    from . import mounts, paths  # noqa: F401
+    if spec.linux.ns("mount") is None:
+        from . import hostmounts  # noqa: F401
     if not mounts.dev_is_bind(spec):
         from . import devices  # noqa: F401
     if spec.hooks.get("createContainer"):
@@ -57,6 +60,11 @@ def preload(proc, spec=None, debug=False, sockets=False):
     net = spec.linux.ns("network")
     if net is not None and not net.path:
         import _socket, struct  # noqa: F401,E401  (loopback up)
+    if sources:  # bind sources come from the runtime as fds
+        from . import bindsources  # noqa: F401
+        import _socket, struct  # noqa: F401,E401
+    elif any(mounts.source_in_rootfs(spec, m) for m in spec.mounts):
+        from . import bindsources  # noqa: F401,F811  (resolved in the rootfs)
 
 
 def child_main(ctx):
@@ -70,14 +78,17 @@ def run_reporting(ch, fn, what, debug=False):
     try:
         fn()
     except PyruncError as e:
-        _fail(ch, str(e))
+        _fail(ch, sync.error_payload(str(e), e.error_class, e.errno, e.path))
     except OSError as e:
         if debug:
             import traceback
             traceback.print_exc()
-        _fail(ch, f"{e.strerror}{': ' + str(e.filename) if e.filename else ''}")
+        from .errors import oserror_class
+        _fail(ch, sync.error_payload(
+            f"{e.strerror}{': ' + str(e.filename) if e.filename else ''}",
+            oserror_class(e), e.errno))
     except BaseException as e:  # a bug: still report, never hang the parent
-        _fail(ch, f"internal error in {what}: {type(e).__name__}: {e}")
+        _fail(ch, sync.error_payload(f"internal error in {what}: {type(e).__name__}: {e}"))
     os._exit(1)
 
 
@@ -93,6 +104,11 @@ def _run(ctx):
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
     os.umask(0)
     _close_inherited(ctx)
+    if ctx.cgroups.placed_by_parent:
+        # systemd makes our cgroup, a unit started with our pid: wait for it
+        # before anything (the cgroup namespace, say) depends on where we are
+        ctx.child_chan.send(sync.WANT_CGROUP)
+        ctx.child_chan.expect(sync.GO_ON)
     # First our cgroups (through the runtime's view of /sys/fs/cgroup): we
     # were forked straight into the v2 one; the v1 ones we join ourselves.
     ctx.cgroups.join_self()
@@ -175,6 +191,8 @@ def _close_inherited(ctx):
     keep.update(range(3, 3 + (ctx.preserve_fds or 0)))
     keep.update(fd for _, fd in ctx.ns_fds)
     keep.update(ctx.idmapped.values())
+    if ctx.sources is not None:
+        keep.add(ctx.sources.theirs)
     if ctx.seccomp is not None and ctx.seccomp[2] is not None:
         keep.add(ctx.seccomp[2].fd)
     if ctx.console_fd is not None:
@@ -200,8 +218,12 @@ def _setup(ctx):
     log.trace("init: prepare root")
     rootfd = mounts.prepare_root(spec)
     cgroupns = linux.ns("cgroup")
+    sources = None
+    if ctx.sources is not None:
+        from . import bindsources
+        sources = bindsources.Client(ch, ctx.sources.theirs, spec)
     mounts.mount_all(spec, rootfd, ctx.cgroup_mounts, cgroupns is not None and not cgroupns.path,
-                     ctx.idmapped)
+                     ctx.idmapped, sources)
     if not mounts.dev_is_bind(spec):
         in_userns = linux.ns("user") is not None
         devices.setup(rootfd, linux, in_userns, ctx.map_uid, ctx.map_gid)
@@ -218,11 +240,15 @@ def _setup(ctx):
         ch.expect(sync.GO_ON)
     if spec.hooks.get("createContainer"):
         from . import hooks
-        hooks.run("createContainer", spec.hooks["createContainer"], ctx.hook_state("created"),
+        hooks.run("createContainer", spec.hooks["createContainer"], ctx.hook_state("creating"),
                   cwd=spec.root_path)
 
     log.trace("init: pivot")
-    mounts.pivot(spec.root_path, ctx.no_pivot)
+    if linux.ns("mount") is None:  # the host's mount namespace: chroot, as runc
+        from . import hostmounts
+        hostmounts.enter_root(spec.root_path)
+    else:
+        mounts.pivot(spec.root_path, ctx.no_pivot)
     if spec.process.terminal:  # /dev/console bound before the root is finished, as runc
         from . import console
         ctx.tty = console.setup(spec.process, ctx.console_fd, dev_console=True,

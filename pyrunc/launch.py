@@ -11,6 +11,7 @@ create, execute._exec_child for an exec; both end in the sealed helper
 """
 import os
 
+from . import log
 from .errors import ConfigError
 
 
@@ -33,10 +34,13 @@ def fork_into(cg, born_flags=0):
         return os.fork(), 0
     from . import syscalls as sc
     fd = os.open(cgroup_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if cgroup_dir else -1
+    if cgroup_dir:
+        log.debug('using CLONE_INTO_CGROUP "%s"', cgroup_dir)  # (runc's words)
     try:
         return sc.clone3(born_flags, fd), born_flags
     except OSError as e:
         if e.errno in (38, 1):  # ENOSYS, EPERM
+            log.debug("exec with CLONE_INTO_CGROUP failed: %s; retrying without", e.strerror)
             cg.unified_by_write = cgroup_dir is not None
             return os.fork(), 0
         raise ConfigError("linux.cgroupsPath", f"cannot start the process in {cgroup_dir}: "
@@ -106,14 +110,18 @@ def reap(pid):
         pass
 
 
-def wait_forwarding(pid, master=None):
+def wait_forwarding(pid, master=None, raw=False):
     """Wait for the container's init, forwarding the signals we get (and
-    relaying its terminal when we hold the master)."""
+    relaying its terminal when we hold the master). Its exit status as a
+    shell gives it, or with `raw` the wait status itself (255: not ours
+    to wait for)."""
     import gc
     gc.enable()  # (off for the short commands: bin/pyrunc) this may run for days
     import _signal
 
     def forward(sig, frame):
+        if log._debug:
+            log.debug("forwarding signal %d (%s) to %d", sig, _signame(sig), pid)
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
@@ -143,10 +151,18 @@ def wait_forwarding(pid, master=None):
         except InterruptedError:
             continue
         except ChildProcessError:
-            return 255
+            return None if raw else 255
         if wpid == pid:
             reaped.append(status)
     status = reaped[0]
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
+    if raw:
+        log.debug("process exited", pid=pid, status=status)
+        return status
+    status = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    log.debug("process exited", pid=pid, status=status)  # (runc's words and fields)
+    return status
+
+
+def _signame(sig):
+    from .container import SIGNALS
+    return next(("SIG" + n for n, v in SIGNALS.items() if v == sig), str(sig))

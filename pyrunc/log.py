@@ -5,6 +5,13 @@ classification runs on it) and, with --log, as one JSON line
 {"level","msg","time"} appended to the log file (containerd keeps the msg
 of the last error line; podman decodes the whole file as one object, so a
 successful call writes nothing).
+
+--debug lines go where runc's go: into --log when given, else to stderr,
+as logrus writes them (`time="..." level=debug msg="..."`, or one JSON
+object with --log-format json). Without --debug, debug() returns before
+formatting anything. In the container's init and exec child, debug lines
+travel to the runtime over their channel (sync.LOG), never onto the
+container's stderr: the runtime writes them (relay).
 """
 import os
 import sys
@@ -28,11 +35,14 @@ def _now():
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def _emit(level, msg):
+def _emit(level, msg, fields=None):
     t = _now()
     if _log_path:
         if _log_json:
-            line = jsonlite.dumps({"level": level, "msg": msg, "time": t})
+            rec = {"level": level, "msg": msg, "time": t}
+            if fields:  # an error's class/path/errno (errors.py), after runc's three
+                rec.update(fields)
+            line = jsonlite.dumps(rec)
         else:
             line = f'time="{t}" level={level} msg={jsonlite.dumps(msg)}'
         try:
@@ -50,17 +60,75 @@ def _emit(level, msg):
         pass
 
 
-def error(msg):
-    _emit("error", msg)
+def error(msg, fields=None):
+    """`fields`: the error's machine-readable fields (PyruncError.fields()),
+    written only in JSON log lines."""
+    _emit("error", msg, fields)
 
 
 def warn(msg):
     _emit("warning", msg)
 
 
-def debug(msg):
-    if _debug:
-        _emit("debug", msg)
+_chan = None  # in the init or exec child: the channel debug lines go over
+
+
+def debug(msg, *args, **fields):
+    """A debug line, formatted (msg % args) only with --debug; `fields` are
+    logrus fields (runc's "process exited" pid=... status=...)."""
+    if not _debug:
+        return
+    if args:
+        msg = msg % args
+    if _chan is not None:
+        from . import sync
+        try:
+            _chan.send(sync.LOG, jsonlite.dumps([msg, fields] if fields else [msg]))
+        except OSError:
+            pass
+        return
+    _debug_line(msg, fields)
+
+
+def to_channel(chan):
+    """In a forked child: debug lines go to the runtime over `chan`."""
+    global _chan
+    _chan = chan
+
+
+def relay(payload):
+    """A debug line the init or exec child sent (sync.LOG): written here."""
+    try:
+        got = jsonlite.loads(payload, "log line")
+        msg, fields = str(got[0]), (got[1] if len(got) > 1 else None)
+    except Exception:  # noqa: BLE001 - a line is never worth failing for
+        msg, fields = payload, None
+    _debug_line(msg, fields if isinstance(fields, dict) else None)
+
+
+def _debug_line(msg, fields=None):
+    t = _now()
+    if _log_json:
+        d = {"level": "debug", "msg": msg, "time": t}
+        if fields:
+            d.update(fields)
+        line = jsonlite.dumps(d)
+    else:
+        line = f'time="{t}" level=debug msg={jsonlite.dumps(msg)}'
+        if fields:
+            line += "".join(f" {k}={v}" for k, v in fields.items())
+    data = (line + "\n").encode()
+    try:
+        if _log_path:
+            fd = os.open(_log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        else:
+            os.write(2, data)
+    except OSError:
+        pass
 
 
 def is_debug():
@@ -73,6 +141,10 @@ _trace = os.environ.get("PYRUNC_TRACE") == "1"
 
 
 def trace(label):
+    """A step of create/start/run/exec: timed with PYRUNC_TRACE=1, and a
+    debug line with --debug."""
     if _trace:
         t = time.perf_counter() * 1000
         os.write(2, f"[trace {os.getpid()}] {t:10.2f} {label}\n".encode())
+    if _debug:
+        debug(label)

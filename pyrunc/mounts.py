@@ -21,11 +21,11 @@ def prepare_root(spec):
     rslave: nothing we mount reaches the host), the mount holding the
     rootfs is made private (slave for a slave propagation) so that the
     bind below neither propagates nor is shared (pivot_root refuses
-    that), then the rootfs is bind-mounted onto itself."""
-    rootfs = spec.root_path
-    # (without a mount namespace of its own, the container would be in
-    # the host's: its propagation is never changed)
+    that), then the rootfs is bind-mounted onto itself.
+    Without a mount namespace (hostmounts.py) no propagation is changed:
+    this is the host's namespace."""
     own_ns = spec.linux.ns("mount") is not None
+    rootfs = spec.root_path
     if own_ns:
         flag = PROPAGATION.get(spec.linux.rootfs_propagation, 0)
         sc.mount(None, "/", None, flag or sc.MS_SLAVE | sc.MS_REC)
@@ -128,6 +128,13 @@ def clean(path):
 
 def _is_bind(m):
     return m.type == "bind" or "bind" in m.options or "rbind" in m.options
+
+
+def source_in_rootfs(spec, m):
+    """A bind whose source lies under the rootfs (inside an earlier mount
+    of the container, say): bindsources.open_in_rootfs resolves it there."""
+    return _is_bind(m) and os.path.normpath(os.path.join(spec.bundle, m.source)).startswith(
+        spec.root_path.rstrip("/") + "/")
 
 
 def check_proc_dest(spec, m, dest, tree=None):
@@ -233,9 +240,11 @@ class _Resolved:
         self.proc.close()
 
 
-def mount_all(spec, rootfd, cgroup_paths, new_cgroupns, idmapped=None):
-    """Every mount in config order. idmapped: {mount index: fd of the
-    detached idmapped mount the runtime prepared (idmap.py)}."""
+def mount_all(spec, rootfd, cgroup_paths, new_cgroupns, idmapped=None, sources=None):
+    """Every mount in config order. idmapped: {mount index: fd of a
+    detached mount the runtime prepared (procmount.py)}; sources: a
+    bindsources.Client, for the bind sources (idmapped ones too) the
+    runtime opens when the init reaches them."""
     idmapped = idmapped or {}
     # all destinations as written first: nothing is made or mounted for
     # a config that mounts over /proc
@@ -244,27 +253,42 @@ def mount_all(spec, rootfd, cgroup_paths, new_cgroupns, idmapped=None):
     resolved = _Resolved(rootfd)
     try:
         with procfs.proven_fd_paths():
-            _mount_each(spec, rootfd, cgroup_paths, new_cgroupns, idmapped, resolved)
+            _mount_each(spec, rootfd, cgroup_paths, new_cgroupns, idmapped, resolved, sources)
     finally:
         resolved.close()
 
 
-def _mount_each(spec, rootfd, cgroup_paths, new_cgroupns, idmapped, resolved):
+def _mount_each(spec, rootfd, cgroup_paths, new_cgroupns, idmapped, resolved, sources):
     for m in spec.mounts:
         try:
             tree = idmapped.get(m.index)
+            srcfd = None
+            if tree is None and sources is not None:
+                got = sources.fetch(m)
+                if got is not None:
+                    if got[1]:
+                        tree = got[0]
+                    else:
+                        srcfd = got[0]
+            if tree is None and srcfd is None and source_in_rootfs(spec, m):
+                from . import bindsources  # a source inside the container: resolved in it
+                srcfd = bindsources.open_in_rootfs(spec, m, rootfd)
             if tree is not None:
                 _attach(spec, rootfd, m, tree, resolved)
                 continue
-            _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns, resolved)
+            try:
+                _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns, resolved, srcfd)
+            finally:
+                if srcfd is not None:
+                    os.close(srcfd)
         except ConfigError:
             raise
         except OSError as e:
             raise ConfigError(m.where, f"mounting {m.source or m.type!r} on {m.destination}: "
-                              f"{e.strerror}") from None
+                              f"{e.strerror}", "resource.mount", e.errno) from None
 
 
-def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns, resolved):
+def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns, resolved, srcfd=None):
     opts = Options(m.options, m.where)
     dest = m.destination
     if not dest.startswith("/"):
@@ -285,6 +309,8 @@ def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns, resolved):
     flags, data = opts.flags, opts.data
     if bind:
         src = m.source if os.path.isabs(m.source) else os.path.join(spec.bundle, m.source)
+        if srcfd is not None:  # opened by the runtime (bindsources.py)
+            src = procfs.fd_path(srcfd)
         if not os.path.exists(src):
             raise ConfigError(f"{m.where}.source", f"bind source {src} does not exist")
         fd = paths.mkdir_all(rootfd, dest) if os.path.isdir(src) else paths.make_file(rootfd, dest)

@@ -128,9 +128,10 @@ def lookup(args0, env):
         try:
             st = os.stat(args0)
         except OSError as e:
-            raise InitError(f'exec: "{args0}": stat {args0}: {e.strerror.lower()}') from None
+            raise InitError(f'exec: "{args0}": stat {args0}: {e.strerror.lower()}',
+                            "process.exec-failed", e.errno) from None
         if not _executable(st):
-            raise InitError(f'exec: "{args0}": permission denied')
+            raise InitError(f'exec: "{args0}": permission denied', "process.exec-failed", 13)
         return args0
     path = ""
     for e in env:
@@ -146,7 +147,8 @@ def lookup(args0, env):
             continue
         if _executable(st):
             return cand
-    raise InitError(f'exec: "{args0}": executable file not found in $PATH')
+    raise InitError(f'exec: "{args0}": executable file not found in $PATH',
+                    "process.exec-failed", 2)
 
 
 def _executable(st):

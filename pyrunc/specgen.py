@@ -98,8 +98,17 @@ def _make_rootless(spec):
 
 
 def write(bundle, rootless):
-    path = os.path.join(bundle, "config.json")
-    if os.path.exists(path):
-        raise ContainerError("File config.json exists. Remove it first")
-    with open(path, "w") as f:
-        f.write(jsonlite.dumps(default(rootless), "\t"))
+    """config.json in `bundle`; errors in runc's words (Go's PathError:
+    "chdir <bundle>: no such file or directory")."""
+    op, what = "chdir", bundle
+    try:
+        if bundle:
+            os.chdir(bundle)  # (as runc: the file is then named relatively)
+        op, what = "stat", "config.json"
+        if os.path.lexists("config.json"):
+            raise ContainerError("File config.json exists. Remove it first")
+        op = "open"
+        with open("config.json", "w") as f:
+            f.write(jsonlite.dumps(default(rootless), "\t"))
+    except OSError as e:
+        raise ContainerError(f"{op} {what}: {(e.strerror or str(e)).lower()}") from None

@@ -12,20 +12,57 @@ from .errors import AlreadyExists, ConfigError, ContainerError, NotExist, Pyrunc
 
 STATE_FILE = "state.json"
 FIFO = "exec.fifo"
+# Everything a state dir may hold. `delete --force` of a dir without a
+# readable state.json removes it only when it holds nothing else: a --root
+# naming a host directory (runc 1.1.5 once emptied a host's /etc so) must
+# never have its subdirectories taken for broken state entries.
+ENTRY_FILES = (STATE_FILE, STATE_FILE + ".tmp", FIFO)
+
+
+def check_root(root):
+    """--root, made absolute and checked (every command, before anything
+    is read or made under it). runc HEAD refuses "/" in these words; pyrunc
+    also refuses an existing root that is not a directory, or that another
+    user owns or may write to (who could plant state entries that delete
+    and kill would act on). Returns the clean absolute path."""
+    root = os.path.abspath(root)
+    if root.startswith("//"):  # (POSIX keeps a leading "//"; Go's Clean does not)
+        root = "/" + root.lstrip("/")
+    if root == "/" or os.path.realpath(root) == "/":  # (or a symlink to it)
+        raise ContainerError("Option --root argument should not be set to /")
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        return root  # made by the first create, as the default one
+    except OSError as e:
+        raise ContainerError(f"--root {root}: {(e.strerror or str(e)).lower()}") from None
+    import stat
+    if not stat.S_ISDIR(st.st_mode):
+        raise ContainerError(f"--root {root}: not a directory")
+    if st.st_uid != os.geteuid():
+        raise ContainerError(f"--root {root}: owned by uid {st.st_uid}, not by this user "
+                             f"(uid {os.geteuid()}): refusing a state root another user controls")
+    if st.st_mode & 0o022:
+        raise ContainerError(f"--root {root}: writable by other users (mode "
+                             f"{stat.S_IMODE(st.st_mode):04o}): refusing a state root "
+                             "another user controls")
+    return root
+
+
+# runc's id rule: ASCII letters, digits and _+-. (a set: one C-level subset
+# test per id instead of a Python loop per character; `list` checks each)
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 
 
 def valid_id(cid):
     if not cid or cid in (".", "..") or len(cid) > 1024:
         return False
-    for ch in cid:
-        if not (ch.isascii() and (ch.isalnum() or ch in "_+-.")):
-            return False
-    return True
+    return _ID_CHARS.issuperset(cid)
 
 
 def check_id(cid):
     if not valid_id(cid):
-        raise ContainerError(f"invalid container id format: {cid}")
+        raise ContainerError(f"invalid container id format: {cid}", error_class="usage")
 
 
 def proc_start_time(pid):
@@ -241,11 +278,26 @@ def remove_partial(root, cid):
             pass
         except PyruncError as e:  # unreadable: nothing in it can be trusted
             log.warn(f"delete: {cid}: {e}; removing its state dir only")
+        _check_entry_dir(path)
         remove_dir(path)
         removed.append(f"state dir {path} without a readable state")
     finally:
         lock.release()
     return removed
+
+
+def _check_entry_dir(path):
+    """Refuse to remove, as a broken state entry, a directory holding what
+    no state dir holds (ENTRY_FILES; of those, only an empty directory
+    where a file belongs is taken too)."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return
+    for n in names:
+        if n not in ENTRY_FILES:
+            raise ContainerError(f"refusing to remove {path}: not a container's state "
+                                 f"directory (it holds {n!r})")
 
 
 def load_locked(root, cid):
@@ -267,8 +319,14 @@ def load(root, cid):
             d = jsonlite.loads(f.read(), "state.json")
     except (FileNotFoundError, NotADirectoryError):
         raise NotExist(cid) from None
+    except ConfigError as e:  # (unparsable) our own record, not the user's config
+        e.error_class = "internal"
+        raise
+    except OSError as e:  # (a directory in its place, say)
+        raise ConfigError("", f"state.json of {cid}: {(e.strerror or str(e)).lower()}", "internal") \
+            from None
     if not isinstance(d, dict) or "ociVersion" not in d or "bundle" not in d:
-        raise ConfigError("", f"state.json of {cid} is incomplete")
+        raise ConfigError("", f"state.json of {cid} is incomplete", "internal")
     return State(root, cid, d)
 
 
@@ -338,6 +396,14 @@ def remove_dir(path):
             os.unlink(os.path.join(path, n))
         except FileNotFoundError:
             pass
+        except IsADirectoryError:
+            # (a corrupt entry: a directory where a file belongs) removed if
+            # empty; a tree is never walked here
+            try:
+                os.rmdir(os.path.join(path, n))
+            except OSError as e:
+                raise ContainerError(f"cannot remove {os.path.join(path, n)}: "
+                                     f"{(e.strerror or str(e)).lower()}") from None
     try:
         os.rmdir(path)
     except FileNotFoundError:

@@ -6,9 +6,17 @@ atomic). The init side is close-on-exec: when the init execs the final
 helper, the parent reads EOF, which is how it knows the hand-over is done.
 
 create (container.create/_drive_init <-> init.py):
+  init -> parent  WANT_CGROUP             first, with the systemd driver only:
+  parent -> init  GO_ON                   the unit was started with my pid in it
   init -> parent  WANT_ID_MAPS            new user namespace: write my maps
   parent -> init  GO_ON
   init -> parent  PID <host pid>          the container process (so far)
+  init -> parent  WANT_SOURCE <mount index>  open this bind source on the
+                                          host's side (bindsources.py); the
+                                          answer comes on the socketpair
+                                          bindsources.Link, one SEQPACKET:
+    runtime -> init  SOURCE_FD + the fd in SCM_RIGHTS
+                     SOURCE_ERROR + "<config field>\0<message>"
   init -> parent  WANT_HOOKS              mounts done: prestart/createRuntime
   parent -> init  GO_ON | ABORT
   init -> parent  READY                   the helper is next
@@ -19,12 +27,22 @@ exec (execute.run/_drive <-> execute._exec_child):
   child -> parent  PID <host pid>         when the child itself is the process
   child -> parent  READY
   helper -> parent PID <host pid>         when the helper forked it (pid/time ns)
-  helper -> parent "0" then EOF           the program was exec'd
-                   "0<errno>"             it could not be
-Either side may send ERROR <message> instead, and then exits.
+  helper -> parent "0" then EOF           the program was exec'd, or its execve
+                                          failed (runc HEAD: the process then
+                                          exits 255, its error on its stderr)
+                   "0<errno>"             the seccomp filter could not be loaded
+Either side may send ERROR <payload> instead, and then exits. The
+payload is the error's class, errno and JSON path, then its message,
+separated by US (\x1f): "<class>\x1f<errno|>\x1f<path|>\x1f<message>"
+(error_payload/error_from); the static helper's own "error pyrunc-init:
+<what>: errno N" is a bare message (class internal, errno N).
+With --debug, the child (init or exec) may send LOG <json> at any point
+before READY: a debug line, ["msg"] or ["msg", {logrus fields}]
+(log.relay writes it where the runtime's own debug lines go).
 """
 import os
 
+from . import log
 from .errors import InitError
 
 PID = "pid"
@@ -32,8 +50,13 @@ READY = "ready"
 ERROR = "error"
 WANT_ID_MAPS = "userns"
 WANT_HOOKS = "hooks"
+WANT_SOURCE = "source"
+SOURCE_FD = b"F"
+SOURCE_ERROR = b"E"
+WANT_CGROUP = "cgroup"
 GO_ON = "ok"
 ABORT = "abort"
+LOG = "log"
 
 
 class Channel:
@@ -45,6 +68,8 @@ class Channel:
         self.buf = b""
 
     def send(self, tag, payload=""):
+        if log._debug and tag != LOG:
+            log.debug("writing sync %s", tag)  # (runc's words)
         msg = f"{tag} {payload}".replace("\n", " ") + "\n"
         os.write(self.wfd, msg.encode())
 
@@ -60,6 +85,8 @@ class Channel:
             self.buf += chunk
         line, _, self.buf = self.buf.partition(b"\n")
         tag, _, payload = line.decode(errors="replace").partition(" ")
+        if log._debug and tag != LOG:
+            log.debug("read sync %s", tag)
         return tag, payload
 
     def drain(self):
@@ -77,7 +104,7 @@ class Channel:
         if got == tag:
             return payload
         if got == ERROR:
-            raise InitError(payload)
+            raise error_from(payload)
         raise InitError(f"init: expected {tag!r}, got {got!r}")
 
     def close(self):
@@ -89,6 +116,26 @@ class Channel:
                 except OSError:
                     pass
         self.rfd = self.wfd = -1
+
+
+_SEP = "\x1f"
+
+
+def error_payload(message, error_class="internal", errno=None, path=None):
+    """ERROR's payload for an error of the init or the exec'd child."""
+    return _SEP.join((error_class, "" if errno is None else str(errno), path or "",
+                      message))
+
+
+def error_from(payload):
+    """The InitError the parent raises for an ERROR payload."""
+    parts = payload.split(_SEP, 3)
+    if len(parts) == 4:
+        cls, errno, path, msg = parts
+        return InitError(msg, cls or None, int(errno) if errno.isdigit() else None, path)
+    # the static helper's words: "pyrunc-init: <what>: errno N"
+    head, _, num = payload.rpartition(": errno ")
+    return InitError(payload, None, int(num) if head and num.isdigit() else None)
 
 
 def _wait_readable(fd, deadline):

@@ -156,5 +156,8 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "cgroupv2: also run inside the pure cgroup v2 VM (tests/v2vm/run.sh)")
     config.addinivalue_line(
+        "markers", "systemd: the systemd cgroup driver, run with systemd as PID 1 "
+                   "(tests/v2vm/run.sh --systemd)")
+    config.addinivalue_line(
         "markers", "faults: fault injection (tests/test_faults.py); -m faults runs it alone, "
                    "PYRUNC_FAULTS_FULL=1 for the full sweep")

@@ -290,6 +290,19 @@ def test_delete_killed(sweep):
     _sweep(sweep, "delete", setup, lambda cid: ("delete", "--force", cid))
 
 
+def test_create_without_a_mount_namespace_killed(sweep):
+    """Its mounts are in the host's namespace (hostmounts.py): recorded
+    before the fork, all gone after delete --force at any kill instant."""
+    lx = sweep.bundle.config["linux"]
+    lx["namespaces"] = [n for n in lx["namespaces"] if n["type"] != "mount"]
+    lx["maskedPaths"] = lx["readonlyPaths"] = []
+
+    def setup(cid):
+        sweep.set_args("sleep", "1000", cgroup_id=cid)
+    _sweep(sweep, "create, no mount namespace", setup,
+           lambda cid: ("create", "-b", sweep.bundle.path, cid))
+
+
 def _container_pids(sweep, cid):
     out = set()
     for mp in _cgroup_mountpoints():
@@ -426,7 +439,9 @@ def test_half_written_state_entry(runtime, content):
     cid = runtime.new_id()
     d = os.path.join(runtime.root, cid)
     os.makedirs(d)
-    open(os.path.join(d, "exec.fifo.tmp"), "w").close()
+    # (what a save killed half-way leaves; delete --force removes only what
+    # a state dir holds: state.ENTRY_FILES)
+    open(os.path.join(d, "state.json.tmp"), "w").close()
     if content is not None:
         with open(os.path.join(d, "state.json"), "wb") as f:
             f.write(content)

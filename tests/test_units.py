@@ -51,15 +51,66 @@ def test_mount_options():
 
 
 def test_cgroups_path_forms():
-    assert resolve_path("", "cid", False) == ("cid", True)
-    assert resolve_path("/a/../b", "cid", False) == ("/b", False)
-    assert resolve_path("x/y", "cid", False) == ("x/y", True)
-    assert resolve_path("x/../../..", "cid", False)[0] == ""
+    assert resolve_path("", "cid") == ("cid", True)
+    assert resolve_path("/a/../b", "cid") == ("/b", False)
+    assert resolve_path("x/y", "cid") == ("x/y", True)
+    assert resolve_path("x/../../..", "cid")[0] == ""
     with pytest.raises(ConfigError) as e:
-        resolve_path("machine.slice:libpod:abc", "cid", False)
+        resolve_path("machine.slice:libpod:abc", "cid")
     assert e.value.path == "linux.cgroupsPath"
-    with pytest.raises(ConfigError):
-        resolve_path("/x", "cid", True)
+
+
+def test_systemd_cgroups_path_forms():
+    """runc's slice:prefix:name reading (specconv, systemd.ExpandSlice)."""
+    from pyrunc.cgroups import systemd as sd
+    assert sd.parse("system.slice:docker:abc", "cid") == ("system.slice", "docker-abc.scope")
+    assert sd.parse(":libpod:abc", "cid") == ("system.slice", "libpod-abc.scope")
+    assert sd.parse("", "cid") == ("system.slice", "runc-cid.scope")
+    assert sd.parse("machine.slice:x:my-sub.slice", "c") == ("machine.slice", "my-sub.slice")
+    assert sd.expand_slice("a-b-c.slice") == "/a.slice/a-b.slice/a-b-c.slice"
+    assert sd.expand_slice("-.slice") == "/"
+    for bad, msg in (("a:b", 'expected cgroupsPath to be of format "slice:prefix:name"'),
+                     ("a:b:c:d", "slice:prefix:name"),
+                     ("foo:p:n", "invalid slice name: foo"),
+                     ("a--b.slice:p:n", "invalid slice name: a--b.slice"),
+                     ("-a.slice:p:n", "invalid slice name"),
+                     ("a/b.slice:p:n", "invalid slice name"),
+                     ("system.slice:p:a/b", "invalid systemd unit name"),
+                     ("system.slice:p:", "invalid systemd unit name")):
+        with pytest.raises(ConfigError) as e:
+            sd.parse(bad, "cid")
+        assert e.value.path == "linux.cgroupsPath" and msg in str(e.value), (bad, e.value)
+
+
+def test_systemd_resource_properties():
+    """What SetUnitProperties gets, as runc's genV2ResourcesProperties."""
+    from pyrunc.cgroups import sdprops
+    inf = (1 << 64) - 1
+    res = {"memory": {"limit": 100 << 20, "reservation": 50 << 20, "swap": 200 << 20},
+           "cpu": {"shares": 1024, "quota": 12345, "period": 100000, "cpus": "0-1,3"},
+           "pids": {"limit": -1}}
+    props, fs = sdprops.resource_props(res, 252, update=True)
+    d = dict(props)
+    assert d["MemoryMax"] == ("t", 100 << 20) and d["MemoryLow"] == ("t", 50 << 20)
+    assert d["MemorySwapMax"] == ("t", 100 << 20)
+    assert d["CPUWeight"] == ("t", 100)
+    # 12345us per 100ms is 123450us per s: systemd keeps 10ms steps, and so
+    # does the quota written to cgroupfs afterwards
+    assert d["CPUQuotaPerSecUSec"] == ("t", 130000) and d["CPUQuotaPeriodUSec"] == ("t", 100000)
+    assert fs["cpu"]["quota"] == 13000 and res["cpu"]["quota"] == 12345
+    assert d["TasksMax"] == ("t", inf)
+    assert d["AllowedCPUs"] == ("ay", bytes([0b1011]))
+    assert "DevicePolicy" not in d  # an update leaves the devices alone
+    props, _ = sdprops.resource_props({"devices": [{"allow": False, "access": "rwm"}]}, 252)
+    assert props[0] == ("DeviceAllow", ("a(ss)", [])) and props[1] == ("DevicePolicy", ("s", "strict"))
+    allow = dict(props[2:])["DeviceAllow"][1]
+    assert ("/dev/char/1:3", "rwm") in allow and ("char-136", "rwm") in allow
+    props, _ = sdprops.resource_props({"unified": {"memory.high": "max", "pids.max": "0",
+                                                   "io.weight": "50"}}, 252, update=True)
+    assert dict(props) == {"MemoryHigh": ("t", inf), "TasksMax": ("t", 1)}
+    with pytest.raises(ConfigError) as e:
+        sdprops.resource_props({"unified": {"memory.max": "lots"}}, 252, update=True)
+    assert e.value.path == "linux.resources.unified['memory.max']"
 
 
 def test_jsonlite_roundtrip_and_errors():

@@ -78,11 +78,8 @@ def _unescape(s):
     return s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 
 
-def resolve_path(cgroups_path, cid, systemd):
+def resolve_path(cgroups_path, cid):
     """(path, relative?) for linux.cgroupsPath as runc's cgroupfs driver reads it."""
-    if systemd:
-        raise ConfigError("linux.cgroupsPath",
-                          "systemd not running on this host, cannot use systemd cgroups manager")
     if not cgroups_path:
         return cid, True
     if ":" in cgroups_path and not cgroups_path.startswith("/"):
@@ -132,8 +129,11 @@ def check_recorded(dirs):
 
 
 def manager(cgroups_path, cid, systemd=False):
+    if systemd:  # (--systemd-cgroup: only then is the driver imported)
+        from . import systemd as sd
+        return sd.manager(cgroups_path, cid, *probe())
     from .v1 import Manager
-    path, relative = resolve_path(cgroups_path, cid, systemd)
+    path, relative = resolve_path(cgroups_path, cid)
     v1, v2 = probe()
     if v1:
         return Manager(v1, v2, path, relative)
@@ -144,6 +144,9 @@ def manager(cgroups_path, cid, systemd=False):
 def from_state(d):
     """The manager of an existing container, from what create recorded."""
     dirs = d.get("dirs", {})
+    if "systemd" in d:  # made by the systemd driver (--systemd-cgroup)
+        from .systemd import Manager as Sd
+        return Sd.from_state(d)
     if list(dirs) == ["unified"]:  # a v2-only host
         from .v2 import Manager as V2
         return V2.from_state(d)

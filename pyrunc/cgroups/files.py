@@ -31,7 +31,7 @@ def write_field(d, name, value, field):
         write(os.path.join(d, name), str(value))
     except OSError as e:
         raise ConfigError(field, f"writing {value!r} to {os.path.join(d, name)}: "
-                                 f"{e.strerror}") from None
+                                 f"{e.strerror}", "resource.cgroup", e.errno) from None
 
 
 def int_of(d, name):

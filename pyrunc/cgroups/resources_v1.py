@@ -139,7 +139,8 @@ def _budget(d, fields, given, retry, f):
         except OSError as e:
             if e.errno != 22 or not retry:
                 raise ConfigError(f"{f}.{k}", f"writing {v!r} to {os.path.join(d, name)}: "
-                                              f"{e.strerror}") from None
+                                              f"{e.strerror}", "resource.cgroup",
+                                  e.errno) from None
             later.append((k, name, v))
     return later
 

@@ -63,7 +63,7 @@ def memory(d, m, update, f="linux.resources.memory"):
                                                 "(memory.swap.max)") from None
         except OSError as e:
             raise ConfigError(f"{f}.swap", f"writing {sv} to memory.swap.max: "
-                                           f"{e.strerror}") from None
+                                           f"{e.strerror}", "resource.cgroup", e.errno) from None
     if limit:
         w(d, "memory.max", _num(limit), f"{f}.limit")
     if m.get("reservation"):
@@ -206,7 +206,8 @@ def unified(d, values, f="linux.resources.unified"):
         except FileNotFoundError:
             raise NotSupported(at, f"no control file {key} in the container's cgroup") from None
         except OSError as e:
-            raise ConfigError(at, f"writing {value!r}: {e.strerror}") from None
+            raise ConfigError(at, f"writing {value!r}: {e.strerror}", "resource.cgroup",
+                              e.errno) from None
 
 
 def devices(d, rules, f="linux.resources.devices"):
@@ -227,4 +228,5 @@ def devices(d, rules, f="linux.resources.devices"):
     try:
         devices_bpf.attach(d, list(rules) + defaults)
     except OSError as e:
-        raise ConfigError(f, f"cannot install the device filter on {d}: {e}") from None
+        raise ConfigError(f, f"cannot install the device filter on {d}: {e}", "resource.cgroup",
+                          e.errno) from None

@@ -15,6 +15,8 @@ FREEZE_TIMEOUT = 10.0  # seconds a freeze or thaw may take before we give up
 
 
 class Manager:
+    placed_by_parent = False  # (the systemd driver's init waits for its unit)
+
     def __init__(self, v1, v2, path, relative):
         from . import foreign_reason
         self.dirs = {}  # hierarchy name -> (host dir, hierarchy)
@@ -44,10 +46,11 @@ class Manager:
             pids.update(_subtree_pids(d))
         if pids:
             raise ContainerError(f"container's cgroup is not empty: {len(pids)} "
-                                 "process(es) found")
+                                 "process(es) found", error_class="resource.cgroup")
         why = self.frozen_reason()
         if why is not None:
-            raise ContainerError("container's cgroup unexpectedly frozen" + why)
+            raise ContainerError("container's cgroup unexpectedly frozen" + why,
+                                 error_class="resource.cgroup")
 
     def frozen_reason(self):
         """None when the container's cgroup (or, where it does not exist
@@ -283,14 +286,19 @@ class Manager:
             if sep and v2only:
                 raise ContainerError(f"--cgroup {spec}: a controller prefix is not "
                                      "supported on cgroup v2")
-            if path.startswith("/") or ".." in path.split("/") or not path:
+            if not path:
                 raise ContainerError(f"--cgroup {spec}: a path inside the container's "
                                      "cgroup is expected")
             hit = False
             for name, (d, h) in self.dirs.items():
                 if sep and not set(ctls.split(",")) & set(name.split(",")):
                     continue
-                sub = os.path.join(d, path)
+                # as runc: relative to the container's cgroup ("/" is that
+                # cgroup itself), and refused in runc HEAD's words outside it
+                sub = os.path.normpath(os.path.join(d, path.lstrip("/")))
+                if sub != d and not sub.startswith(d.rstrip("/") + "/"):
+                    raise ContainerError(f"bad sub cgroup path: {path} (not inside the "
+                                         "container's cgroup)")
                 if not os.path.isdir(sub):
                     raise ContainerError(f"--cgroup {spec}: cgroup {sub} does not exist")
                 m.dirs[name] = (sub, h)

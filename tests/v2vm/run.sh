@@ -2,7 +2,12 @@
 # Run a command inside a throw-away QEMU VM that is a pure cgroup v2 host.
 #
 #   tests/v2vm/run.sh [--mem 2G] [--smp 2] [--timeout 900] [--accel tcg] \
-#       -- COMMAND [ARG...]
+#       [--systemd] -- COMMAND [ARG...]
+#
+# --systemd: the host's systemd is PID 1 in the guest and runs the command
+# as a service (v2vm.service, in system.slice; sdboot says how the boot is
+# kept short), with PYRUNC_V2VM_SYSTEMD=1 set; no dbus-daemon: clients
+# reach systemd on /run/systemd/private.
 #
 # The machines here are cgroup-hybrid (v1 controllers, a cgroup2 mount with
 # only hugetlb), so the v2 side of pyrunc is tested in a VM: Debian's
@@ -29,8 +34,9 @@ MEM=2G
 SMP=2
 TIMEOUT=900
 ACCEL=${PYRUNC_V2VM_ACCEL:-tcg}
+SYSTEMD=
 usage() {
-	echo "usage: $0 [--mem 2G] [--smp 2] [--timeout SECONDS] [--accel tcg|kvm] -- COMMAND [ARG...]" >&2
+	echo "usage: $0 [--mem 2G] [--smp 2] [--timeout SECONDS] [--accel tcg|kvm] [--systemd] -- COMMAND [ARG...]" >&2
 	exit 2
 }
 while [ $# -gt 0 ]; do
@@ -39,6 +45,7 @@ while [ $# -gt 0 ]; do
 	--smp) [ $# -ge 2 ] || usage; SMP=$2; shift 2 ;;
 	--timeout) [ $# -ge 2 ] || usage; TIMEOUT=$2; shift 2 ;;
 	--accel) [ $# -ge 2 ] || usage; ACCEL=$2; shift 2 ;;
+	--systemd) SYSTEMD=1; shift ;;
 	--) shift; break ;;
 	*) usage ;;
 	esac
@@ -174,7 +181,7 @@ modcat() {
 	*) cat "$1" ;;
 	esac
 }
-stamp=$(cat "$HERE/init" "$HERE/stage2" "$HERE/run.sh" /bin/busybox | md5sum | cut -c1-12)
+stamp=$(cat "$HERE/init" "$HERE/stage2" "$HERE/sdboot" "$HERE/run.sh" /bin/busybox | md5sum | cut -c1-12)
 INITRD=$KDIR/initrd-$stamp.cpio
 if [ ! -f "$INITRD" ]; then
 	say "building the initramfs"
@@ -188,6 +195,7 @@ if [ ! -f "$INITRD" ]; then
 	echo "$ORDER" >"$t/lib/modules/order"
 	cp "$HERE/init" "$t/init"
 	cp "$HERE/stage2" "$t/stage2"
+	cp "$HERE/sdboot" "$t/sdboot"
 	chmod 755 "$t/init" "$t/stage2"
 	(cd "$t" && find . | cpio -o -H newc --quiet) >"$t.cpio"
 	rm -f "$KDIR"/initrd-*.cpio "$KDIR"/initrd-*.cpio.gz
@@ -240,11 +248,19 @@ case "$ACCEL" in
 kvm) cpu=host ;;
 *) cpu=max ;;
 esac
+append="console=ttyS0 quiet loglevel=0 panic=-1 cgroup_no_v1=all rdinit=/init"
+if [ -n "$SYSTEMD" ]; then
+	[ -x /lib/systemd/systemd ] || die "--systemd: no /lib/systemd/systemd on this host"
+	append="$append v2vm.systemd=1"
+	# systemd waits for the kernel's RNG; with RDRAND it is ready at once
+	# (about 5 s later without it under TCG)
+	[ "$ACCEL" = kvm ] || cpu="Nehalem,+rdrand"
+fi
 # stdin is /dev/null: QEMU must not put the caller's terminal in raw mode
 timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
 	-accel "$ACCEL" -cpu "$cpu" -smp "$SMP" -m "$MEM" \
 	-kernel "$KERNEL" -initrd "$INITRD" \
-	-append "console=ttyS0 quiet loglevel=0 panic=-1 cgroup_no_v1=all rdinit=/init" \
+	-append "$append" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-virtfs local,path="$RUN",mount_tag=run,security_model=none \
 	-display none -monitor none -no-reboot -nodefaults \

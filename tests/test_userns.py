@@ -1,0 +1,318 @@
+"""Containers with a user namespace and their bind mounts: sources the
+container's user cannot reach, sources inside earlier mounts of the same
+container, idmapped sources, the flags the kernel locks, exec into them,
+and joining a user namespace by path (runc HEAD's behaviour; 1.1.5 is
+noted where it differs)."""
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import Bundle, needs_root
+from test_console import _userns
+from test_parity_lifecycle import both, runc  # noqa: F401  (fixture)
+
+pytestmark = needs_root
+
+CAPS = ["CAP_SYS_ADMIN", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETUID",
+        "CAP_SETGID"]
+
+
+@pytest.fixture
+def bundle(tmp_path, rootfs_template):
+    """conftest's Bundle, but in a directory of its own under /tmp: the
+    container's mapped root must traverse the path to the rootfs, and a
+    pytest session starting meanwhile (another run on this host) makes
+    /tmp/pytest-of-root 0700 again. No mount may stay under it."""
+    top = tempfile.mkdtemp(prefix="pyrunc-userns-", dir="/tmp")
+    os.chmod(top, 0o711)
+    try:
+        b = Bundle(os.path.join(top, "bundle"), rootfs_template)
+        b.write()
+        yield b
+    finally:
+        with open("/proc/self/mountinfo") as f:
+            left = [ln.split()[4] for ln in f if ln.split()[4].startswith(top + "/")]
+        for m in sorted(left, reverse=True):
+            subprocess.run(["umount", "-l", m])
+        shutil.rmtree(top)
+        assert not left, f"test leaked mounts: {left}"
+
+
+def _hidden_source(tmp_path):
+    """tmp_path/hidden (0700, host root's) /src/f: mapped root (host 100000)
+    cannot even stat src."""
+    hidden = tmp_path / "hidden"
+    hidden.mkdir(mode=0o700)
+    src = hidden / "src"
+    src.mkdir()
+    (src / "f").write_text("secret-ok\n")
+    os.chmod(hidden, 0o700)
+    return src
+
+
+def _run(rt, bundle, script, rc=0):
+    bundle.sh(script).write()
+    p = rt("run", "-b", bundle.path, rt.new_id())
+    assert p.returncode == rc, p.stderr
+    return p
+
+
+def test_bind_source_the_container_user_cannot_reach(runtime, bundle, tmp_path):
+    """runc HEAD opens such a source on the host's side (runc 1.1.5 mounts
+    by path from inside the user namespace and fails: permission denied)."""
+    _userns(bundle)
+    src = _hidden_source(tmp_path)
+    bundle.config["mounts"].append({"destination": "/data", "type": "bind",
+                                    "source": str(src), "options": ["rbind", "ro"]})
+    p = _run(runtime, bundle, "cat /data/f; touch /data/x 2>/dev/null || echo ro")
+    assert p.stdout.split() == ["secret-ok", "ro"]
+
+
+def test_exec_into_a_container_with_an_unreachable_source(runtime, bundle, tmp_path):
+    _userns(bundle)
+    src = _hidden_source(tmp_path)
+    bundle.config["mounts"].append({"destination": "/data", "type": "bind",
+                                    "source": str(src), "options": ["bind"]})
+    bundle.args("/bin/sleep", "60").write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    try:
+        p = runtime("exec", cid, "/bin/sh", "-c", "cat /data/f; id -u")
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.split() == ["secret-ok", "0"]
+    finally:
+        runtime("delete", "-f", cid, check=True)
+
+
+def test_missing_source_in_a_user_namespace_names_the_field(runtime, bundle, tmp_path):
+    _userns(bundle)
+    hidden = _hidden_source(tmp_path).parent
+    bundle.config["mounts"].append({"destination": "/data", "type": "bind",
+                                    "source": str(hidden / "nope"), "options": ["bind"]})
+    bundle.write()
+    cid = runtime.new_id()
+    p = runtime("create", "-b", bundle.path, cid)
+    i = len(bundle.config["mounts"]) - 1
+    assert p.returncode == 1
+    assert f"mounts[{i}].source" in p.stderr and "No such file or directory" in p.stderr
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+
+
+@pytest.mark.parametrize("userns", [False, True], ids=["plain", "userns"])
+def test_source_inside_an_earlier_mount_in_config_order(runtime, runc, bundle,  # noqa: F811
+                                                        tmp_path, userns):
+    """A bind whose source is a path under the rootfs that only an earlier
+    mount of the same container provides. Side by side with runc 1.1.5
+    without a user namespace."""
+    outer = tmp_path / "outer"
+    (outer / "inner").mkdir(parents=True)
+    (outer / "inner" / "f").write_text("inner\n")
+    if userns:
+        _userns(bundle)
+    bundle.config["mounts"] += [
+        {"destination": "/a", "type": "bind", "source": str(outer), "options": ["bind"]},
+        {"destination": "/b", "type": "bind", "source": os.path.join(bundle.rootfs, "a/inner"),
+         "options": ["bind"]},
+    ]
+    bundle.sh("cat /b/f").write()
+    assert not os.path.exists(os.path.join(bundle.rootfs, "a/inner"))
+    tools = both(runtime, runc) if not userns else both(runtime, runc)[:1]
+    for name, rt in tools:
+        cid = runtime.new_id()
+        p = rt("run", "-b", bundle.path, cid)
+        assert (name, p.returncode, p.stdout) == (name, 0, "inner\n"), p.stderr
+
+
+@pytest.mark.parametrize("userns", [False, True], ids=["plain", "userns"])
+def test_idmapped_source_inside_an_earlier_mount(runtime, bundle, tmp_path, userns):
+    """The idmapped source exists only once /a is mounted: it is cloned in
+    the init's mount namespace at its turn, in config order."""
+    outer = tmp_path / "outer"
+    (outer / "inner").mkdir(parents=True)
+    (outer / "inner" / "f").write_text("x")
+    if userns:  # host root's file: 65534 through the plain bind, 0 idmapped
+        _userns(bundle)
+        m = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        want = ["0", "0", "65534", "65534"]
+    else:  # host 1000's file shows as 0 idmapped
+        os.chown(outer / "inner" / "f", 1000, 1000)
+        m = [{"containerID": 1000, "hostID": 0, "size": 1}]
+        want = ["0", "0", "1000", "1000"]
+    bundle.config["mounts"] += [
+        {"destination": "/a", "type": "bind", "source": str(outer), "options": ["bind"]},
+        {"destination": "/b", "type": "bind", "source": os.path.join(bundle.rootfs, "a/inner"),
+         "options": ["bind"], "uidMappings": m, "gidMappings": m},
+    ]
+    p = _run(runtime, bundle, "stat -c '%u %g' /b/f /a/inner/f")
+    assert p.stdout.split() == want
+
+
+@pytest.fixture
+def locked_fs(tmp_path):
+    """A host tmpfs mounted ro,nosuid,nodev,noexec with a file in it, in a
+    0700 directory of host root (mapped root cannot reach it)."""
+    hide = tmp_path / "lockhide"
+    hide.mkdir(mode=0o700)
+    d = hide / "fs"
+    d.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(d)], check=True)
+    try:
+        (d / "f").write_text("x")
+        subprocess.run(["mount", "-o", "remount,ro,nosuid,nodev,noexec", str(d)], check=True)
+        yield d
+    finally:
+        subprocess.run(["umount", "-l", str(d)], check=True)
+
+
+def _flags_script(dest):
+    # each remount that would clear a flag the source has, then the flags
+    return (f"for o in rw suid dev exec; do mount -o remount,bind,$o {dest} {dest} "
+            f"2>/dev/null && echo cleared-$o; done; "
+            f"grep ' {dest} ' /proc/self/mountinfo | cut -d' ' -f6")
+
+
+@pytest.mark.parametrize("kind", ["idmapped", "unreachable"])
+def test_user_namespace_never_loses_the_sources_locked_flags(runtime, bundle, locked_fs,
+                                                             tmp_path, kind):
+    """A container root with CAP_SYS_ADMIN in its user namespace cannot
+    remount its bind of a ro,nosuid,nodev,noexec source without them: the
+    source is opened in the container's mount namespace, whose mounts the
+    kernel locked, never cloned from the host's (unlocked) mount."""
+    _userns(bundle)
+    bundle.config["process"]["capabilities"] = {k: CAPS for k in
+                                                ("bounding", "effective", "permitted")}
+    if kind == "idmapped":
+        m = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        entry = {"destination": "/l", "type": "bind", "source": str(locked_fs),
+                 "options": ["bind"], "uidMappings": m, "gidMappings": m}
+    else:
+        entry = {"destination": "/l", "type": "bind", "source": str(locked_fs),
+                 "options": ["bind"]}
+    bundle.config["mounts"].append(entry)
+    p = _run(runtime, bundle, "cat /l/f; echo; " + _flags_script("/l"))
+    lines = p.stdout.split()
+    assert lines[0] == "x"
+    assert not [x for x in lines if x.startswith("cleared-")], p.stdout
+    flags = set(lines[-1].split(","))
+    assert {"ro", "nosuid", "nodev", "noexec"} <= flags, lines[-1]
+
+
+def test_idmapped_mount_in_a_user_namespace(runtime, bundle, tmp_path):
+    """The container's mapping on an idmapped bind of a host-root-owned
+    directory: its files show as the container's root."""
+    _userns(bundle)
+    src = _hidden_source(tmp_path)
+    m = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    bundle.config["mounts"].append({"destination": "/idm", "type": "bind", "source": str(src),
+                                    "options": ["bind"], "uidMappings": m, "gidMappings": m})
+    p = _run(runtime, bundle, "stat -c '%u %g' /idm/f; cat /idm/f; echo y > /idm/new && echo ok")
+    assert p.stdout.split() == ["0", "0", "secret-ok", "ok"]
+    st = os.stat(src / "new")
+    assert (st.st_uid, st.st_gid) == (0, 0)
+
+
+@pytest.fixture
+def userns_owner(runtime, bundle):
+    """A running container with its own user namespace (0 = host 100000);
+    yields its init's pid. The bundle stays set up for user namespaces."""
+    _userns(bundle)
+    bundle.args("/bin/sleep", "60").write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    try:
+        yield runtime.state(cid)["pid"]
+    finally:
+        runtime("delete", "-f", cid, check=True)
+
+
+def _joining(bundle, pid, maps=None):
+    lx = bundle.config["linux"]
+    for n in lx["namespaces"]:
+        if n["type"] == "user":
+            n["path"] = f"/proc/{pid}/ns/user"
+    for k in ("uidMappings", "gidMappings"):
+        lx.pop(k, None)
+        if maps is not None:
+            lx[k] = maps
+
+
+def test_joined_user_namespace_brings_its_maps(runtime, bundle, userns_owner, tmp_path):
+    """No maps in the config: the joined namespace's are the container's
+    (here: an idmapped mount with the container's mapping uses them).
+    runc 1.1.5 refuses ("User namespaces enabled, but no uid mappings
+    found."); HEAD adopts them."""
+    _joining(bundle, userns_owner)
+    src = _hidden_source(tmp_path)
+    bundle.config["mounts"].append({"destination": "/idm", "type": "bind", "source": str(src),
+                                    "options": ["bind", "idmap"]})
+    p = _run(runtime, bundle, "readlink /proc/self/ns/user; cat /proc/self/uid_map; id -u; "
+                              "stat -c %u /idm/f")
+    lines = p.stdout.splitlines()
+    assert lines[0] == os.readlink(f"/proc/{userns_owner}/ns/user")
+    assert lines[1].split() == ["0", "100000", "65536"]
+    assert lines[2:] == ["0", "0"]
+
+
+def test_joined_user_namespace_with_matching_maps_warns(runtime, bundle, userns_owner):
+    _joining(bundle, userns_owner, [{"containerID": 0, "hostID": 100000, "size": 65536}])
+    p = _run(runtime, bundle, "id -u")
+    assert p.stdout == "0\n"
+    assert "matching userns mapping specified -- you may only provide one" in p.stderr
+
+
+def test_joined_user_namespace_with_other_maps_is_runcs_error(runtime, bundle, userns_owner):
+    """runc HEAD's error (runc 1.1.5 ignores the config's maps and runs)."""
+    _joining(bundle, userns_owner, [{"containerID": 0, "hostID": 200000, "size": 65536}])
+    bundle.write()
+    cid = runtime.new_id()
+    p = runtime("create", "-b", bundle.path, cid)
+    assert p.returncode == 1
+    assert ("linux.uidMappings: user namespaces enabled, but both namespace path and "
+            "non-matching mapping specified -- you may only provide one") in p.stderr
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+
+
+def test_join_order_as_nsenter(runtime, runc, bundle, userns_owner):  # noqa: F811
+    """A joined user namespace and a namespace it does not own (the host's
+    network): runc's nsenter joins the others first, with the host's
+    privileges, then the user namespace. User first gets EPERM: runc
+    1.1.5 does that and fails (seen here), HEAD's order is asserted for
+    pyrunc."""
+    _joining(bundle, userns_owner, [{"containerID": 0, "hostID": 100000, "size": 65536}])
+    for n in bundle.config["linux"]["namespaces"]:
+        if n["type"] == "network":
+            n["path"] = f"/proc/{os.getpid()}/ns/net"
+    bundle.sh("readlink /proc/self/ns/net; readlink /proc/self/ns/user").write()
+    p = runc("run", "-b", bundle.path, runtime.new_id())
+    assert p.returncode != 0
+    assert "failed to setns into net namespace: Operation not permitted" in p.stderr
+    p = runtime("run", "-b", bundle.path, runtime.new_id())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == [os.readlink("/proc/self/ns/net"),
+                                os.readlink(f"/proc/{userns_owner}/ns/user")]
+
+
+@pytest.mark.parametrize("userns", [False, True], ids=["plain", "userns"])
+def test_source_inside_the_rootfs_is_resolved_inside_it(runtime, bundle, tmp_path, userns):
+    """A bind source under the rootfs is looked up in the container's tree:
+    an image's symlink on the way (here to a host directory's absolute
+    path) resolves inside the rootfs, never to the host's directory.
+    Deliberately stricter than runc, which follows it to the host."""
+    host = tmp_path / "hostdir"
+    (host / "inner").mkdir(parents=True)
+    (host / "inner" / "f").write_text("HOST\n")
+    decoy = os.path.join(bundle.rootfs, str(host).lstrip("/"), "inner")
+    os.makedirs(decoy)
+    with open(os.path.join(decoy, "f"), "w") as f:
+        f.write("decoy\n")
+    os.symlink(str(host), os.path.join(bundle.rootfs, "a"))
+    if userns:
+        _userns(bundle)
+    bundle.config["mounts"].append({"destination": "/b", "type": "bind",
+                                    "source": os.path.join(bundle.rootfs, "a/inner"),
+                                    "options": ["bind"]})
+    p = _run(runtime, bundle, "cat /b/f")
+    assert p.stdout == "decoy\n"
