@@ -491,3 +491,23 @@ def test_mount_on_top_of_rootfs_refused(runtime, runc, bundle, tmp_path, dest):
     assert r.returncode != 0
     assert p.returncode != 0 and "is on the top of rootfs" in p.stderr, p.stderr
     assert f"mounts[{len(bundle.config['mounts']) - 1}].destination" in p.stderr
+
+
+def test_tmpcopyup_and_ro_dev_in_a_user_namespace(runtime, userns_bundle):
+    """The detached tmpfs of tmpcopyup and the deferred read-only /dev
+    with the container's own user namespace (its root is host uid 100000)."""
+    bundle, _ = userns_bundle
+    os.makedirs(os.path.join(bundle.rootfs, "data"))
+    with open(os.path.join(bundle.rootfs, "data", "f"), "w") as f:
+        f.write("image\n")
+    subprocess.run(["chown", "-R", "100000:100000", os.path.join(bundle.rootfs, "data")],
+                   check=True)
+    for m in bundle.config["mounts"]:
+        if m["destination"] == "/dev":
+            m["options"].append("ro")
+    bundle.config["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                                    "options": ["tmpcopyup", "ro"]})
+    bundle.sh("cat /data/f; stat -c %u /data/f; touch /data/x 2>/dev/null || echo dataro; "
+              "touch /dev/x 2>/dev/null || echo devro; test -d /dev/pts/ && echo pts").write()
+    p = runtime("run", "-b", bundle.path, runtime.new_id(), stdin=subprocess.DEVNULL)
+    assert ok(p, "pyrunc").split() == ["image", "0", "dataro", "devro", "pts"]
