@@ -363,11 +363,11 @@ def _check_flags(p, expect, case):
         assert (e[1:] in have) == (e[0] == "+"), (case, e, have)
 
 
-def _run_cases(runtime, bundle, flagged, cases):
+def _run_cases(runtime, bundle, flagged, cases, **mount):
     os.makedirs(os.path.join(bundle.rootfs, "mnt"), exist_ok=True)
     bundle.sh("awk '$2 == \"/mnt\" { print $4 }' /proc/self/mounts")
     bundle.config["mounts"].append({"destination": "/mnt", "type": "bind",
-                                    "source": flagged.dir, "options": []})
+                                    "source": flagged.dir, "options": [], **mount})
     for host, opts, expect in cases:
         flagged.set(host)
         bundle.config["mounts"][-1]["options"] = opts.split(",")
@@ -511,3 +511,34 @@ def test_tmpcopyup_and_ro_dev_in_a_user_namespace(runtime, userns_bundle):
               "touch /dev/x 2>/dev/null || echo devro; test -d /dev/pts/ && echo pts").write()
     p = runtime("run", "-b", bundle.path, runtime.new_id(), stdin=subprocess.DEVNULL)
     assert ok(p, "pyrunc").split() == ["image", "0", "dataro", "devro", "pts"]
+
+
+@pytest.mark.parametrize("opts,expect", [
+    ("bind,ro", "+ro +nodev +noexec"),     # locked flags carried over
+    ("bind,dev", "fail"),                  # clearing a locked one: runc's error
+    ("bind,exec,ro", "fail"),
+])
+def test_bind_flags_of_a_source_the_container_cannot_reach(runtime, userns_bundle, opts,
+                                                           expect):
+    """The same rules for a source the runtime opens for the init (its
+    mapped root cannot search the directory above it): attached from the
+    runtime's fd, then flagged."""
+    bundle, flagged = userns_bundle
+    hidden = os.path.join(os.path.dirname(bundle.path), "hidden")
+    os.mkdir(hidden, 0o700)
+    src = FlaggedSource(hidden)
+    try:
+        assert list(_run_cases(runtime, bundle, src, [("nodev,noexec", opts, expect)]))
+    finally:
+        src.close()
+
+
+def test_bind_flags_of_an_idmapped_mount(runtime, bundle, flagged):
+    """An idmapped bind (attached from the detached mount the runtime
+    made): the same rules, clearing flags included."""
+    m = [{"containerID": 0, "hostID": 1000, "size": 1}]
+    cases = [("nodev,noexec", "bind", "+nodev +noexec"),
+             ("nodev,noexec", "bind,dev", "-nodev -noexec"),
+             ("nodev,noexec", "bind,ro", "+ro -nodev -noexec")]
+    assert len(list(_run_cases(runtime, bundle, flagged, cases, uidMappings=m,
+                               gidMappings=m))) == 3
