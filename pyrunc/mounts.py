@@ -368,11 +368,11 @@ def _attach(spec, rootfd, m, tree, resolved):
         os.close(fd)
         os.close(tree)
     extra = opts.flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
-    if extra or opts.propagation:
+    if extra or opts.cleared or opts.propagation:
         fd = paths.open_in_root(rootfd, dest)
         try:
-            if extra:
-                _bind_remount(procfs.fd_path(fd), extra)
+            if extra or opts.cleared:
+                _bind_remount(procfs.fd_path(fd), extra, opts.cleared)
             for p in opts.propagation:
                 sc.mount(None, procfs.fd_path(fd), None, p)
         finally:

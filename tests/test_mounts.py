@@ -363,11 +363,11 @@ def _check_flags(p, expect, case):
         assert (e[1:] in have) == (e[0] == "+"), (case, e, have)
 
 
-def _run_cases(runtime, bundle, flagged, cases):
+def _run_cases(runtime, bundle, flagged, cases, **mount):
     os.makedirs(os.path.join(bundle.rootfs, "mnt"), exist_ok=True)
     bundle.sh("awk '$2 == \"/mnt\" { print $4 }' /proc/self/mounts")
     bundle.config["mounts"].append({"destination": "/mnt", "type": "bind",
-                                    "source": flagged.dir, "options": []})
+                                    "source": flagged.dir, "options": [], **mount})
     for host, opts, expect in cases:
         flagged.set(host)
         bundle.config["mounts"][-1]["options"] = opts.split(",")
@@ -491,3 +491,54 @@ def test_mount_on_top_of_rootfs_refused(runtime, runc, bundle, tmp_path, dest):
     assert r.returncode != 0
     assert p.returncode != 0 and "is on the top of rootfs" in p.stderr, p.stderr
     assert f"mounts[{len(bundle.config['mounts']) - 1}].destination" in p.stderr
+
+
+def test_tmpcopyup_and_ro_dev_in_a_user_namespace(runtime, userns_bundle):
+    """The detached tmpfs of tmpcopyup and the deferred read-only /dev
+    with the container's own user namespace (its root is host uid 100000)."""
+    bundle, _ = userns_bundle
+    os.makedirs(os.path.join(bundle.rootfs, "data"))
+    with open(os.path.join(bundle.rootfs, "data", "f"), "w") as f:
+        f.write("image\n")
+    subprocess.run(["chown", "-R", "100000:100000", os.path.join(bundle.rootfs, "data")],
+                   check=True)
+    for m in bundle.config["mounts"]:
+        if m["destination"] == "/dev":
+            m["options"].append("ro")
+    bundle.config["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                                    "options": ["tmpcopyup", "ro"]})
+    bundle.sh("cat /data/f; stat -c %u /data/f; touch /data/x 2>/dev/null || echo dataro; "
+              "touch /dev/x 2>/dev/null || echo devro; test -d /dev/pts/ && echo pts").write()
+    p = runtime("run", "-b", bundle.path, runtime.new_id(), stdin=subprocess.DEVNULL)
+    assert ok(p, "pyrunc").split() == ["image", "0", "dataro", "devro", "pts"]
+
+
+@pytest.mark.parametrize("opts,expect", [
+    ("bind,ro", "+ro +nodev +noexec"),     # locked flags carried over
+    ("bind,dev", "fail"),                  # clearing a locked one: runc's error
+    ("bind,exec,ro", "fail"),
+])
+def test_bind_flags_of_a_source_the_container_cannot_reach(runtime, userns_bundle, opts,
+                                                           expect):
+    """The same rules for a source the runtime opens for the init (its
+    mapped root cannot search the directory above it): attached from the
+    runtime's fd, then flagged."""
+    bundle, flagged = userns_bundle
+    hidden = os.path.join(os.path.dirname(bundle.path), "hidden")
+    os.mkdir(hidden, 0o700)
+    src = FlaggedSource(hidden)
+    try:
+        assert list(_run_cases(runtime, bundle, src, [("nodev,noexec", opts, expect)]))
+    finally:
+        src.close()
+
+
+def test_bind_flags_of_an_idmapped_mount(runtime, bundle, flagged):
+    """An idmapped bind (attached from the detached mount the runtime
+    made): the same rules, clearing flags included."""
+    m = [{"containerID": 0, "hostID": 1000, "size": 1}]
+    cases = [("nodev,noexec", "bind", "+nodev +noexec"),
+             ("nodev,noexec", "bind,dev", "-nodev -noexec"),
+             ("nodev,noexec", "bind,ro", "+ro -nodev -noexec")]
+    assert len(list(_run_cases(runtime, bundle, flagged, cases, uidMappings=m,
+                               gidMappings=m))) == 3
