@@ -114,6 +114,23 @@ def test_run_returns_the_exit_status_and_uses_the_callers_stdio(api, bundle, tmp
     assert out.read_text() == "hello\n"
 
 
+def test_how_a_stopped_container_ended(api, bundle):
+    """pyrunc's extras of a stopped container, typed (runc: None)."""
+    rt, new_id = api
+    cid = new_id()
+    bundle.sh("exit 3").write()
+    assert rt.run(cid, bundle.path, keep=True) == 3
+    st = rt.state(cid)
+    assert st.status == "stopped"
+    if is_pyrunc(rt):
+        assert (st.exit_status, st.oom_killed, st.oom_kills, st.exit_source) == \
+            (3, False, 0, "waited")
+        assert st.finished and st.finished >= st.created
+    else:
+        assert (st.exit_status, st.oom_killed, st.finished, st.extras) == (None, None, None, {})
+    rt.delete(cid)
+
+
 def test_exec(api, bundle, tmp_path):
     rt, new_id = api
     cid = new_id()
