@@ -401,6 +401,21 @@ class Runtime:
         self._call(["update", "--resources", "-", id], timeout,
                    input=json.dumps(dict(resources)).encode())
 
+    def mounts_add(self, id: str, mounts: Sequence[Mapping[str, Any]], *,
+                   timeout: Timeout = ...) -> None:
+        """Mount config.json-style entries (bind, tmpfs) into a running
+        container: `mounts add` (pyrunc, crun); all or none."""
+        with tempfile.TemporaryDirectory(prefix="pyrunc-mounts-") as tmp:
+            path = os.path.join(tmp, "mounts.json")
+            with open(path, "w") as f:
+                json.dump([dict(m) for m in mounts], f)
+            self._call(["mounts", "add", id, path], timeout)
+
+    def mounts_remove(self, id: str, destinations: Sequence[str], *,
+                      timeout: Timeout = ...) -> None:
+        """Unmount what mounts_add() mounted, by destination."""
+        self._call(["mounts", "remove", id] + list(destinations), timeout)
+
     # -- queries --
     def state(self, id: str, *, timeout: Timeout = ...) -> State:
         return State.from_json(json.loads(self._output(["state", id], timeout)))

@@ -152,6 +152,30 @@ def test_exec(api, bundle, tmp_path):
     rt.delete(cid, force=True)
 
 
+def test_mounts_add_and_remove(runtime, bundle, tmp_path):
+    """pyrunc's `mounts add|remove` (crun's shape; runc has none)."""
+    rt = pyrunc.Runtime(runtime.bin, root=runtime.root)
+    cid = runtime.new_id()
+    src = tmp_path / "shared"
+    src.mkdir()
+    (src / "f").write_text("from the host\n")
+    bundle.sh("sleep 30").write()
+    rt.run(cid, bundle.path, detach=True)
+    out = tmp_path / "out"
+    rt.mounts_add(cid, [{"destination": "/mnt/shared", "type": "bind", "source": str(src),
+                         "options": ["rbind", "ro"]}])
+    assert rt.state(cid).extras["addedMounts"]
+    with open(out, "w") as f:
+        assert rt.exec(cid, ["cat", "/mnt/shared/f"], stdout=f) == 0
+    assert out.read_text() == "from the host\n"
+    with pytest.raises(pyrunc.InvalidConfig) as e:
+        rt.mounts_add(cid, [{"destination": "relative", "type": "bind", "source": str(src)}])
+    assert e.value.path.startswith("mounts[0]"), e.value.path
+    rt.mounts_remove(cid, ["/mnt/shared"])
+    assert rt.exec(cid, ["test", "-e", "/mnt/shared/f"]) == 1
+    rt.delete(cid, force=True)
+
+
 def test_update_stats_and_events(api, bundle):
     rt, new_id = api
     cid = new_id()
