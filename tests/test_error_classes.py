@@ -242,6 +242,24 @@ def test_permission(runtime, bundle):
     assert err["path"].startswith("process.capabilities."), err
 
 
+def test_state_root_refused(runtime, tmp_path):
+    """A --root another user could write to is refused (permission), a
+    file is no --root (usage)."""
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    loose.chmod(0o777)
+    p = runtime("--root", str(loose), "--log", str(tmp_path / "l1"), "--log-format", "json",
+                "list")
+    err = json.loads((tmp_path / "l1").read_text().splitlines()[-1])
+    assert_class(p, err, "permission")
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    p = runtime("--root", str(afile), "--log", str(tmp_path / "l2"), "--log-format", "json",
+                "list")
+    err = json.loads((tmp_path / "l2").read_text().splitlines()[-1])
+    assert_class(p, err, "usage")
+
+
 def test_usage(runtime, tmp_path):
     p, err = call(runtime, tmp_path, "kill", "somecontainer", "SIGNOPE")
     assert_class(p, err, "usage")
