@@ -288,10 +288,10 @@ def main(argv=None):
     try:
         g["root"] = state.check_root(g["root"])  # (never "/": runc HEAD's check)
     except PyruncError as e:
-        log.error(str(e))
+        log.error(str(e), e.fields())
         return e.exit_code
     if g["log_format"] not in ("text", "json", ""):  # (runc's configLogrus)
-        log.error(f"invalid log-format: {g['log_format']}")
+        log.error(f"invalid log-format: {g['log_format']}", {"class": "usage"})
         return 1
     try:
         opts, pos = parse_cmd(cmd, args)

@@ -144,6 +144,33 @@ class State:
     _KNOWN = ("ociVersion", "id", "status", "pid", "bundle", "annotations", "rootfs",
               "created", "owner")
 
+    # pyrunc's findings about a stopped container (docs/ARCHITECTURE.md,
+    # "How a container ended"): None where the runtime does not say
+    @property
+    def exit_status(self) -> int | None:
+        """The init's exit status (128+N for signal N)."""
+        return self.extras.get("exitStatus")
+
+    @property
+    def oom_killed(self) -> bool | None:
+        """Whether the kernel's OOM killer killed the init."""
+        return self.extras.get("oomKilled")
+
+    @property
+    def oom_kills(self) -> int | None:
+        """OOM kills in the container's memory cgroup (any process)."""
+        return self.extras.get("oomKills")
+
+    @property
+    def finished(self) -> str | None:
+        """When it stopped (RFC 3339), exact or an upper bound: see exit_source."""
+        return self.extras.get("finished")
+
+    @property
+    def exit_source(self) -> str | None:
+        """How it is known: "waited", "zombie", "kmsg" or "observed"."""
+        return self.extras.get("exitSource")
+
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "State":
         return cls(id=d.get("id", ""), status=d.get("status", ""), pid=int(d.get("pid") or 0),
@@ -373,6 +400,21 @@ class Runtime:
         linux.resources object; only what it names changes."""
         self._call(["update", "--resources", "-", id], timeout,
                    input=json.dumps(dict(resources)).encode())
+
+    def mounts_add(self, id: str, mounts: Sequence[Mapping[str, Any]], *,
+                   timeout: Timeout = ...) -> None:
+        """Mount config.json-style entries (bind, tmpfs) into a running
+        container: `mounts add` (pyrunc, crun); all or none."""
+        with tempfile.TemporaryDirectory(prefix="pyrunc-mounts-") as tmp:
+            path = os.path.join(tmp, "mounts.json")
+            with open(path, "w") as f:
+                json.dump([dict(m) for m in mounts], f)
+            self._call(["mounts", "add", id, path], timeout)
+
+    def mounts_remove(self, id: str, destinations: Sequence[str], *,
+                      timeout: Timeout = ...) -> None:
+        """Unmount what mounts_add() mounted, by destination."""
+        self._call(["mounts", "remove", id] + list(destinations), timeout)
 
     # -- queries --
     def state(self, id: str, *, timeout: Timeout = ...) -> State:

@@ -34,7 +34,7 @@ import os
 from . import jsonlite, log, mounts, paths, procfs, state
 from . import syscalls as sc
 from .config import Mount
-from .errors import ConfigError, ContainerError, NotSupported
+from .errors import ConfigError, ContainerError, NotSupported, WrongState, oserror_class
 from . import mountopts as mo
 from .mountopts import Options
 
@@ -188,11 +188,11 @@ class _Inside:
         try:
             self.pidfd = os.pidfd_open(pid)
         except OSError:
-            raise ContainerError("container not running") from None
+            raise WrongState("container not running") from None
         self.proc = self.fddir = None
         try:
             if not st.init_alive():  # the pid is someone else's now
-                raise ContainerError("container not running")
+                raise WrongState("container not running")
             self.proc = procfs.host()
             piddir = self.proc.open(str(pid), os.O_PATH | os.O_DIRECTORY)
             try:
@@ -206,7 +206,7 @@ class _Inside:
                 raise ContainerError("the container shares the runtime's mount namespace: "
                                      "a mount added would be the host's")
             if not st.init_alive():
-                raise ContainerError("container not running")
+                raise WrongState("container not running")
         except BaseException:
             self.close()
             raise
@@ -252,9 +252,10 @@ class _Inside:
             raise ContainerError(f"mounts: the helper process died (wait status {ws})")
         out = jsonlite.loads(data, "the mount helper's answer")
         if "error" in out:
+            cls, errno = out.get("class"), out.get("errno")  # (errors.py's classes)
             if out.get("path") is not None:
-                raise ConfigError(out["path"], out["error"])
-            raise ContainerError(out["error"])
+                raise ConfigError(out["path"], out["error"], cls, errno)
+            raise ContainerError(out["error"], error_class=cls, errno=errno)
         return out["ok"]
 
 
@@ -279,11 +280,12 @@ def _child(inside, fn, w):
         out = {"ok": fn(rootfd)}
         code = 0
     except ConfigError as e:
-        out = {"error": e.message, "path": e.path}
+        out = {"error": e.message, "path": e.path, "class": e.error_class, "errno": e.errno}
     except ContainerError as e:
-        out = {"error": str(e)}
+        out = {"error": str(e), "class": e.error_class, "errno": e.errno}
     except OSError as e:
-        out = {"error": f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")}
+        out = {"error": f"{e.strerror or e}" + (f": {e.filename}" if e.filename else ""),
+               "class": oserror_class(e), "errno": e.errno}
     except BaseException as e:  # noqa: BLE001 -- reported, never a traceback in a child
         out = {"error": f"internal error: {e!r}"}
     try:
@@ -332,7 +334,7 @@ def add(root, cid, path):
 def _running(st):
     status = st.status()
     if status in ("stopped", "creating"):
-        raise ContainerError("container not running")
+        raise WrongState("container not running")
 
 
 def _attach_all(inside, spec, entries, rootfd):
@@ -362,7 +364,7 @@ def _attach(inside, spec, e, rootfd):
         sc.move_mount(e.tree, "", fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH)
     except OSError as err:
         raise ConfigError(m.where, f"mounting {m.source or m.type!r} on {e.dest}: "
-                          f"{err.strerror}") from None
+                          f"{err.strerror}", "resource.mount", err.errno) from None
     finally:
         os.close(fd)
     for p in e.opts.propagation:
@@ -371,7 +373,8 @@ def _attach(inside, spec, e, rootfd):
             sc.mount_setattr(e.tree, "", sc.AT_EMPTY_PATH | rec, propagation=p & ~sc.MS_REC)
         except OSError as err:
             _umount_fd(inside, e.tree)
-            raise ConfigError(f"{m.where}.options", f"propagation: {err.strerror}") from None
+            raise ConfigError(f"{m.where}.options", f"propagation: {err.strerror}",
+                              "resource.mount", err.errno) from None
     return e.tree
 
 

@@ -8,7 +8,8 @@ anyone having to record it.
 import os
 
 from . import jsonlite
-from .errors import AlreadyExists, ConfigError, ContainerError, NotExist, PyruncError
+from .errors import (AlreadyExists, ConfigError, ContainerError, NotExist, PyruncError,
+                     oserror_class)
 
 STATE_FILE = "state.json"
 FIFO = "exec.fifo"
@@ -29,23 +30,26 @@ def check_root(root):
     if root.startswith("//"):  # (POSIX keeps a leading "//"; Go's Clean does not)
         root = "/" + root.lstrip("/")
     if root == "/" or os.path.realpath(root) == "/":  # (or a symlink to it)
-        raise ContainerError("Option --root argument should not be set to /")
+        raise ContainerError("Option --root argument should not be set to /",
+                             error_class="usage")
     try:
         st = os.stat(root)
     except FileNotFoundError:
         return root  # made by the first create, as the default one
     except OSError as e:
-        raise ContainerError(f"--root {root}: {(e.strerror or str(e)).lower()}") from None
+        raise ContainerError(f"--root {root}: {(e.strerror or str(e)).lower()}",
+                             error_class=oserror_class(e), errno=e.errno) from None
     import stat
     if not stat.S_ISDIR(st.st_mode):
-        raise ContainerError(f"--root {root}: not a directory")
+        raise ContainerError(f"--root {root}: not a directory", error_class="usage")
     if st.st_uid != os.geteuid():
         raise ContainerError(f"--root {root}: owned by uid {st.st_uid}, not by this user "
-                             f"(uid {os.geteuid()}): refusing a state root another user controls")
+                             f"(uid {os.geteuid()}): refusing a state root another user controls",
+                             error_class="permission")
     if st.st_mode & 0o022:
         raise ContainerError(f"--root {root}: writable by other users (mode "
                              f"{stat.S_IMODE(st.st_mode):04o}): refusing a state root "
-                             "another user controls")
+                             "another user controls", error_class="permission")
     return root
 
 

@@ -114,6 +114,23 @@ def test_run_returns_the_exit_status_and_uses_the_callers_stdio(api, bundle, tmp
     assert out.read_text() == "hello\n"
 
 
+def test_how_a_stopped_container_ended(api, bundle):
+    """pyrunc's extras of a stopped container, typed (runc: None)."""
+    rt, new_id = api
+    cid = new_id()
+    bundle.sh("exit 3").write()
+    assert rt.run(cid, bundle.path, keep=True) == 3
+    st = rt.state(cid)
+    assert st.status == "stopped"
+    if is_pyrunc(rt):
+        assert (st.exit_status, st.oom_killed, st.oom_kills, st.exit_source) == \
+            (3, False, 0, "waited")
+        assert st.finished and st.finished >= st.created
+    else:
+        assert (st.exit_status, st.oom_killed, st.finished, st.extras) == (None, None, None, {})
+    rt.delete(cid)
+
+
 def test_exec(api, bundle, tmp_path):
     rt, new_id = api
     cid = new_id()
@@ -132,6 +149,30 @@ def test_exec(api, bundle, tmp_path):
         rt.exec(cid, ["/nonexistent"])
     if is_pyrunc(rt):
         assert e.value.errno == 2
+    rt.delete(cid, force=True)
+
+
+def test_mounts_add_and_remove(runtime, bundle, tmp_path):
+    """pyrunc's `mounts add|remove` (crun's shape; runc has none)."""
+    rt = pyrunc.Runtime(runtime.bin, root=runtime.root)
+    cid = runtime.new_id()
+    src = tmp_path / "shared"
+    src.mkdir()
+    (src / "f").write_text("from the host\n")
+    bundle.sh("sleep 30").write()
+    rt.run(cid, bundle.path, detach=True)
+    out = tmp_path / "out"
+    rt.mounts_add(cid, [{"destination": "/mnt/shared", "type": "bind", "source": str(src),
+                         "options": ["rbind", "ro"]}])
+    assert rt.state(cid).extras["addedMounts"]
+    with open(out, "w") as f:
+        assert rt.exec(cid, ["cat", "/mnt/shared/f"], stdout=f) == 0
+    assert out.read_text() == "from the host\n"
+    with pytest.raises(pyrunc.InvalidConfig) as e:
+        rt.mounts_add(cid, [{"destination": "relative", "type": "bind", "source": str(src)}])
+    assert e.value.path.startswith("mounts[0]"), e.value.path
+    rt.mounts_remove(cid, ["/mnt/shared"])
+    assert rt.exec(cid, ["test", "-e", "/mnt/shared/f"]) == 1
     rt.delete(cid, force=True)
 
 

@@ -179,6 +179,29 @@ def test_resource_mount_travels_from_the_init(runtime, bundle, tmp_path):
     assert_class(p, err, "resource.mount", path=f"mounts[{idx}]", errno=19)  # ENODEV
 
 
+def test_mounts_add_classes(runtime, bundle, tmp_path):
+    """`mounts add`: the state checked in the runtime, the destination in
+    a child inside the container's mount namespace (its class and path
+    reach the log through that child's answer)."""
+    os.symlink("/proc/sys/kernel", os.path.join(bundle.rootfs, "sneaky"))
+    bundle.sh("sleep 30").write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    mounts = tmp_path / "mounts.json"
+    mounts.write_text(json.dumps([{"destination": "/sneaky/domainname", "type": "bind",
+                                   "source": str(mounts), "options": ["bind"]}]))
+    p, err = call(runtime, tmp_path, "mounts", "add", cid, str(mounts))
+    assert_class(p, err, "config.invalid", path="mounts[0].destination")
+    runtime("kill", cid, "KILL", check=True)
+    for _ in range(100):
+        if runtime.state(cid)["status"] == "stopped":
+            break
+        time.sleep(0.05)
+    p, err = call(runtime, tmp_path, "mounts", "add", cid, str(mounts))
+    assert_class(p, err, "container.wrong-state")
+    runtime("delete", cid, check=True)
+
+
 @pytest.mark.parametrize("kind", ["prestart", "createContainer"])
 def test_hook_failed(runtime, bundle, tmp_path, kind):
     """prestart runs in the runtime, createContainer in the container's
@@ -217,6 +240,24 @@ def test_permission(runtime, bundle):
         shutil.rmtree(work)
     assert_class(p, err, "permission", errno=1)
     assert err["path"].startswith("process.capabilities."), err
+
+
+def test_state_root_refused(runtime, tmp_path):
+    """A --root another user could write to is refused (permission), a
+    file is no --root (usage)."""
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    loose.chmod(0o777)
+    p = runtime("--root", str(loose), "--log", str(tmp_path / "l1"), "--log-format", "json",
+                "list")
+    err = json.loads((tmp_path / "l1").read_text().splitlines()[-1])
+    assert_class(p, err, "permission")
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    p = runtime("--root", str(afile), "--log", str(tmp_path / "l2"), "--log-format", "json",
+                "list")
+    err = json.loads((tmp_path / "l2").read_text().splitlines()[-1])
+    assert_class(p, err, "usage")
 
 
 def test_usage(runtime, tmp_path):
