@@ -144,6 +144,9 @@ class Bench:
             c["linux"]["uidMappings"] = m
             c["linux"]["gidMappings"] = m
             os.chown(os.path.join(path, "rootfs"), 100000, 100000)
+            # the mapped root must reach the rootfs (mkdtemp makes 0700)
+            for d in (self.work, path):
+                os.chmod(d, 0o755)
             self.notes.append("with a user namespace (0 -> 100000, 65536)")
         with open(cfg, "w") as f:
             json.dump(c, f)

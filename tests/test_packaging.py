@@ -28,7 +28,7 @@ def test_sdist_has_what_the_wheel_is_built_from():
         names = {n.split("/", 1)[1] for n in t.getnames() if "/" in n}
     for need in ("pyproject.toml", "setup.py", "MANIFEST.in", "LICENSE", "COMMIT",
                  "bin/pyrunc", "csrc/build_shim.py", "csrc/build_seccomp.py",
-                 "csrc/execinit.c", "csrc/shim.h", "spec/config-schema.json",
+                 "csrc/execinit.c", "csrc/launcher.c", "csrc/shim.h", "spec/config-schema.json",
                  "spec/state-schema.json", "tests/conftest.py"):
         assert need in names, need
 
