@@ -30,7 +30,9 @@ _UNIT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 
 def manager(cgroups_path, cid, v1, v2):
     """The driver's manager for a create (the host probed: v1 hierarchies,
-    the v2 one)."""
+    the v2 one). runc's order: the path's form, then systemd, then the
+    names."""
+    parts = _split(cgroups_path, cid)
     if not os.path.isdir(RUNNING):
         raise ConfigError("linux.cgroupsPath",
                           "systemd not running on this host, cannot use systemd cgroups manager")
@@ -41,20 +43,24 @@ def manager(cgroups_path, cid, v1, v2):
         raise NotSupported("linux.cgroupsPath", "the systemd cgroup driver of a user instance "
                                                 "(rootless) is not supported")
     slice_, unit = parse(cgroups_path, cid)
-    return Manager(v2, slice_, unit, cid if not cgroups_path else cgroups_path.split(":")[2])
+    return Manager(v2, slice_, unit, parts[2])
+
+
+def _split(cgroups_path, cid):
+    """(slice, prefix, name): specconv's reading of linux.cgroupsPath."""
+    if not cgroups_path:
+        return "", "runc", cid
+    parts = cgroups_path.split(":")
+    if len(parts) != 3:
+        raise ConfigError("linux.cgroupsPath", "expected cgroupsPath to be of format "
+                          f'"slice:prefix:name" for systemd cgroups, got {cgroups_path!r} '
+                          "instead")
+    return parts
 
 
 def parse(cgroups_path, cid):
     """(slice, unit) for linux.cgroupsPath, with runc's checks and errors."""
-    if not cgroups_path:
-        parent, prefix, name = "", "runc", cid
-    else:
-        parts = cgroups_path.split(":")
-        if len(parts) != 3:
-            raise ConfigError("linux.cgroupsPath", "expected cgroupsPath to be of format "
-                              f'"slice:prefix:name" for systemd cgroups, got {cgroups_path!r} '
-                              "instead")
-        parent, prefix, name = parts
+    parent, prefix, name = _split(cgroups_path, cid)
     unit = name if name.endswith(".slice") else f"{prefix}-{name}.scope"
     if (not name or len(unit) > 255 or not set(unit) <= _UNIT_CHARS
             or unit.startswith(".")):
