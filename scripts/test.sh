@@ -17,5 +17,8 @@ if [ -z "${PYRUNC_NO_V2VM:-}" ]; then
 	echo "== the systemd cgroup driver (systemd as PID 1, in a VM)"
 	tests/v2vm/run.sh --systemd -- "$VENV/bin/pytest" -q -p no:cacheprovider -m systemd \
 		tests/test_systemd.py || rc=$?
+	echo "== the systemd cgroup driver on the hybrid layout (systemd as PID 1, in a VM)"
+	tests/v2vm/run.sh --systemd-hybrid -- "$VENV/bin/pytest" -q -p no:cacheprovider \
+		-m systemd tests/test_systemd.py || rc=$?
 fi
 exit "$rc"

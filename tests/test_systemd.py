@@ -16,11 +16,22 @@ SYSTEMD = pytest.mark.systemd
 SLOW = 20 if os.environ.get("PYRUNC_V2VM") else 1  # TCG runs code ~20x slower
 RUNC = shutil.which("runc")
 
-pytestmark = [
-    SYSTEMD,
-    pytest.mark.skipif(not os.environ.get("PYRUNC_V2VM_SYSTEMD"),
-                       reason="needs systemd as PID 1: tests/v2vm/run.sh --systemd"),
-]
+HYBRID = os.path.isdir("/sys/fs/cgroup/systemd")  # systemd's v1 + v2 layout
+_BOOTED = pytest.mark.skipif(not os.environ.get("PYRUNC_V2VM_SYSTEMD") or HYBRID,
+                             reason="needs systemd as PID 1 on cgroup v2: "
+                                    "tests/v2vm/run.sh --systemd")
+_BOOTED_HYBRID = pytest.mark.skipif(not os.environ.get("PYRUNC_V2VM_SYSTEMD") or not HYBRID,
+                                    reason="needs systemd as PID 1 on the hybrid layout: "
+                                           "tests/v2vm/run.sh --systemd-hybrid")
+
+
+def in_vm(test):
+    """Run with -m systemd in the VM booted with systemd (skipped elsewhere)."""
+    return SYSTEMD(_BOOTED(test))
+
+
+def in_hybrid_vm(test):
+    return SYSTEMD(_BOOTED_HYBRID(test))
 
 
 def show(unit, *props):
@@ -113,6 +124,7 @@ PROPS = ("Slice", "Delegate", "DefaultDependencies", "MemoryAccounting", "CPUAcc
          "DevicePolicy", "DeviceAllow")
 
 
+@in_vm
 def test_scope_properties_and_limits_as_runc(runtime, bundle, sd, runc):
     """The same spec under both runtimes: the same unit properties, the
     same cgroup files; the init lives in the scope; delete stops the unit
@@ -157,6 +169,7 @@ def test_scope_properties_and_limits_as_runc(runtime, bundle, sd, runc):
     assert pp["DevicePolicy"] == "strict"
 
 
+@in_vm
 def test_default_path_and_slice_units(runtime, bundle, sd, runc):
     """No cgroupsPath: runc-<id>.scope in system.slice. A name ending in
     .slice asks for that slice unit (its parent by Wants=), started with
@@ -179,9 +192,26 @@ def test_default_path_and_slice_units(runtime, bundle, sd, runc):
         assert not os.path.exists(os.path.join(rt.root, cid))
 
 
+def test_cgroups_path_form_refused_as_runc(runtime, bundle, tmp_path):
+    """Not slice:prefix:name: refused before systemd is even looked for
+    (runc's order: on this host, without systemd, too), as runc words it."""
+    bundle.config["linux"]["cgroupsPath"] = "a:b"
+    bundle.write()
+    cid = runtime.new_id()
+    p = runtime("--systemd-cgroup", "create", "-b", bundle.path, cid)
+    msg = 'expected cgroupsPath to be of format "slice:prefix:name" for systemd cgroups, got '
+    assert p.returncode == 1 and "linux.cgroupsPath" in p.stderr, p.stderr
+    assert msg + "'a:b' instead" in p.stderr, p.stderr
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+    if RUNC:
+        r = Runc(str(tmp_path / "runc-state"))("--systemd-cgroup", "create", "-b", bundle.path,
+                                               cid)
+        assert r.returncode == 1, r.stderr
+        assert msg.replace('"', '\\"') + '\\"a:b\\" instead' in r.stderr, r.stderr
+
+
+@in_vm
 @pytest.mark.parametrize("path,msg", [
-    ("a:b", 'expected cgroupsPath to be of format "slice:prefix:name" for systemd cgroups, '
-            "got 'a:b' instead"),
     ("bad:p:n", "invalid slice name: bad"),
     ("a--b.slice:p:n", "invalid slice name: a--b.slice"),
     ("system.slice:p:a/b", "invalid systemd unit name"),
@@ -193,6 +223,7 @@ def test_bad_cgroups_path_is_refused(runtime, bundle, sd, path, msg):
     assert not os.path.exists(os.path.join(runtime.root, cid))
 
 
+@in_vm
 def test_update_pause_resume_ps_kill_all(runtime, bundle, sd):
     bundle.config["linux"]["resources"].update({"memory": {"limit": 64 << 20},
                                                 "pids": {"limit": 40}})
@@ -226,6 +257,7 @@ def test_update_pause_resume_ps_kill_all(runtime, bundle, sd):
     assert runtime.state(cid)["status"] == "stopped"
 
 
+@in_vm
 def test_oom_kill_is_an_event(runtime, bundle, sd):
     bundle.config["linux"]["resources"]["memory"] = {"limit": 32 << 20, "swap": 32 << 20}
     bundle.sh("sleep 1; head -c 400000000 /dev/zero | tail >/dev/null; echo rc=$?; sleep 1")
@@ -251,6 +283,7 @@ def test_oom_kill_is_an_event(runtime, bundle, sd):
     assert unit_state("pyrunc-oom.scope")["LoadState"] == "not-found"
 
 
+@in_vm
 def test_unit_that_exists_is_refused_and_kept(runtime, bundle, sd):
     """A second container asking for the same unit fails ("unit already
     exists") and leaves the first one's unit alone."""
@@ -265,6 +298,7 @@ def test_unit_that_exists_is_refused_and_kept(runtime, bundle, sd):
     assert runtime.state(a)["status"] == "running"
 
 
+@in_vm
 def test_kill9_after_the_unit_started_then_delete_force(runtime, bundle):
     """create SIGKILLed once the unit exists (its createRuntime hook kills
     it): the unit was recorded before it was started, so delete --force
@@ -289,6 +323,7 @@ def test_kill9_after_the_unit_started_then_delete_force(runtime, bundle):
     assert not os.path.exists(os.path.join(runtime.root, cid))
 
 
+@in_vm
 def test_systemd_unreachable_is_a_clear_error(runtime, bundle):
     """systemd's sockets hidden (a mount namespace with an empty
     /run/systemd, but for the "booted with systemd" marker): create fails
@@ -336,6 +371,7 @@ def podman_sd(request):
     shutil.rmtree(top, ignore_errors=True)
 
 
+@in_vm
 def test_podman_with_the_systemd_cgroup_manager(podman_sd):
     pm = podman_sd
     p = pm("run", "-d", "--memory", "64m", "localhost/bb:latest", "sleep", "600",
@@ -351,3 +387,60 @@ def test_podman_with_the_systemd_cgroup_manager(podman_sd):
     assert "sleep 600" in pm("top", cid, timeout=90 * SLOW).stdout
     assert pm("rm", "-f", "-t", "0", cid, timeout=90 * SLOW).returncode == 0
     assert unit_state(unit)["LoadState"] == "not-found" and not os.path.exists(d)
+
+
+def v1_cgroups(pid):
+    """hierarchy name -> the process's cgroup there ("unified" for v2)."""
+    out = {}
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            out[ctrls.replace("name=", "") or "unified"] = path
+    return out
+
+
+@in_hybrid_vm
+def test_legacy_layout_as_runc(runtime, bundle, sd, runc):
+    """The hybrid layout (v1 controllers, name=systemd, cgroup2 without
+    controllers): the init in the unit's directory of every hierarchy, the
+    v1 unit properties, the limits in the v1 files, pause/resume through
+    the v1 freezer, update; delete stops the unit and removes the
+    directories systemd did not make (freezer, net_cls...), as runc."""
+    bundle.config["linux"]["resources"].update({"memory": {"limit": 64 << 20},
+                                                "pids": {"limit": 40},
+                                                "cpu": {"quota": 25000, "period": 100000}})
+    bundle.sh("sleep 600")
+    seen = {}
+    for name, rt in (("pyrunc", runtime), ("runc", runc)):
+        cid = runtime.new_id()
+        unit = f"{name}t-{cid}.scope"
+        p = sd(cid, rt, f"system.slice:{name}t:{cid}")
+        assert p.returncode == 0, p.stderr
+        pid = json.loads(rt("state", cid).stdout)["pid"]
+        cgs = v1_cgroups(pid)
+        # runc 1.1.5 knows no misc controller and leaves its init in the
+        # slice's devices cgroup; HEAD (which wins) joins every hierarchy
+        left = {"misc", "devices"} if name == "runc" else set()
+        assert {cgs[h] for h in cgs if h not in left} == {f"/system.slice/{unit}"}, cgs
+        props = show(unit, "Slice", "Delegate", "MemoryLimit", "TasksMax",
+                     "CPUQuotaPerSecUSec", "BlockIOAccounting", "DevicePolicy")
+        dirs = [f"/sys/fs/cgroup/{h}/system.slice/{unit}" for h in
+                os.listdir("/sys/fs/cgroup") if h in cgs or h.replace("name=", "") in cgs]
+        files = (read(f"/sys/fs/cgroup/memory/system.slice/{unit}", "memory.limit_in_bytes"),
+                 read(f"/sys/fs/cgroup/pids/system.slice/{unit}", "pids.max"),
+                 read(f"/sys/fs/cgroup/cpu,cpuacct/system.slice/{unit}", "cpu.cfs_quota_us"))
+        seen[name] = (props, files)
+        if name == "pyrunc":
+            freezer = f"/sys/fs/cgroup/freezer/system.slice/{unit}/freezer.state"
+            assert rt("pause", cid).returncode == 0
+            assert open(freezer).read().strip() == "FROZEN"
+            assert rt("resume", cid).returncode == 0
+            assert open(freezer).read().strip() == "THAWED"
+            p = rt("update", "--memory", str(128 << 20), cid)
+            assert p.returncode == 0, p.stderr
+            assert show(unit, "MemoryLimit")["MemoryLimit"] == str(128 << 20)
+        assert rt("--systemd-cgroup", "delete", "-f", cid).returncode == 0
+        assert unit_state(unit)["LoadState"] == "not-found"
+        assert [d for d in dirs if os.path.exists(d)] == []
+    assert seen["pyrunc"] == seen["runc"]
+    assert seen["pyrunc"][1] == (str(64 << 20), "40", "25000")

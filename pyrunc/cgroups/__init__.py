@@ -145,8 +145,8 @@ def from_state(d):
     """The manager of an existing container, from what create recorded."""
     dirs = d.get("dirs", {})
     if "systemd" in d:  # made by the systemd driver (--systemd-cgroup)
-        from .systemd import Manager as Sd
-        return Sd.from_state(d)
+        from . import systemd
+        return systemd.from_state(d)
     if list(dirs) == ["unified"]:  # a v2-only host
         from .v2 import Manager as V2
         return V2.from_state(d)

@@ -19,8 +19,8 @@ CPU_IDLE_VERSION = 252  # CPUWeight=0 means cpu.idle=1 from this version on
 OOM_POLICY_VERSION = 253  # OOMPolicy on a scope
 
 
-def unit_props(unit, slice_, pid, description, version, res=None):
-    """The properties of StartTransientUnit."""
+def unit_props(unit, slice_, pid, description, version, res=None, v1=False):
+    """The properties of StartTransientUnit (v1: the legacy layout's)."""
     props = [("Description", ("s", description))]
     if unit.endswith(".slice"):
         props.append(("Wants", ("as", [slice_])))  # a slice's parent goes by Wants=
@@ -29,12 +29,13 @@ def unit_props(unit, slice_, pid, description, version, res=None):
         props.append(("Delegate", ("b", True)))
     if pid > 0:
         props.append(("PIDs", ("au", [pid])))
-    for acc in ("MemoryAccounting", "CPUAccounting", "IOAccounting", "TasksAccounting"):
+    io = "BlockIOAccounting" if v1 else "IOAccounting"
+    for acc in ("MemoryAccounting", "CPUAccounting", io, "TasksAccounting"):
         props.append((acc, ("b", True)))
     props.append(("DefaultDependencies", ("b", False)))
     # OOMPolicy can only be given when the unit is made
     oom = ((res or {}).get("unified") or {}).get("memory.oom.group")
-    if oom is not None and version >= OOM_POLICY_VERSION:
+    if oom is not None and version >= OOM_POLICY_VERSION and not v1:
         policy = {"0": "continue", "1": "kill"}.get(str(oom).strip())
         if policy:
             props.append(("OOMPolicy", ("s", policy)))
@@ -83,6 +84,41 @@ def resource_props(res, version, update=False):
                 props.append((name, ("ay", range_to_bits(cpuset.values[k],
                                                          f"linux.resources.cpu.{k}"))))
     props += _unified_props(res.get("unified") or {}, version)
+    return props, res
+
+
+def v1_resource_props(res, version, update=False):
+    """runc's genV1ResourcesProperties (the legacy layout): devices,
+    MemoryLimit, CPUShares, the CPU quota, BlockIOWeight, TasksMax, the
+    cpuset masks; like v2, everything goes to cgroupfs afterwards."""
+    from . import resources
+    res = dict(res or {})
+    props = []
+    if not update:
+        props += device_props(res.get("devices") or [], version)
+    mem = resources.prune_memory(res.get("memory") or {}).values
+    if mem.get("limit"):
+        props.append(("MemoryLimit", ("t", _limit(mem["limit"]))))
+    cpu = dict(res.get("cpu") or {})
+    cut, cpuset = resources.prune_cpu(cpu, update)
+    if cut.values.get("shares"):
+        props.append(("CPUShares", ("t", cut.values["shares"])))
+    quota = cut.values.get("quota") or 0
+    rounded = _cpu_quota(props, quota, cut.values.get("period") or 0)
+    if rounded != quota:
+        cpu["quota"] = rounded
+        res["cpu"] = cpu
+    weight = (res.get("blockIO") or {}).get("weight")
+    if weight:
+        props.append(("BlockIOWeight", ("t", weight)))
+    limit = (res.get("pids") or {}).get("limit")
+    if limit is not None and (limit != 0 or update):
+        props.append(("TasksMax", ("t", INFINITY if limit < 0 else max(limit, 1))))
+    if version >= 244:
+        for k, name in (("cpus", "AllowedCPUs"), ("mems", "AllowedMemoryNodes")):
+            if cpuset.values.get(k):
+                props.append((name, ("ay", range_to_bits(cpuset.values[k],
+                                                         f"linux.resources.cpu.{k}"))))
     return props, res
 
 

@@ -1,6 +1,7 @@
-"""The systemd cgroup driver (--systemd-cgroup), cgroup v2: the container's
-cgroup is a transient scope unit that systemd makes and removes, as runc's
-systemd driver does (opencontainers/cgroups systemd/v2.go).
+"""The systemd cgroup driver (--systemd-cgroup): the container's cgroup is
+a transient scope unit that systemd makes and removes, as runc's systemd
+driver does (opencontainers/cgroups systemd/v2.go; v1.go for the v1 and
+hybrid layouts, LegacyManager here).
 
 linux.cgroupsPath is "slice:prefix:name": the unit is "<prefix>-<name>.scope"
 in the slice (system.slice when empty), or the slice "<name>" itself when
@@ -15,13 +16,14 @@ place it (sync.WANT_CGROUP): place() starts the unit with the init's pid
 (SetUnitProperties) and then writes them all to cgroupfs, as the cgroupfs
 driver does (sdprops.py says how runc splits them). Everything else (ps,
 pause/resume through cgroup.freeze, kill --all through cgroup.kill,
-events) works on the scope's directory like the v2 cgroupfs manager.
+events) works on the scope's directories like the cgroupfs managers.
 Delete: StopUnit and its job, then the directory is gone (removed here if
 systemd left it). The D-Bus side is sdbus.py.
 """
 import os
 
 from ..errors import ConfigError, ContainerError, NotSupported
+from .v1 import Manager as _V1
 from .v2 import Manager as _V2
 
 RUNNING = "/run/systemd/system"  # sd_booted(3): the host runs systemd
@@ -30,31 +32,46 @@ _UNIT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 
 def manager(cgroups_path, cid, v1, v2):
     """The driver's manager for a create (the host probed: v1 hierarchies,
-    the v2 one)."""
+    the v2 one). runc's order: the path's form, then systemd, then the
+    names."""
+    parts = _split(cgroups_path, cid)
     if not os.path.isdir(RUNNING):
         raise ConfigError("linux.cgroupsPath",
                           "systemd not running on this host, cannot use systemd cgroups manager")
-    if v1 or v2 is None:
-        raise NotSupported("linux.cgroupsPath", "the systemd cgroup driver needs a cgroup v2 "
-                                                "(unified) host: this one has v1 controllers")
     if os.geteuid() != 0:
         raise NotSupported("linux.cgroupsPath", "the systemd cgroup driver of a user instance "
                                                 "(rootless) is not supported")
     slice_, unit = parse(cgroups_path, cid)
-    return Manager(v2, slice_, unit, cid if not cgroups_path else cgroups_path.split(":")[2])
+    if v1:
+        if not any(h.name == "systemd" for h in v1):
+            raise NotSupported("linux.cgroupsPath", "the systemd cgroup driver on a cgroup v1 "
+                                                    "host needs systemd's name=systemd hierarchy")
+        return LegacyManager(v1, v2, slice_, unit, parts[2])
+    return Manager(v2, slice_, unit, parts[2])
+
+
+def from_state(d):
+    """The manager of a container the driver made (state.json)."""
+    if list(d.get("dirs", {})) == ["unified"]:
+        return Manager.from_state(d)
+    return LegacyManager.from_state(d)
+
+
+def _split(cgroups_path, cid):
+    """(slice, prefix, name): specconv's reading of linux.cgroupsPath."""
+    if not cgroups_path:
+        return "", "runc", cid
+    parts = cgroups_path.split(":")
+    if len(parts) != 3:
+        raise ConfigError("linux.cgroupsPath", "expected cgroupsPath to be of format "
+                          f'"slice:prefix:name" for systemd cgroups, got {cgroups_path!r} '
+                          "instead")
+    return parts
 
 
 def parse(cgroups_path, cid):
     """(slice, unit) for linux.cgroupsPath, with runc's checks and errors."""
-    if not cgroups_path:
-        parent, prefix, name = "", "runc", cid
-    else:
-        parts = cgroups_path.split(":")
-        if len(parts) != 3:
-            raise ConfigError("linux.cgroupsPath", "expected cgroupsPath to be of format "
-                              f'"slice:prefix:name" for systemd cgroups, got {cgroups_path!r} '
-                              "instead")
-        parent, prefix, name = parts
+    parent, prefix, name = _split(cgroups_path, cid)
     unit = name if name.endswith(".slice") else f"{prefix}-{name}.scope"
     if (not name or len(unit) > 255 or not set(unit) <= _UNIT_CHARS
             or unit.startswith(".")):
@@ -81,25 +98,20 @@ def expand_slice(slice_):
     return path
 
 
-class Manager(_V2):
-    """The v2 cgroupfs manager over a unit's directory, the unit made and
-    removed by systemd."""
+class _Unit:
+    """What both layouts share: the unit's life (check_usable, place,
+    remove) and its properties; the layout's class does the directories."""
 
     placed_by_parent = True  # the init waits for place() (see init.py)
+    V1 = False
 
-    def __init__(self, v2, slice_, unit, name):
-        path = expand_slice(slice_).rstrip("/") + "/" + unit
-        super().__init__(v2, path, False)
+    def _unit_init(self, slice_, unit, name):
         self.unit, self.slice, self.name = unit, slice_, name
         self.bus = None
         self.started = False
         self.pending = None  # (properties, resources for cgroupfs) until place()
 
     # -- create -----------------------------------------------------------
-    def plan(self):
-        self.created = []  # systemd makes the directory; to_state records the unit
-        return []
-
     def check_usable(self):
         """Reach systemd, and refuse a unit of that name that is already
         loaded and active (another container's: never ours to stop, nor its
@@ -118,19 +130,23 @@ class Manager(_V2):
         super().check_usable()
 
     def create(self):
-        pass  # systemd makes the directory, in place()
+        pass  # systemd makes the directories, in place()
 
     def unified_dir(self):
         # None until the unit exists: the init is forked where we are
         return self.path("unified") if self.started else None
 
-    def apply(self, res, update=False):
+    def _props(self, res, update=False):
         from . import sdprops
+        conv = sdprops.v1_resource_props if self.V1 else sdprops.resource_props
+        return conv(res, self._version(), update)
+
+    def apply(self, res, update=False):
         if not update and not self.started:
             # converted (and so checked) now; set once the unit exists
-            self.pending = sdprops.resource_props(res, self._version())
+            self.pending = self._props(res)
             return
-        props, fs = sdprops.resource_props(res, self._version(), update)
+        props, fs = self._props(res, update)
         if props:
             self._bus().set_properties(self.unit, props)
         super().apply(fs, update)
@@ -141,7 +157,7 @@ class Manager(_V2):
         bus = self._bus()
         props = sdprops.unit_props(self.unit, self.slice, pid,
                                    f"libcontainer container {self.name}", self._version(),
-                                   self.pending[1] if self.pending else None)
+                                   self.pending[1] if self.pending else None, self.V1)
         for retry in (True, False):
             try:
                 job = bus.start_transient(self.unit, props)
@@ -150,21 +166,13 @@ class Manager(_V2):
                 if not e.name.endswith(".UnitExists") or not retry:
                     raise ContainerError(f"unable to start unit {self.unit!r}: {e}") from None
                 # a failed leftover of that name: let systemd drop it, once
-                try:
-                    bus.reset_failed(self.unit)
-                except sdbus.SystemdError:
-                    pass
+                _reset_failed(bus, self.unit)
         result = bus.wait_job(job, f"create {self.unit}")
         if result != "done":
             _reset_failed(bus, self.unit)
             raise ContainerError(f"error creating systemd unit `{self.unit}`: got `{result}`")
         self.started = True
-        d = self.path("unified")
-        if not os.path.isdir(d):
-            raise ContainerError(f"systemd started {self.unit} but its cgroup {d} is missing "
-                                 "(is the slice's path as runc expands it?)")
-        avail = open(os.path.join(self.v2root, "cgroup.controllers")).read().split()
-        self.enable_v2(avail, "linux.cgroupsPath", strict=False)
+        self._made()
         if self.pending:
             props, fs = self.pending
             if props:
@@ -174,18 +182,12 @@ class Manager(_V2):
                     raise ContainerError(f"unable to set unit properties: {e}") from None
             super().apply(fs)
 
-    def kill_created(self):
-        if self.started:  # the unit is ours: what it holds is the init's
-            self.kill_all_in(self.path("unified"))
-
     # -- delete -----------------------------------------------------------
-    def remove(self, timeout=5.0):
+    def _stop(self):
         """StopUnit and wait for its job (systemd kills what is left and
-        removes the directory); then whatever is left of the directory."""
+        removes its directories)."""
         from . import sdbus
         from .. import log
-        d = self.path("unified")
-        existed = os.path.isdir(d)
         try:
             bus = self._bus()
             try:
@@ -201,11 +203,6 @@ class Manager(_V2):
             _reset_failed(bus, self.unit)
         except ContainerError as e:
             log.warn(f"delete: {e}")
-        self.created = [d]
-        removed = super().remove(timeout)
-        if existed and not os.path.isdir(d) and d not in removed:
-            removed.append(d)  # (systemd removed it)
-        return removed
 
     def _bus(self):
         if self.bus is None:
@@ -232,6 +229,75 @@ class Manager(_V2):
         m.unit, m.slice, m.name = sd["unit"], sd["slice"], sd.get("name", "")
         m.bus, m.started, m.pending = None, True, None
         return m
+
+
+class Manager(_Unit, _V2):
+    """cgroup v2: the v2 cgroupfs manager over the unit's directory."""
+
+    def __init__(self, v2, slice_, unit, name):
+        super().__init__(v2, expand_slice(slice_).rstrip("/") + "/" + unit, False)
+        self._unit_init(slice_, unit, name)
+
+    def plan(self):
+        self.created = []  # systemd makes the directory; to_state records the unit
+        return []
+
+    def _made(self):
+        d = self.path("unified")
+        if not os.path.isdir(d):
+            raise ContainerError(f"systemd started {self.unit} but its cgroup {d} is missing")
+        avail = open(os.path.join(self.v2root, "cgroup.controllers")).read().split()
+        self.enable_v2(avail, "linux.cgroupsPath", strict=False)
+
+    def kill_created(self):
+        if self.started:  # the unit is ours: what it holds is the init's
+            self.kill_all_in(self.path("unified"))
+
+    def remove(self, timeout=5.0):
+        """StopUnit, then whatever is left of the directory."""
+        d = self.path("unified")
+        existed = os.path.isdir(d)
+        self._stop()
+        self.created = [d]
+        removed = super().remove(timeout)
+        if existed and not os.path.isdir(d) and d not in removed:
+            removed.append(d)  # (systemd removed it)
+        return removed
+
+
+class LegacyManager(_Unit, _V1):
+    """cgroup v1 and hybrid hosts (runc's LegacyManager): the unit's
+    directory in every hierarchy, `<slice path>/<unit>` under each mount
+    (as runc, PID 1 taken to be in the hierarchies' root or its
+    init.scope). systemd makes the unit's directories in the hierarchies
+    it manages (name=systemd, memory, cpu, pids, devices, blkio; the
+    unified one on hybrid hosts); the others (freezer, net_cls, ...) are
+    made here after the start, recorded before as any cgroupfs directory
+    (plan), and the init joins them all (its v1 `tasks`)."""
+
+    V1 = True
+
+    def __init__(self, v1, v2, slice_, unit, name):
+        super().__init__(v1, v2, expand_slice(slice_).rstrip("/") + "/" + unit, False)
+        self._unit_init(slice_, unit, name)
+
+    def _made(self):
+        _V1.create(self)  # (the directories systemd did not make)
+
+    def kill_created(self):
+        if self.started:
+            for d, _ in self.dirs.values():
+                if os.path.isdir(d):
+                    self.kill_all_in(d)
+
+    def remove(self, timeout=5.0):
+        """StopUnit, then the directories made here (and any systemd left)."""
+        own = [d for d, _ in self.dirs.values()]
+        existed = {d for d in own if os.path.isdir(d)}
+        self._stop()
+        self.created = sorted(set(self.created) | existed, key=len)
+        removed = super().remove(timeout)
+        return removed + [d for d in existed if not os.path.isdir(d) and d not in removed]
 
 
 def _reset_failed(bus, unit):

@@ -4,6 +4,7 @@
 #   tests/v2vm/run.sh [--mem 2G] [--smp 2] [--timeout 900] [--accel tcg] \
 #       [--systemd] -- COMMAND [ARG...]
 #
+# --systemd-hybrid: the same on the cgroup v1 + v2 (hybrid) layout.
 # --systemd: the host's systemd is PID 1 in the guest and runs the command
 # as a service (v2vm.service, in system.slice; sdboot says how the boot is
 # kept short), with PYRUNC_V2VM_SYSTEMD=1 set; no dbus-daemon: clients
@@ -36,7 +37,7 @@ TIMEOUT=900
 ACCEL=${PYRUNC_V2VM_ACCEL:-tcg}
 SYSTEMD=
 usage() {
-	echo "usage: $0 [--mem 2G] [--smp 2] [--timeout SECONDS] [--accel tcg|kvm] [--systemd] -- COMMAND [ARG...]" >&2
+	echo "usage: $0 [--mem 2G] [--smp 2] [--timeout SECONDS] [--accel tcg|kvm] [--systemd|--systemd-hybrid] -- COMMAND [ARG...]" >&2
 	exit 2
 }
 while [ $# -gt 0 ]; do
@@ -46,6 +47,7 @@ while [ $# -gt 0 ]; do
 	--timeout) [ $# -ge 2 ] || usage; TIMEOUT=$2; shift 2 ;;
 	--accel) [ $# -ge 2 ] || usage; ACCEL=$2; shift 2 ;;
 	--systemd) SYSTEMD=1; shift ;;
+	--systemd-hybrid) SYSTEMD=hybrid; shift ;;
 	--) shift; break ;;
 	*) usage ;;
 	esac
@@ -252,6 +254,10 @@ append="console=ttyS0 quiet loglevel=0 panic=-1 cgroup_no_v1=all rdinit=/init"
 if [ -n "$SYSTEMD" ]; then
 	[ -x /lib/systemd/systemd ] || die "--systemd: no /lib/systemd/systemd on this host"
 	append="$append v2vm.systemd=1"
+	# the cgroup v1 + v2 layout most older hosts have: v1 controllers,
+	# systemd's name=systemd tree, cgroup2 (no controllers) at .../unified
+	[ "$SYSTEMD" = hybrid ] && append=$(echo "$append v2vm.hybrid=1" \
+		"systemd.unified_cgroup_hierarchy=0" | sed 's/ cgroup_no_v1=all//')
 	# systemd waits for the kernel's RNG; with RDRAND it is ready at once
 	# (about 5 s later without it under TCG)
 	[ "$ACCEL" = kvm ] || cpu="Nehalem,+rdrand"
