@@ -50,13 +50,14 @@ _ATIME = ((sc.MS_NOATIME, mo.ATTR_NOATIME), (sc.MS_STRICTATIME, mo.ATTR_STRICTAT
 
 
 class _Spec:
-    """What mounts.check_proc_dest needs of a spec: the bundle, for a
-    relative bind source."""
+    """What mounts.check_proc_dest and bindsources.open_in_rootfs need of
+    a spec: the bundle (a relative bind source), the rootfs."""
 
-    __slots__ = ("bundle",)
+    __slots__ = ("bundle", "root_path")
 
-    def __init__(self, bundle):
-        self.bundle = bundle
+    def __init__(self, st):
+        self.bundle = st.d["bundle"]
+        self.root_path = st.d["rootfs"]
 
 
 class _Entry:
@@ -136,11 +137,21 @@ def _detach(spec, e):
     m, opts = e.m, e.opts
     if m.type == "bind" or opts.flags & sc.MS_BIND:
         src = m.source if os.path.isabs(m.source) else os.path.join(spec.bundle, m.source)
+        flags = sc.OPEN_TREE_CLONE | (sc.AT_RECURSIVE if opts.flags & sc.MS_REC else 0)
+        # a source in the container's rootfs is resolved inside it, as
+        # create's: a symlink the container put there never leads to the host
+        from . import bindsources
+        inroot = bindsources.open_in_rootfs(spec, m)
         try:
-            fd = sc.open_tree(-100, src, sc.OPEN_TREE_CLONE |
-                              (sc.AT_RECURSIVE if opts.flags & sc.MS_REC else 0))
+            if inroot is not None:
+                fd = sc.open_tree(inroot, "", flags | sc.AT_EMPTY_PATH)
+            else:
+                fd = sc.open_tree(-100, src, flags)
         except OSError as err:
             raise ConfigError(f"{m.where}.source", f"{src}: {err.strerror}") from None
+        finally:
+            if inroot is not None:
+                os.close(inroot)
     else:
         fd = _tmpfs(m, opts)
     try:
@@ -307,7 +318,7 @@ def add(root, cid, path):
     st, lock = state.load_locked(root, cid)
     try:
         _running(st)
-        spec = _Spec(st.d["bundle"])
+        spec = _Spec(st)
         for m in spec_mounts:
             _check(spec, m)
         entries = [_Entry(m) for m in spec_mounts]

@@ -343,3 +343,29 @@ def test_added_mount_flags_are_locked_in_a_user_namespace(runtime, bundle, hosts
         assert not {"/data", "/one", "/t"} & set(_mountinfo(runtime, cid))
     finally:
         runtime("delete", "--force", cid)
+
+
+def test_source_in_the_rootfs_stays_inside(runtime, running, bundle, tmp_path):
+    """Attack: the container turns a path of its rootfs into a symlink to
+    a host directory, and `mounts add` is given that path as its source.
+    The source is resolved inside the rootfs (as create's): the host's
+    directory is never mounted into the container."""
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "key").write_text("host secret\n")
+    assert _sh(runtime, running, f"ln -s {secret} /link && mkdir -p /real && "
+               "echo inside > /real/f").returncode == 0
+    f = _file(tmp_path, [{"destination": "/got", "type": "bind",
+                          "source": os.path.join(bundle.rootfs, "link"), "options": ["rbind"]}])
+    p = runtime("mounts", "add", running, f)
+    assert p.returncode == 1 and "mounts[0].source" in p.stderr, p.stderr
+    assert "host secret" not in _sh(runtime, running, "cat /got/key").stdout
+    assert "/got" not in _mountinfo(runtime, running)
+    assert "added_mounts" not in json.dumps(runtime.state(running))
+    # a real directory of the rootfs (relative to the bundle, too) is fine
+    f = _file(tmp_path, [{"destination": "/got", "type": "bind", "source": "rootfs/real",
+                          "options": ["rbind"]}])
+    p = runtime("mounts", "add", running, f)
+    assert p.returncode == 0, p.stderr
+    assert _sh(runtime, running, "cat /got/f").stdout == "inside\n"
+    assert runtime("mounts", "remove", running, "/got").returncode == 0
