@@ -12,7 +12,9 @@ destination in that root with openat2(RESOLVE_IN_ROOT) (a symlink in the
 container cannot lead out; the resolved place is checked like create's:
 nothing under /proc), creates what is missing as create does (paths.py),
 and moves the detached mount onto the fd it holds (move_mount), so a
-destination swapped after the lookup gets nothing. The child never
+destination swapped after the lookup gets nothing. In a container with a
+user namespace the detached mounts are first given locked flags (_lock).
+The child never
 chdirs or chroots by a path of the container: its only path lookups go
 through the root fd, and the host's procfs it needs (fdinfo, the fd table
 for umount) was opened and proven before the setns.
@@ -48,13 +50,14 @@ _ATIME = ((sc.MS_NOATIME, mo.ATTR_NOATIME), (sc.MS_STRICTATIME, mo.ATTR_STRICTAT
 
 
 class _Spec:
-    """What mounts.check_proc_dest needs of a spec: the bundle, for a
-    relative bind source."""
+    """What mounts.check_proc_dest and bindsources.open_in_rootfs need of
+    a spec: the bundle (a relative bind source), the rootfs."""
 
-    __slots__ = ("bundle",)
+    __slots__ = ("bundle", "root_path")
 
-    def __init__(self, bundle):
-        self.bundle = bundle
+    def __init__(self, st):
+        self.bundle = st.d["bundle"]
+        self.root_path = st.d["rootfs"]
 
 
 class _Entry:
@@ -134,11 +137,21 @@ def _detach(spec, e):
     m, opts = e.m, e.opts
     if m.type == "bind" or opts.flags & sc.MS_BIND:
         src = m.source if os.path.isabs(m.source) else os.path.join(spec.bundle, m.source)
+        flags = sc.OPEN_TREE_CLONE | (sc.AT_RECURSIVE if opts.flags & sc.MS_REC else 0)
+        # a source in the container's rootfs is resolved inside it, as
+        # create's: a symlink the container put there never leads to the host
+        from . import bindsources
+        inroot = bindsources.open_in_rootfs(spec, m)
         try:
-            fd = sc.open_tree(-100, src, sc.OPEN_TREE_CLONE |
-                              (sc.AT_RECURSIVE if opts.flags & sc.MS_REC else 0))
+            if inroot is not None:
+                fd = sc.open_tree(inroot, "", flags | sc.AT_EMPTY_PATH)
+            else:
+                fd = sc.open_tree(-100, src, flags)
         except OSError as err:
             raise ConfigError(f"{m.where}.source", f"{src}: {err.strerror}") from None
+        finally:
+            if inroot is not None:
+                os.close(inroot)
     else:
         fd = _tmpfs(m, opts)
     try:
@@ -181,7 +194,7 @@ class _Inside:
     """What the child needs, opened by the parent before the fork: the
     init's pidfd, the dev/ino of its root, the host's procfs (proven)."""
 
-    __slots__ = ("pidfd", "root_id", "proc", "fddir")
+    __slots__ = ("pidfd", "root_id", "proc", "fddir", "userns")
 
     def __init__(self, st):
         pid = st.pid
@@ -189,7 +202,7 @@ class _Inside:
             self.pidfd = os.pidfd_open(pid)
         except OSError:
             raise WrongState("container not running") from None
-        self.proc = self.fddir = None
+        self.proc = self.fddir = self.userns = None
         try:
             if not st.init_alive():  # the pid is someone else's now
                 raise WrongState("container not running")
@@ -200,6 +213,10 @@ class _Inside:
                 same = os.readlink("ns/mnt", dir_fd=piddir) == \
                     os.readlink(f"{self.proc.pid()}/ns/mnt", dir_fd=self.proc.fd)
                 self.root_id = _ident(os.stat("root", dir_fd=piddir))
+                if os.readlink("ns/user", dir_fd=piddir) != \
+                        os.readlink(f"{self.proc.pid()}/ns/user", dir_fd=self.proc.fd):
+                    # (its mount namespace is a less privileged one: _lock)
+                    self.userns = os.open("ns/user", os.O_RDONLY | os.O_CLOEXEC, dir_fd=piddir)
             finally:
                 os.close(piddir)
             if same:
@@ -212,10 +229,10 @@ class _Inside:
             raise
 
     def close(self):
-        for fd in (self.pidfd, self.fddir):
+        for fd in (self.pidfd, self.fddir, self.userns):
             if fd is not None and fd >= 0:
                 os.close(fd)
-        self.pidfd = self.fddir = None
+        self.pidfd = self.fddir = self.userns = None
         if self.proc is not None:
             self.proc.close()
             self.proc = None
@@ -231,15 +248,16 @@ class _Inside:
         to our root, which is the container's)."""
         return os.readlink(str(fd), dir_fd=self.fddir)
 
-    def run(self, fn):
+    def run(self, fn, entries=()):
         """fn(rootfd) in a child that joined the container's mount
-        namespace; returns what it returns (a JSON value) or raises what it
+        namespace (the detached mounts of `entries` locked first, see
+        _lock); returns what it returns (a JSON value) or raises what it
         raised, as a ContainerError/ConfigError message."""
         r, w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:  # (never returns)
             os.close(r)
-            _child(self, fn, w)
+            _child(self, fn, w, entries)
         os.close(w)
         try:
             data = b""
@@ -263,7 +281,7 @@ def _ident(s):
     return (s.st_dev, s.st_ino)
 
 
-def _child(inside, fn, w):
+def _child(inside, fn, w, entries):
     code = 1
     try:
         sc.prctl(4, 0)  # PR_SET_DUMPABLE 0: nothing in the container can attach to us
@@ -273,6 +291,8 @@ def _child(inside, fn, w):
         import sys
         sys.path.clear()
         sys.path_importer_cache.clear()
+        if entries and inside.userns is not None:
+            _lock(inside, entries)
         sc.setns(inside.pidfd, sc.CLONE_NEWNS)
         rootfd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         if _ident(os.fstat(rootfd)) != inside.root_id:
@@ -300,7 +320,7 @@ def add(root, cid, path):
     st, lock = state.load_locked(root, cid)
     try:
         _running(st)
-        spec = _Spec(st.d["bundle"])
+        spec = _Spec(st)
         for m in spec_mounts:
             _check(spec, m)
         entries = [_Entry(m) for m in spec_mounts]
@@ -313,7 +333,8 @@ def add(root, cid, path):
             st.d.setdefault(KEY, []).extend(recs)
             st.save()
             try:
-                ids = inside.run(lambda rootfd: _attach_all(inside, spec, entries, rootfd))
+                ids = inside.run(lambda rootfd: _attach_all(inside, spec, entries, rootfd),
+                                 entries)
             except BaseException:
                 for rec in recs:
                     st.d[KEY].remove(rec)
@@ -335,6 +356,49 @@ def _running(st):
     status = st.status()
     if status in ("stopped", "creating"):
         raise WrongState("container not running")
+
+
+def _lock(inside, entries):
+    """In the child, before it joins the container's mount namespace,
+    when that namespace belongs to another user namespace: replace each
+    detached mount by a clone whose flags the kernel has locked.
+
+    A mount the host's root attaches there carries no lock: root of the
+    container's user namespace could remount it without ro, nosuid,
+    nodev or noexec (and write to a source meant read-only). The kernel
+    locks the flags of mounts it copies into a mount namespace of a less
+    privileged user namespace (as for create's binds), and a clone keeps
+    them. So: in a private mount namespace of our own (nothing propagates
+    to the host's), the mounts are staged on a tmpfs; then, in the
+    container's user namespace, a new mount namespace copies them
+    (locked) and each is cloned again (open_tree) from there. The staging
+    namespaces go away with this child."""
+    sc.unshare(sc.CLONE_NEWNS)
+    sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    fs = sc.fsopen("tmpfs")
+    try:
+        sc.fsconfig(fs, sc.FSCONFIG_SET_STRING, "mode", "700")
+        sc.fsconfig(fs, sc.FSCONFIG_CMD_CREATE)
+        stage = sc.fsmount(fs)
+    finally:
+        os.close(fs)
+    try:
+        sc.move_mount(stage, "", -100, "/", sc.MOVE_MOUNT_F_EMPTY_PATH)
+        os.fchdir(stage)  # (the copy below moves our cwd to its copy)
+    finally:
+        os.close(stage)
+    for i, e in enumerate(entries):
+        if e.isdir:
+            os.mkdir(str(i), 0o700)
+        else:
+            os.close(os.open(str(i), os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+        sc.move_mount(e.tree, "", -100, str(i), sc.MOVE_MOUNT_F_EMPTY_PATH)
+    sc.setns(inside.userns, sc.CLONE_NEWUSER)
+    sc.unshare(sc.CLONE_NEWNS)
+    for i, e in enumerate(entries):
+        fd = sc.open_tree(-100, str(i), sc.OPEN_TREE_CLONE | sc.AT_RECURSIVE)
+        os.close(e.tree)
+        e.tree = fd
 
 
 def _attach_all(inside, spec, entries, rootfd):

@@ -242,8 +242,8 @@ def sweep_new(root):
     now = time.time()
     for n in names:
         p = os.path.join(root, n)
-        try:
-            fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:  # (a symlink is never a create's dir: never followed)
+            fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
             continue
         try:
@@ -255,6 +255,8 @@ def sweep_new(root):
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 continue  # its create is still running
+            if not set(os.listdir(fd)) <= set(ENTRY_FILES):
+                continue  # (what no create's dir holds: not ours to remove)
             remove_dir(p)
             out.append(p)
         finally:
@@ -350,10 +352,15 @@ class Lock:
     def __init__(self, path):
         import fcntl
         while True:
-            try:
-                self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:  # (an entry is born a directory by rename: a symlink is none)
+                self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW |
+                                  os.O_CLOEXEC)
             except (FileNotFoundError, NotADirectoryError):
                 raise NotExist() from None
+            except OSError as e:
+                if e.errno == 40:  # ELOOP: a symlink
+                    raise NotExist() from None
+                raise
             fcntl.flock(self.fd, fcntl.LOCK_EX)
             # the dir we waited on may have been deleted meanwhile, and a
             # new container made under the same id: its lock is another one

@@ -291,3 +291,81 @@ def test_killed_mounts_add_leaves_a_valid_state(runtime, running, hostsrc, tmp_p
     assert runtime("mounts", "add", running, g).returncode == 0
     assert runtime("mounts", "remove", running, "/after").returncode == 0
     assert runtime("delete", "--force", running).returncode == 0
+
+
+def _userns_running(runtime, bundle, tmp_path, script="sleep 600", caps=()):
+    """A running container with its own user namespace (test_console's
+    mapping), root there holding `caps` too."""
+    from test_console import _userns
+    _userns(bundle)
+    for s in ("bounding", "effective", "permitted"):
+        c = bundle.config["process"]["capabilities"]
+        c[s] = sorted(set(c.get(s, [])) | set(caps))
+    bundle.sh(script).write()
+    os.chmod(tmp_path, 0o755)
+    cid = runtime.new_id()
+    p = runtime("run", "-d", "--bundle", bundle.path, cid)
+    assert p.returncode == 0, p.stderr
+    return cid
+
+
+def test_added_mount_flags_are_locked_in_a_user_namespace(runtime, bundle, hostsrc, tmp_path):
+    """Attack: root of the container's user namespace (CAP_SYS_ADMIN there)
+    remounts a read-only, nosuid, nodev, noexec mount that `mounts add`
+    made read-write, to write to the host's directory. The flags are
+    locked as those of a mount the kernel copied into that namespace
+    (as create's bind mounts are): the remount is refused."""
+    os.chown(hostsrc, 100000, 100000)
+    cid = _userns_running(runtime, bundle, tmp_path, caps=["CAP_SYS_ADMIN"])
+    try:
+        f = _file(tmp_path, [{"destination": "/data", "type": "bind", "source": str(hostsrc),
+                              "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]},
+                             {"destination": "/one", "type": "bind", "source": str(hostsrc / "f"),
+                              "options": ["bind", "ro"]},
+                             {"destination": "/t", "type": "tmpfs", "options": ["ro"]}])
+        on_root = _host_mounts_at("/")
+        p = runtime("mounts", "add", cid, f)
+        assert p.returncode == 0, p.stderr
+        assert _host_mounts_at("/") == on_root  # (the staging never reached the host)
+        for opts in ("rw", "ro,suid", "ro,dev", "ro,exec"):
+            p = _sh(runtime, cid, f"mount -o remount,bind,{opts} /data")
+            assert p.returncode != 0, opts
+        for dest in ("/one", "/t"):
+            assert _sh(runtime, cid, f"mount -o remount,bind,rw {dest}").returncode != 0
+        p = _sh(runtime, cid, "echo x > /data/new; echo x >> /one; echo x > /t/x")
+        assert p.returncode != 0
+        assert not (hostsrc / "new").exists()
+        assert (hostsrc / "f").read_text() == "from the host\n"
+        opts = _mountinfo(runtime, cid)["/data"].split()[5].split(",")
+        assert {"ro", "nosuid", "nodev", "noexec"} <= set(opts)
+        # still the container's to unmount, and ours to remove
+        assert runtime("mounts", "remove", cid, f).returncode == 0
+        assert not {"/data", "/one", "/t"} & set(_mountinfo(runtime, cid))
+    finally:
+        runtime("delete", "--force", cid)
+
+
+def test_source_in_the_rootfs_stays_inside(runtime, running, bundle, tmp_path):
+    """Attack: the container turns a path of its rootfs into a symlink to
+    a host directory, and `mounts add` is given that path as its source.
+    The source is resolved inside the rootfs (as create's): the host's
+    directory is never mounted into the container."""
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "key").write_text("host secret\n")
+    assert _sh(runtime, running, f"ln -s {secret} /link && mkdir -p /real && "
+               "echo inside > /real/f").returncode == 0
+    f = _file(tmp_path, [{"destination": "/got", "type": "bind",
+                          "source": os.path.join(bundle.rootfs, "link"), "options": ["rbind"]}])
+    p = runtime("mounts", "add", running, f)
+    assert p.returncode == 1 and "mounts[0].source" in p.stderr, p.stderr
+    assert "host secret" not in _sh(runtime, running, "cat /got/key").stdout
+    assert "/got" not in _mountinfo(runtime, running)
+    assert "added_mounts" not in json.dumps(runtime.state(running))
+    # a real directory of the rootfs (relative to the bundle, too) is fine
+    f = _file(tmp_path, [{"destination": "/got", "type": "bind", "source": "rootfs/real",
+                          "options": ["rbind"]}])
+    p = runtime("mounts", "add", running, f)
+    assert p.returncode == 0, p.stderr
+    assert _sh(runtime, running, "cat /got/f").stdout == "inside\n"
+    assert runtime("mounts", "remove", running, "/got").returncode == 0

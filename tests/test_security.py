@@ -1130,3 +1130,35 @@ def test_missing_masked_paths_are_skipped(runtime, bundle):
     p = runtime("run", "-b", bundle.path, runtime.new_id())
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["0"]
+
+
+def test_delete_force_never_follows_symlinks_out_of_the_state_root(runtime, tmp_path):
+    """Attack on `delete --force`'s sweep of broken entries: symlinks in the
+    state root (named as a create's temporary dir, or as a container id)
+    pointing at other directories, and a `@new.*` dir holding what no state
+    dir holds. Nothing is followed, nothing outside is removed."""
+    os.makedirs(runtime.root, 0o711, exist_ok=True)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    for n in ("keep", "state.json", "exec.fifo"):
+        (victim / n).write_text("x")
+    os.utime(victim, (1, 1))  # (older than a create's grace)
+    root = runtime.root
+    os.symlink(victim, os.path.join(root, "@new.1.aaaa"))
+    cid = runtime.new_id()
+    os.symlink(victim, os.path.join(root, cid))
+    odd = os.path.join(root, "@new.1.bbbb")
+    os.mkdir(odd)
+    with open(os.path.join(odd, "keep"), "w") as f:
+        f.write("x")
+    os.utime(odd, (1, 1))
+    try:
+        runtime("delete", "--force", cid)
+        runtime("delete", "--force", runtime.new_id())
+        assert sorted(os.listdir(victim)) == ["exec.fifo", "keep", "state.json"]
+        assert os.listdir(odd) == ["keep"]
+    finally:
+        for n in ("@new.1.aaaa", cid):
+            os.unlink(os.path.join(root, n))
+        os.unlink(os.path.join(odd, "keep"))
+        os.rmdir(odd)
