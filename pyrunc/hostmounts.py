@@ -11,7 +11,10 @@ then bind-mounts the rootfs onto itself (never touching the propagation
 of the host's "/" or of the parent mount) and makes every other mount
 *below* that bind, so one lazy unmount of it takes them all, and the
 unmount propagates wherever the bind propagated. `delete` detaches every
-mount stacked on the rootfs path since the create, and nothing else.
+mount stacked on the rootfs path since the create that shows the rootfs
+directory itself (device and inode recorded at create: a bind of it), and
+nothing else: a record pointing elsewhere, or a mount someone else put
+there, is left alone.
 
 Differences from runc, on purpose: runc makes the host's "/" rslave and
 leaves its mounts behind at delete; pyrunc changes no host propagation
@@ -49,7 +52,10 @@ def plan(spec):
     """The state's record, made before the fork: the rootfs path and the
     ids of the mounts already on it (never ours to remove)."""
     path = os.path.realpath(spec.root_path)
-    return {"path": path, "before": _stack(path)}
+    st = os.stat(path, follow_symlinks=False)
+    # the rootfs directory itself: the init's bind of it onto itself shows
+    # this very directory, whatever else were mounted there shows another
+    return {"path": path, "before": _stack(path), "dir": [st.st_dev, st.st_ino]}
 
 
 def _stack(path):
@@ -79,11 +85,18 @@ def remove(rec, say=None):
     The lazy unmount takes the mounts below each along."""
     if not rec:
         return
-    path, before = rec["path"], set(rec.get("before") or ())
+    path, before, ident = rec["path"], set(rec.get("before") or ()), rec.get("dir")
     from . import syscalls as sc
     for _ in range(64):  # (a bound: each pass removes one mount)
         stack = _stack(path)
         if not stack or stack[-1] in before:
+            return
+        if not _is_rootfs_bind(path, ident):
+            # not the rootfs bound onto itself (a record without the
+            # rootfs's identity, or another mount on that path now): never
+            # ours to remove
+            if say:
+                say(f"delete: left mount {stack[-1]} on {path}: not the container's rootfs bind")
             return
         try:
             sc.umount2(path, sc.MNT_DETACH | UMOUNT_NOFOLLOW)
@@ -93,6 +106,16 @@ def remove(rec, say=None):
             raise
         if say:
             say(f"delete: unmounted {path} (mount {stack[-1]}) from the host's namespace")
+
+
+def _is_rootfs_bind(path, ident):
+    if not (isinstance(ident, list) and len(ident) == 2):
+        return False
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return [st.st_dev, st.st_ino] == ident
 
 
 def enter_root(rootfs):

@@ -260,12 +260,13 @@ class _Inside:
             _child(self, fn, w, entries)
         os.close(w)
         try:
-            data = b""
-            while chunk := os.read(r, 65536):
-                data += chunk
+            data = _answer(r, pid)
         finally:
             os.close(r)
             _, ws = os.waitpid(pid, 0)
+        if data is None:
+            raise ContainerError(f"mounts: timed out after {_limit():g}s waiting for the helper "
+                                 "in the container's mount namespace")
         if not data:
             raise ContainerError(f"mounts: the helper process died (wait status {ws})")
         out = jsonlite.loads(data, "the mount helper's answer")
@@ -275,6 +276,32 @@ class _Inside:
                 raise ConfigError(out["path"], out["error"], cls, errno)
             raise ContainerError(out["error"], error_class=cls, errno=errno)
         return out["ok"]
+
+
+def _limit():
+    from .container import init_timeout
+    return init_timeout()
+
+
+def _answer(r, pid):
+    """The helper's answer (b"" if it died without one), or None once it
+    was SIGKILLed at the deadline: a lookup in the container's tree (a
+    hung FUSE or network file system there) must not hang the command,
+    which holds the state lock that delete --force waits for."""
+    import time
+    from .sync import _wait_readable
+    deadline = time.monotonic() + _limit()
+    data = b""
+    while True:
+        try:
+            _wait_readable(r, deadline)
+        except TimeoutError:
+            os.kill(pid, 9)  # (our child, not yet reaped: the pid is still its)
+            return None
+        chunk = os.read(r, 65536)
+        if not chunk:
+            return data
+        data += chunk
 
 
 def _ident(s):

@@ -333,7 +333,41 @@ def load(root, cid):
             from None
     if not isinstance(d, dict) or "ociVersion" not in d or "bundle" not in d:
         raise ConfigError("", f"state.json of {cid} is incomplete", "internal")
+    bad = _misshapen(d)
+    if bad:  # garbage that parses: an error, never a traceback in delete
+        raise ConfigError("", f"state.json of {cid}: {bad} has the wrong type", "internal")
     return State(root, cid, d)
+
+
+_INT, _STR, _DICT, _LIST = (int,), (str,), (dict,), (list,)
+_NONE = type(None)
+# the fields status/kill/delete act on, and the types create writes
+_SHAPE = {"pid": _INT, "start_time": (int, _NONE), "creator": _INT,
+          "creator_start": (int, _NONE), "status": _STR, "bundle": _STR,
+          "cgroups": _DICT, "freezer": (str, _NONE), "hooks": _DICT,
+          "host_mounts": (dict, _NONE), "added_mounts": (list, _NONE), "exit": (dict, _NONE)}
+
+
+def _misshapen(d):
+    """The first field of a state record whose type is not what create
+    wrote (None: all fine)."""
+    for k, types in _SHAPE.items():
+        v = d.get(k)
+        if k in d and (not isinstance(v, types) or isinstance(v, bool)):
+            return k
+    cg = d.get("cgroups") or {}
+    if not isinstance(cg.get("dirs", {}), dict) or not isinstance(cg.get("created", []), list):
+        return "cgroups"
+    for hs in (d.get("hooks") or {}).values():
+        if not isinstance(hs, list) or not all(isinstance(h, dict) for h in hs):
+            return "hooks"
+    hm = d.get("host_mounts")
+    if hm is not None and (not isinstance(hm.get("path"), str)
+                           or not isinstance(hm.get("before", []), list)):
+        return "host_mounts"
+    if not all(isinstance(r, dict) for r in d.get("added_mounts") or ()):
+        return "added_mounts"
+    return None
 
 
 def list_ids(root):

@@ -244,13 +244,31 @@ def _sweep(sweep, name, setup, args_of):
     sweep.report(f"{name} ({duration * 1000:.0f} ms)")
 
 
+def _delete_all(runtime):
+    for cid in os.listdir(runtime.root) if os.path.isdir(runtime.root) else ():
+        if not cid.startswith("."):
+            runtime("delete", "--force", cid)
+
+
 @pytest.fixture
 def sweep(runtime, bundle, tmp_path):
     s = Sweep(runtime, bundle, tmp_path)
     yield s
-    for cid in os.listdir(runtime.root) if os.path.isdir(runtime.root) else ():
-        if not cid.startswith("."):
-            runtime("delete", "--force", cid)
+    _delete_all(runtime)
+
+
+@pytest.fixture
+def userns_sweep(runtime, rootfs_template, tmp_path):
+    """A Sweep of a user-namespace bundle in a /tmp dir of its own
+    (test_userns.own_tmp_bundle: mapped root must reach the rootfs)."""
+    from test_userns import own_tmp_bundle
+    made = own_tmp_bundle(rootfs_template)
+    s = Sweep(runtime, next(made), tmp_path)
+    try:
+        yield s
+    finally:
+        _delete_all(runtime)
+        next(made, None)  # (its leak check and removal)
 
 
 @pytest.mark.cgroupv2
@@ -292,7 +310,9 @@ def test_delete_killed(sweep):
 
 def test_create_without_a_mount_namespace_killed(sweep):
     """Its mounts are in the host's namespace (hostmounts.py): recorded
-    before the fork, all gone after delete --force at any kill instant."""
+    before the fork, all gone after delete --force at any kill instant
+    (check_clean: no mount at or under the bundle, the rootfs's bind of
+    itself included)."""
     lx = sweep.bundle.config["linux"]
     lx["namespaces"] = [n for n in lx["namespaces"] if n["type"] != "mount"]
     lx["maskedPaths"] = lx["readonlyPaths"] = []
@@ -300,6 +320,31 @@ def test_create_without_a_mount_namespace_killed(sweep):
     def setup(cid):
         sweep.set_args("sleep", "1000", cgroup_id=cid)
     _sweep(sweep, "create, no mount namespace", setup,
+           lambda cid: ("create", "-b", sweep.bundle.path, cid))
+
+
+def test_create_with_an_unreachable_bind_source_in_a_user_namespace_killed(userns_sweep,
+                                                                          tmp_path):
+    """The init asks the runtime for a source mapped root cannot reach
+    (bindsources.py: a short-lived child of the runtime joins the init's
+    mount namespace and sends an fd back): a kill at any instant leaves
+    neither that child nor anything else."""
+    from test_console import _userns
+    from test_userns import _hidden_source
+    sweep = userns_sweep
+    _userns(sweep.bundle)
+    sweep.bundle.config["mounts"].append({"destination": "/data", "type": "bind",
+                                          "source": str(_hidden_source(tmp_path)),
+                                          "options": ["rbind", "ro"]})
+
+    def setup(cid):
+        sweep.set_args("sleep", "1000", cgroup_id=cid)
+    cid = sweep.new_id()  # (uninterrupted, it works)
+    setup(cid)
+    rc, out = sweep.call("create", "-b", sweep.bundle.path, cid)
+    assert rc == 0, out
+    sweep.force_delete_and_check(cid, "create, unreachable bind source")
+    _sweep(sweep, "create, user namespace, unreachable bind source", setup,
            lambda cid: ("create", "-b", sweep.bundle.path, cid))
 
 
@@ -345,6 +390,13 @@ def test_init_killed_during_create(sweep):
         if rc != 0:
             assert st[0] != 0, f"create failed ({out}) but left {st[1]}"
         elif st[0] == 0 and _container_pids(sweep, cid) == set():
+            # a killed task leaves cgroup.procs as it starts exiting, but
+            # /proc shows it alive until its namespaces are torn down (a
+            # while, on a loaded host): `stopped` within a deadline
+            deadline = time.monotonic() + 5
+            while json.loads(st[1])["status"] != "stopped" and time.monotonic() < deadline:
+                time.sleep(0.02)
+                st = sweep.call("state", cid)
             assert json.loads(st[1])["status"] == "stopped", st[1]
         sweep.force_delete_and_check(cid, f"init killed at {t * 1000:.1f} ms of create")
     sweep.report(f"init killed during create ({duration * 1000:.0f} ms)")
@@ -429,8 +481,17 @@ def test_paused_container_force_delete(sweep):
     assert time.monotonic() - t < 10
 
 
+_OK = '"ociVersion": "1.0.2", "bundle": "/nonexistent", '
+
+
 @pytest.mark.parametrize("content", [None, b"", b'{"ociVersion": "1.0.2", "id"', b"[]",
-                                     b'{"unrelated": 1}'])
+                                     b'{"unrelated": 1}', b"garbage{[", b"null"] + [
+    # garbage that parses: each field delete acts on, of the wrong type
+    ("{" + _OK + f).encode() for f in (
+        '"pid": "abc"}', '"status": "creating", "creator": "z"}', '"cgroups": 5}',
+        '"cgroups": {"dirs": []}}', '"hooks": 5}', '"hooks": {"poststop": [5]}}',
+        '"host_mounts": "x"}', '"host_mounts": {"path": 5}}', '"added_mounts": 5}',
+        '"exit": 5}', '"pid": true, "start_time": 1}')])
 def test_half_written_state_entry(runtime, content):
     """A state entry that is only a dir, or whose state.json is empty or
     cut short: invisible to `list`, `state` an error message, `delete`
@@ -471,3 +532,61 @@ def test_interrupted_create_temp_dir_is_swept(runtime, bundle):
     r = runtime("--debug", "delete", "--force", runtime.new_id())
     assert r.returncode == 0, r.stderr
     assert not os.path.exists(d), r.stderr
+
+
+def _entry(runtime, **fields):
+    """A state entry as create writes it, with `fields` over it."""
+    cid = runtime.new_id()
+    d = os.path.join(runtime.root, cid)
+    os.makedirs(d)
+    rec = {"ociVersion": "1.0.2", "pid": 0, "start_time": None, "status": "created",
+           "bundle": "/nonexistent", "rootfs": "/nonexistent/rootfs", "created": "",
+           "cgroups": {}}
+    rec.update(fields)
+    with open(os.path.join(d, "state.json"), "w") as f:
+        json.dump(rec, f)
+    return cid, d
+
+
+def test_host_mounts_record_of_a_mount_not_made_by_the_container(runtime, tmp_path):
+    """delete --force never detaches a mount on the recorded path that is
+    not the rootfs bound onto itself (hostmounts checks the directory's
+    device and inode recorded at create): here a tmpfs this test mounted,
+    with a record lacking that identity, then with the directory's."""
+    target = tmp_path / "target"
+    target.mkdir()
+    ident = os.stat(target)
+    subprocess.run(["mount", "-t", "tmpfs", "pyrunc-fault-test", str(target)], check=True)
+    try:
+        for extra in ({}, {"dir": [ident.st_dev, ident.st_ino]}):
+            cid, d = _entry(runtime, host_mounts=dict({"path": str(target), "before": []},
+                                                      **extra))
+            p = runtime("--debug", "delete", "--force", cid)
+            assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+            assert not os.path.exists(d)
+            assert "not the container's rootfs bind" in p.stderr, p.stderr
+            assert os.path.ismount(target), f"{extra}: the test's tmpfs was unmounted"
+    finally:
+        subprocess.run(["umount", str(target)], check=True)
+
+
+def test_pid_reused_by_an_unrelated_process(runtime):
+    """A state entry whose init pid now names another process (its start
+    time differs from the recorded one): delete --force and kill leave
+    that process alone."""
+    p = subprocess.Popen(["sleep", "1000"])
+    try:
+        from pyrunc import state
+        start = state.proc_start_time(p.pid)
+        for status in ("running", "created", "creating"):
+            cid, d = _entry(runtime, pid=p.pid, start_time=start + 1, status=status,
+                            creator=p.pid, creator_start=start + 1)
+            r = runtime("kill", cid, "KILL")
+            assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+            r = runtime("--debug", "delete", "--force", cid)
+            assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+            assert not os.path.exists(d)
+            assert p.poll() is None, f"{status}: delete --force killed an unrelated process"
+    finally:
+        p.kill()
+        p.wait()

@@ -369,3 +369,44 @@ def test_source_in_the_rootfs_stays_inside(runtime, running, bundle, tmp_path):
     assert p.returncode == 0, p.stderr
     assert _sh(runtime, running, "cat /got/f").stdout == "inside\n"
     assert runtime("mounts", "remove", running, "/got").returncode == 0
+def test_a_helper_that_never_answers_is_killed_at_the_deadline(runtime, running, hostsrc,
+                                                                tmp_path):
+    """The child that works in the container's mount namespace is bounded
+    (a lookup on a hung FUSE or network file system there): stopped here
+    with SIGSTOP, `mounts add` kills it after PYRUNC_INIT_TIMEOUT, says
+    so, and releases the lock: the state is valid and delete works."""
+    import signal
+    import subprocess
+    import time
+    entries = [{"destination": f"/k{i}", "type": "bind", "source": str(hostsrc),
+                "options": ["bind"]} for i in range(200)]  # (a helper that lives a while)
+    f = _file(tmp_path, entries)
+    env = dict(os.environ, PYRUNC_INIT_TIMEOUT="1")
+    for _ in range(20):  # (the helper may finish before it is seen: again)
+        p = subprocess.Popen([runtime.bin, "--root", runtime.root, "mounts", "add", running, f],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        stopped = None
+        while stopped is None and p.poll() is None:
+            try:
+                with open(f"/proc/{p.pid}/task/{p.pid}/children") as c:
+                    kids = c.read().split()
+            except OSError:
+                break
+            for k in kids:  # (our child's child: the helper)
+                os.kill(int(k), signal.SIGSTOP)
+                stopped = int(k)
+        t = time.monotonic()
+        out, err = p.communicate(timeout=30)
+        if stopped is not None and p.returncode != 0:
+            break
+        assert p.returncode == 0, err
+        assert runtime("mounts", "remove", running, *[e["destination"] for e in entries]) \
+            .returncode == 0
+    else:
+        pytest.skip("never caught the helper alive")
+    assert "timed out after 1s waiting for the helper" in err, err
+    assert time.monotonic() - t < 10
+    st = runtime.state(running)
+    _statecheck(st)
+    assert not st.get("addedMounts"), st
+    assert runtime("delete", "--force", running).returncode == 0

@@ -21,7 +21,11 @@ CAPS = ["CAP_SYS_ADMIN", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SET
 
 
 @pytest.fixture
-def bundle(tmp_path, rootfs_template):
+def bundle(rootfs_template):
+    yield from own_tmp_bundle(rootfs_template)
+
+
+def own_tmp_bundle(rootfs_template):
     """conftest's Bundle, but in a directory of its own under /tmp: the
     container's mapped root must traverse the path to the rootfs, and a
     pytest session starting meanwhile (another run on this host) makes
