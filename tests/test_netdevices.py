@@ -6,6 +6,7 @@ moved back at delete. Each test makes its own veth pair with unique
 names (this host has no dummy driver) and deletes what is left of it."""
 import os
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -34,9 +35,16 @@ def veth():
     try:
         yield a, b
     finally:
+        # A pair whose other end was in a namespace just deleted vanishes
+        # asynchronously (the kernel's netns cleanup): a del may then find
+        # nothing. Only a device still there after retries is a leak.
         for dev in (a, b):
-            if _link_exists(dev):
-                subprocess.run(["ip", "link", "del", dev], check=True)
+            for _ in range(20):
+                if not _link_exists(dev):
+                    break
+                subprocess.run(["ip", "link", "del", dev], capture_output=True)
+                time.sleep(0.1)
+            assert not _link_exists(dev), f"leaked {dev}"
 
 
 @pytest.fixture
