@@ -10,7 +10,10 @@ SETUP=${PYRUNC_SETUP:-run}
 
 # running a container: busybox for the demo's rootfs, a C compiler and
 # libseccomp for the build
-pkgs="busybox-static gcc libc6-dev libseccomp-dev"
+# Debian's own python3.11 (venv, headers): it starts in ~21M instructions
+# where a pyenv build takes ~28M, ~1.5 ms of every pyrunc command; and it
+# lives where any user can run it (a venv under /root is root's alone)
+pkgs="busybox-static gcc libc6-dev libseccomp-dev python3.11-venv python3.11-dev"
 # the tests: the real clients, each side by side with runc
 [ "$SETUP" = test ] && pkgs="$pkgs runc podman conmon containerd docker.io"
 need_pkgs=""
@@ -24,7 +27,7 @@ if [ -n "$need_pkgs" ]; then
 	apt-get install -y -qq --no-install-recommends $need_pkgs >/dev/null
 fi
 
-PYTHON=${PYTHON:-python3}
+PYTHON=${PYTHON:-/usr/bin/python3.11}
 pip_q() {
 	v=$1
 	shift
