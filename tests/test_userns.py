@@ -338,3 +338,24 @@ def test_source_through_a_magic_link_is_refused(runtime, bundle):
     assert p.returncode == 1
     assert f"mounts[{i}].source: /proc/self/root: Too many levels of symbolic links" in p.stderr
     assert not os.path.exists(os.path.join(runtime.root, cid))
+
+
+@pytest.mark.parametrize("opt,sub_uid", [("idmap", "65534"), ("ridmap", "0")])
+def test_rbind_idmapped_with_submounts(runtime, bundle, tmp_path, opt, sub_uid):
+    """rbind brings the source's submounts along; `ridmap` idmaps them too,
+    `idmap` only the top (a host root file below then shows unmapped)."""
+    src = _hidden_source(tmp_path)
+    sub = src / "sub"
+    sub.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(sub)], check=True)
+    try:
+        (sub / "g").write_text("g")
+        _userns(bundle)
+        m = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        bundle.config["mounts"].append({"destination": "/idm", "type": "bind",
+                                        "source": str(src), "options": ["rbind", opt],
+                                        "uidMappings": m, "gidMappings": m})
+        p = _run(runtime, bundle, "stat -c %u /idm/f /idm/sub/g")
+        assert p.stdout.split() == ["0", sub_uid]
+    finally:
+        subprocess.run(["umount", "-l", str(sub)], check=True)
