@@ -140,7 +140,9 @@ def _recv_fd(sock, m):
     import struct
     s = _socket.socket(fileno=os.dup(sock))
     try:
-        data, anc, _, _ = s.recvmsg(4096, _socket.CMSG_SPACE(4))
+        # (close-on-exec from the start: a host directory's fd must never
+        # reach the container's process, CVE-2024-21626)
+        data, anc, _, _ = s.recvmsg(4096, _socket.CMSG_SPACE(4), _socket.MSG_CMSG_CLOEXEC)
     finally:
         s.close()
     fds = [struct.unpack("i", d[:4])[0] for lvl, typ, d in anc
@@ -218,9 +220,15 @@ def _child(sock, spec, m, pidfd, userns):
     try:
         src = source_path(spec, m)
         try:
-            from . import idmap
+            from . import idmap, paths  # noqa: F401  (everything used below)
             from . import syscalls as sc
             sc.close_all_except({sock, pidfd, userns})
+            sc.prctl(4, 0)  # PR_SET_DUMPABLE 0: the host's Python, in the init's namespace
+            # after the setns a path is the init's namespace's (a joined one
+            # is another container's): no import may look for a module there
+            import sys
+            sys.path.clear()
+            sys.path_importer_cache.clear()
             sc.setns(pidfd, sc.CLONE_NEWNS)
             fd = open_in_rootfs(spec, m)
             if fd is None:

@@ -236,7 +236,8 @@ def run(root, cid, o):
         # process starts (in a paused container it waits for `resume`)
         lock.release()
         try:
-            exec_pid = _drive(parent, pid)
+            exec_pid = _drive(parent, pid,
+                              bool(target.ns_flags & (sc.CLONE_NEWPID | sc.CLONE_NEWTIME)))
             log.debug("exec: the process started (pid %d)", exec_pid)
         except BaseException:
             if pidfd_sock is not None:
@@ -280,8 +281,13 @@ def _fork_with_affinity(cg, initial):
     return pid
 
 
-def _drive(chan, child):
-    """Our side of the exec protocol (sync.py); returns the process's pid."""
+def _drive(chan, child, helper_forks=True):
+    """Our side of the exec protocol (sync.py); returns the process's pid.
+    A "pid" from the helper is taken only when it forks (helper_forks):
+    otherwise the helper is a member of the container's pid namespace (the
+    host's one, shared), where a process of the container could write to
+    our pipe in the instants between the helper's execve and its first act
+    (non-dumpable), to name a process of its choosing for --pid-file."""
     exec_pid = child
     while True:
         tag, payload = chan.recv()
@@ -294,7 +300,7 @@ def _drive(chan, child):
             # process), then "0" and EOF at the exec (or at the exit 255 of
             # a failed execve, as runc), "0<errno>" if the filter failed
             data = chan.drain()
-            if data.startswith(sync.PID.encode() + b" "):
+            if helper_forks and data.startswith(sync.PID.encode() + b" "):
                 line, _, data = data.partition(b"\n")
                 exec_pid = int(line.split()[1])
                 launch.reap(child)  # the helper's parent, gone at once

@@ -213,10 +213,7 @@ class _Inside:
                 same = os.readlink("ns/mnt", dir_fd=piddir) == \
                     os.readlink(f"{self.proc.pid()}/ns/mnt", dir_fd=self.proc.fd)
                 self.root_id = _ident(os.stat("root", dir_fd=piddir))
-                if os.readlink("ns/user", dir_fd=piddir) != \
-                        os.readlink(f"{self.proc.pid()}/ns/user", dir_fd=self.proc.fd):
-                    # (its mount namespace is a less privileged one: _lock)
-                    self.userns = os.open("ns/user", os.O_RDONLY | os.O_CLOEXEC, dir_fd=piddir)
+                self.userns = _mntns_owner(piddir, self.proc)
             finally:
                 os.close(piddir)
             if same:
@@ -306,6 +303,24 @@ def _answer(r, pid):
 
 def _ident(s):
     return (s.st_dev, s.st_ino)
+
+
+_NS_GET_USERNS = 0xB701
+
+
+def _mntns_owner(piddir, proc):
+    """An fd of the user namespace owning the init's mount namespace when
+    it is not ours (a less privileged one: _lock), else None."""
+    import fcntl
+    mnt = os.open("ns/mnt", os.O_RDONLY | os.O_CLOEXEC, dir_fd=piddir)
+    try:
+        owner = fcntl.ioctl(mnt, _NS_GET_USERNS)
+    finally:
+        os.close(mnt)
+    if _ident(os.fstat(owner)) != _ident(os.stat(f"{proc.pid()}/ns/user", dir_fd=proc.fd)):
+        return owner
+    os.close(owner)
+    return None
 
 
 def _child(inside, fn, w, entries):

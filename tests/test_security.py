@@ -1162,3 +1162,26 @@ def test_delete_force_never_follows_symlinks_out_of_the_state_root(runtime, tmp_
             os.unlink(os.path.join(root, n))
         os.unlink(os.path.join(odd, "keep"))
         os.rmdir(odd)
+
+
+def test_exec_pid_file_in_the_hosts_pid_namespace_names_the_process(runtime, bundle, tmp_path):
+    """A container sharing the host's pid namespace: there the exec'd
+    helper is visible to the container's processes for the instants
+    between its execve and its first act (non-dumpable), and a "pid" line
+    on its pipe would name a host process for --pid-file. The runtime
+    takes one only from a helper that forks (a pid or time namespace to
+    enter); here the pid file names the exec'd process itself."""
+    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"]
+                                            if n["type"] != "pid"]
+    bundle.sh("sleep 600").write()
+    cid = runtime.new_id()
+    assert runtime("run", "-d", "--bundle", bundle.path, cid).returncode == 0
+    try:
+        pidfile = tmp_path / "pid"
+        p = runtime("exec", "-d", "--pid-file", pidfile, cid, "sleep", "31")
+        assert p.returncode == 0, p.stderr
+        pid = int(pidfile.read_bytes())
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            assert f.read() == b"sleep\x0031\x00"
+    finally:
+        runtime("delete", "--force", cid)
