@@ -491,7 +491,8 @@ _OK = '"ociVersion": "1.0.2", "bundle": "/nonexistent", '
         '"pid": "abc"}', '"status": "creating", "creator": "z"}', '"cgroups": 5}',
         '"cgroups": {"dirs": []}}', '"hooks": 5}', '"hooks": {"poststop": [5]}}',
         '"host_mounts": "x"}', '"host_mounts": {"path": 5}}', '"added_mounts": 5}',
-        '"exit": 5}', '"pid": true, "start_time": 1}')])
+        '"exit": 5}', '"pid": true, "start_time": 1}', '"cgroups": {"dirs": {"a": 5}}}',
+        '"cgroups": {"created": [5]}}', '"host_mounts": {"path": "/x", "before": [[1]]}}')])
 def test_half_written_state_entry(runtime, content):
     """A state entry that is only a dir, or whose state.json is empty or
     cut short: invisible to `list`, `state` an error message, `delete`
