@@ -70,12 +70,15 @@ class Sweep:
         return p.returncode, open(self.out).read()
 
     def timed(self, args):
-        """Duration of one uninterrupted run of the command (s)."""
+        """Duration of one uninterrupted run of the command (s), which must
+        succeed (else the sweep would kill a command that fails early)."""
         t = time.monotonic()
         with open(self.out, "w") as out:
-            subprocess.run(self.cmd(*args), stdout=out, stderr=subprocess.STDOUT, env=self.env,
-                           timeout=30, start_new_session=True)
-        return time.monotonic() - t
+            p = subprocess.run(self.cmd(*args), stdout=out, stderr=subprocess.STDOUT,
+                               env=self.env, timeout=30, start_new_session=True)
+        took = time.monotonic() - t
+        assert p.returncode == 0, f"{args[0]} exited {p.returncode}: {open(self.out).read()}"
+        return took
 
     def instants(self, duration):
         """Evenly spaced over 0..1.2 x duration, then random ones."""
