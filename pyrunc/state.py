@@ -356,14 +356,18 @@ def _misshapen(d):
         if k in d and (not isinstance(v, types) or isinstance(v, bool)):
             return k
     cg = d.get("cgroups") or {}
-    if not isinstance(cg.get("dirs", {}), dict) or not isinstance(cg.get("created", []), list):
+    dirs, made = cg.get("dirs", {}), cg.get("created", [])
+    if not (isinstance(dirs, dict) and isinstance(made, list)
+            and all(isinstance(p, str) for p in (*dirs.values(), *made))
+            and isinstance(cg.get("systemd", {}), dict)):
         return "cgroups"
     for hs in (d.get("hooks") or {}).values():
         if not isinstance(hs, list) or not all(isinstance(h, dict) for h in hs):
             return "hooks"
     hm = d.get("host_mounts")
     if hm is not None and (not isinstance(hm.get("path"), str)
-                           or not isinstance(hm.get("before", []), list)):
+                           or not isinstance(hm.get("before", []), list)
+                           or not all(type(i) is int for i in hm.get("before", []))):
         return "host_mounts"
     if not all(isinstance(r, dict) for r in d.get("added_mounts") or ()):
         return "added_mounts"

@@ -70,12 +70,15 @@ class Sweep:
         return p.returncode, open(self.out).read()
 
     def timed(self, args):
-        """Duration of one uninterrupted run of the command (s)."""
+        """Duration of one uninterrupted run of the command (s), which must
+        succeed (else the sweep would kill a command that fails early)."""
         t = time.monotonic()
         with open(self.out, "w") as out:
-            subprocess.run(self.cmd(*args), stdout=out, stderr=subprocess.STDOUT, env=self.env,
-                           timeout=30, start_new_session=True)
-        return time.monotonic() - t
+            p = subprocess.run(self.cmd(*args), stdout=out, stderr=subprocess.STDOUT,
+                               env=self.env, timeout=30, start_new_session=True)
+        took = time.monotonic() - t
+        assert p.returncode == 0, f"{args[0]} exited {p.returncode}: {open(self.out).read()}"
+        return took
 
     def instants(self, duration):
         """Evenly spaced over 0..1.2 x duration, then random ones."""
@@ -491,7 +494,8 @@ _OK = '"ociVersion": "1.0.2", "bundle": "/nonexistent", '
         '"pid": "abc"}', '"status": "creating", "creator": "z"}', '"cgroups": 5}',
         '"cgroups": {"dirs": []}}', '"hooks": 5}', '"hooks": {"poststop": [5]}}',
         '"host_mounts": "x"}', '"host_mounts": {"path": 5}}', '"added_mounts": 5}',
-        '"exit": 5}', '"pid": true, "start_time": 1}')])
+        '"exit": 5}', '"pid": true, "start_time": 1}', '"cgroups": {"dirs": {"a": 5}}}',
+        '"cgroups": {"created": [5]}}', '"host_mounts": {"path": "/x", "before": [[1]]}}')])
 def test_half_written_state_entry(runtime, content):
     """A state entry that is only a dir, or whose state.json is empty or
     cut short: invisible to `list`, `state` an error message, `delete`
