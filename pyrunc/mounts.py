@@ -759,6 +759,16 @@ class Masks:
         if isdir and self.tmpfs is None:
             fs = sc.fsopen("tmpfs")
             try:
+                # as runc's: source "tmpfs", the superblock read-only and as
+                # small as tmpfs allows (one block, one inode: its root), so
+                # mountinfo shows what runc's shows
+                sc.fsconfig(fs, sc.FSCONFIG_SET_STRING, "source", "tmpfs")
+                sc.fsconfig(fs, sc.FSCONFIG_SET_STRING, "nr_blocks", "1")
+                try:
+                    sc.fsconfig(fs, sc.FSCONFIG_SET_STRING, "nr_inodes", "1")
+                except OSError:  # Ubuntu's 5.4 kernels want 2 at least (runc retries too)
+                    sc.fsconfig(fs, sc.FSCONFIG_SET_STRING, "nr_inodes", "2")
+                sc.fsconfig(fs, sc.FSCONFIG_SET_FLAG, "ro")
                 sc.fsconfig(fs, sc.FSCONFIG_CMD_CREATE)
                 self.tmpfs = sc.fsmount(fs, sc.MOUNT_ATTR_RDONLY)
             finally:

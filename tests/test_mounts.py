@@ -1,7 +1,7 @@
 """Mounts as runc makes them, pyrunc and runc side by side.
 
 tmpfs modes, bind destinations through dangling symlinks, a read-only
-/dev, rootfsPropagation, the flags of bind mounts (runc's
+/dev, maskedPaths (runc's mask.bats), rootfsPropagation, the flags of bind mounts (runc's
 mounts_sshfs.bats, with a tmpfs source the test mounts), --no-pivot.
 Each test runs the same bundle with pyrunc and with the installed runc
 (1.1.5) where 1.1.5 behaves as runc HEAD; where it does not, HEAD's
@@ -126,6 +126,56 @@ def test_dev_read_only_mounts_under_it_still_made(runtime, runc, bundle):
     out = both_out(runtime, runc, bundle)
     assert out.split("\n")[:-1] == ["devro", "tro", "innerrw", "/dev/pts", "/dev/shm",
                                     "/dev/mqueue", "pts/ptmx", "/dev ro", "/m/t ro"]
+
+
+# -- maskedPaths ------------------------------------------------------------
+def _masked_bundle(bundle):
+    """runc HEAD's mask.bats: three directories and a file masked, each
+    listed twice."""
+    for d in ("testdir", "testdir2", "testdir3"):
+        os.mkdir(os.path.join(bundle.rootfs, d))
+    with open(os.path.join(bundle.rootfs, "testfile"), "w") as f:
+        f.write("Forbidden information!\n")
+    extra = ["/testdir", "/testfile", "/testdir2", "/testdir3"]
+    bundle.config["linux"]["maskedPaths"] += extra + extra
+    bundle.config["root"]["readonly"] = True  # as runc's spec (and its bats)
+
+
+@have_runc
+def test_masked_paths_duplicates_mask_once(runtime, runc, bundle):
+    """HEAD: every masked path, listed more than once, is mounted on once
+    (runc 1.1.5 mounted once per listing: seen here). Files read empty,
+    directories are empty, nothing can be written or unmounted (both)."""
+    _masked_bundle(bundle)
+    bundle.sh("for p in /testdir /testdir2 /testdir3 /testfile; do "
+              "awk -v p=$p '$5 == p' /proc/self/mountinfo | wc -l; done; "
+              "cat /testfile | wc -c; ls -A /testdir | wc -l; "
+              "touch /testdir2/foo 2>&1 | grep -c 'Read-only file system'; "
+              "rm -f /testfile 2>&1 | grep -c 'Read-only file system'; "
+              "umount /testdir 2>&1 | grep -c 'Operation not permitted'")
+    p, r = run_both(runtime, runc, bundle)
+    behaviour = ["0", "0", "1", "1", "1"]
+    assert ok(p, "pyrunc").split() == ["1"] * 4 + behaviour
+    assert ok(r, "runc").split() == ["2"] * 4 + behaviour
+
+
+def test_masked_directories_share_one_tmpfs(runtime, runc, bundle):
+    """HEAD (mask.bats "directories share tmpfs"): every masked directory
+    is a bind of one read-only tmpfs, one device for all of them. runc 1.1.5 mounted a tmpfs per directory (one
+    device each: seen here)."""
+    _masked_bundle(bundle)
+    bundle.sh("stat -c %d /testdir /testdir2 /testdir3 /proc/acpi /sys/firmware | sort -u | "
+              "wc -l; ls -A /testdir | wc -l; "
+              "grep ' /testdir ' /proc/self/mountinfo | head -1 | sed 's/.* - //'")
+    bundle.write()
+    p = runtime("run", "-b", bundle.path, runtime.new_id(), stdin=subprocess.DEVNULL)
+    # HEAD's maskDir: tmpfs "tmpfs", MS_RDONLY, nr_blocks=1,nr_inodes=1
+    assert ok(p, "pyrunc").split() == ["1", "0", "tmpfs", "tmpfs", "ro,size=4k,nr_inodes=1"]
+    if os.path.exists(RUNC):
+        cid = runc.new_id()
+        r = runc("run", "-b", bundle.path, cid, stdin=subprocess.DEVNULL)
+        runc("delete", "--force", cid)
+        assert ok(r, "runc").split() == ["5", "0", "tmpfs", "tmpfs", "ro"]
 
 
 # -- rootfsPropagation ------------------------------------------------------

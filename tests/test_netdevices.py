@@ -78,7 +78,13 @@ def test_moved_into_the_container(runtime, bundle, veth, userns, rename):
                                 "cat /proc/self/uid_map")
     assert "192.0.2.10/24" in out and ",UP" in out, out
     assert ("100000" in out) == userns
-    # a veth dies with the namespace it was moved into, its peer with it
+    # a veth dies with the namespace it was moved into, its peer with it;
+    # the kernel cleans a dead namespace up asynchronously (later still
+    # when a user namespace owned it), so the peer may outlive `run` a bit
+    for _ in range(50):
+        if not _link_exists(veth[1]):
+            break
+        time.sleep(0.1)
     assert not _link_exists(host) and not _link_exists(veth[1])
 
 
