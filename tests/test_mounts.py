@@ -233,6 +233,32 @@ def test_rootfs_propagation_as_runc(runtime, runc, bundle, parent, prop, want):
 
 
 @have_runc
+@pytest.mark.parametrize("parent", ["shared"], indirect=True)
+@pytest.mark.parametrize("prop,want,runc115", [
+    ("rslave", "private,slave", "private,slave"), ("slave", "private,slave", "private"),
+    ("rshared", "shared", "private"), ("shared", "shared", "private"),
+    ("rprivate", "private", "private")])
+def test_rootfs_propagation_as_findmnt_shows_it(runtime, runc, bundle, parent, prop, want,
+                                                runc115):
+    """The host's own findmnt(8) on the running container's / (--task:
+    its mountinfo), under a shared parent mount as on systemd hosts. runc
+    1.1.5's differing answers are checked too: HEAD's are `want`."""
+    bundle.config["linux"]["rootfsPropagation"] = prop
+    bundle.args("sleep", "600").write()
+    for rt, expect in ((runtime, want), (runc, runc115)):
+        cid = rt.new_id()
+        p = rt("run", "-d", "-b", bundle.path, cid, stdin=subprocess.DEVNULL)
+        try:
+            assert p.returncode == 0, (rt.bin, p.stderr)
+            pid = str(rt.state(cid)["pid"])
+            f = subprocess.run(["findmnt", "--task", pid, "-no", "PROPAGATION", "/"],
+                               capture_output=True, text=True, check=True)
+            assert f.stdout.strip() == expect, (rt.bin, f.stdout)
+        finally:
+            rt("delete", "--force", cid)
+
+
+@have_runc
 def test_rootfs_propagation_unknown(runtime, runc, bundle):
     bundle.config["linux"]["rootfsPropagation"] = "rshard"
     p, r = run_both(runtime, runc, bundle)

@@ -359,3 +359,46 @@ def test_rbind_idmapped_with_submounts(runtime, bundle, tmp_path, opt, sub_uid):
         assert p.stdout.split() == ["0", sub_uid]
     finally:
         subprocess.run(["umount", "-l", str(sub)], check=True)
+
+
+def _bind_ns_file(ns_file, path, *prefix):
+    open(path, "w").close()
+    subprocess.run([*prefix, "mount", "--bind", ns_file, path], check=True)
+
+
+def test_join_external_namespaces_wrong_userns_owner(runtime, runc, bundle):  # noqa: F811
+    """runc HEAD's userns.bats "userns join external namespaces [wrong
+    userns owner]": a user namespace kept by a bind mount of its nsfs file
+    after its container is gone (no maps in the config: they are read from
+    the namespace), and a network namespace it does not own (the host's,
+    bound to a file). HEAD joins the network namespace first, with the
+    host's privileges, then the user namespace, and runs; runc 1.1.5
+    fails (no uid mappings in the config: seen here)."""
+    _userns(bundle)
+    bundle.args("/bin/sleep", "60").write()
+    owner = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, owner, check=True)
+    top = os.path.dirname(bundle.path)
+    userns_path, netns_path = os.path.join(top, "userns"), os.path.join(top, "netns")
+    try:
+        _bind_ns_file(f"/proc/{runtime.state(owner)['pid']}/ns/user", userns_path)
+        runtime("delete", "-f", owner, check=True)
+        _bind_ns_file("/proc/self/ns/net", netns_path, "unshare", "-i", "--")
+        lx = bundle.config["linux"]
+        for n in lx["namespaces"]:
+            n["path"] = {"user": userns_path, "network": netns_path}.get(n["type"], n.get("path"))
+            if n["path"] is None:
+                del n["path"]
+        del lx["uidMappings"], lx["gidMappings"]
+        bundle.sh("readlink /proc/self/ns/user; readlink /proc/self/ns/net; cat /proc/self/uid_map")
+        bundle.write()
+        r = runc("run", "-b", bundle.path, runtime.new_id())
+        assert r.returncode != 0 and "no uid mappings found" in r.stderr, r.stderr
+        p = _run(runtime, bundle, bundle.config["process"]["args"][-1])
+        lines = p.stdout.splitlines()
+        assert lines[:2] == [f"user:[{os.stat(userns_path).st_ino}]",
+                             f"net:[{os.stat(netns_path).st_ino}]"]
+        assert lines[2].split() == ["0", "100000", "65536"]
+    finally:
+        for path in (userns_path, netns_path):
+            subprocess.run(["umount", path], capture_output=True)
