@@ -158,3 +158,27 @@ def test_exec_enters_the_containers_root_unlike_runc(runtime, runc, bundle):  # 
         else:
             assert p.stdout.split() == ["in-rootfs"]
     assert _mounts_under(bundle.rootfs) == []
+
+
+def test_hooks_run_once_as_runc_head(runtime, runc, bundle, tmp_path):  # noqa: F811
+    """runc HEAD's host-mntns.bats: with the host's mount namespace a
+    createRuntime hook runs exactly once. runc 1.1.5 runs it twice (seen
+    here); HEAD's test asserts one."""
+    _no_mntns(bundle)
+    for name, rt in both(runtime, runc):
+        out = tmp_path / f"hooks-{name}"
+        out.mkdir()
+        bundle.config["hooks"] = {"createRuntime": [
+            {"path": "/bin/sh", "args": ["/bin/sh", "-c", f"touch {out}/createRuntimeHook.$$"]}]}
+        bundle.args("/bin/echo", "Hello World").write()
+        cid = runtime.new_id()
+        try:
+            p = rt("run", "-b", bundle.path, cid)
+            rt("delete", "-f", cid)
+        finally:
+            if name == "runc":
+                for m in sorted(_mounts_under(bundle.rootfs), reverse=True):
+                    subprocess.run(["umount", "-l", m], check=True)  # (runc's, made here)
+        assert (name, p.returncode, p.stdout) == (name, 0, "Hello World\n"), p.stderr
+        assert len(os.listdir(out)) == {"pyrunc": 1, "runc": 2}[name], (name, os.listdir(out))
+    assert _mounts_under(bundle.rootfs) == []
