@@ -64,31 +64,50 @@ def _run(rt, bundle, script, rc=0):
     return p
 
 
-def test_bind_source_the_container_user_cannot_reach(runtime, bundle, tmp_path):
-    """runc HEAD opens such a source on the host's side (runc 1.1.5 mounts
-    by path from inside the user namespace and fails: permission denied)."""
+def _two_hidden_sources(bundle, tmp_path):
+    """runc's userns.bats: two bind sources (no "type", as there) in 0700
+    directories of host root: "we had bugs where 1 mount worked but not 2+"."""
     _userns(bundle)
+    for i in (1, 2):
+        hidden = tmp_path / f"source-inaccessible-{i}"
+        (hidden / "dir").mkdir(parents=True)
+        (hidden / "dir" / "foo.txt").write_text(f"secret-{i}\n")
+        os.chmod(hidden, 0o700)
+        bundle.config["mounts"].append({"source": str(hidden / "dir"),
+                                        "destination": f"/tmp/mount-{i}", "options": ["bind"]})
+
+
+def test_bind_source_the_container_user_cannot_reach(runtime, runc, bundle,  # noqa: F811
+                                                     tmp_path):
+    """The sources are opened on the host's side and handed to the init
+    (runc 1.1.5 too: it passes the same fds, _LIBCONTAINER_MOUNT_FDS)."""
+    _two_hidden_sources(bundle, tmp_path)
     src = _hidden_source(tmp_path)
     bundle.config["mounts"].append({"destination": "/data", "type": "bind",
                                     "source": str(src), "options": ["rbind", "ro"]})
-    p = _run(runtime, bundle, "cat /data/f; touch /data/x 2>/dev/null || echo ro")
-    assert p.stdout.split() == ["secret-ok", "ro"]
+    bundle.sh("cat /tmp/mount-1/foo.txt /tmp/mount-2/foo.txt /data/f; "
+              "touch /data/x 2>/dev/null || echo ro").write()
+    for name, rt in both(runtime, runc):
+        p = rt("run", "-b", bundle.path, runtime.new_id())
+        assert (name, p.returncode) == (name, 0), p.stderr
+        assert p.stdout.split() == ["secret-1", "secret-2", "secret-ok", "ro"], name
 
 
-def test_exec_into_a_container_with_an_unreachable_source(runtime, bundle, tmp_path):
-    _userns(bundle)
-    src = _hidden_source(tmp_path)
-    bundle.config["mounts"].append({"destination": "/data", "type": "bind",
-                                    "source": str(src), "options": ["bind"]})
+def test_exec_into_a_container_with_an_unreachable_source(runtime, runc, bundle,  # noqa: F811
+                                                          tmp_path):
+    """runc's "userns with inaccessible mount + exec", side by side."""
+    _two_hidden_sources(bundle, tmp_path)
     bundle.args("/bin/sleep", "60").write()
-    cid = runtime.new_id()
-    runtime("run", "-d", "-b", bundle.path, cid, check=True)
-    try:
-        p = runtime("exec", cid, "/bin/sh", "-c", "cat /data/f; id -u")
-        assert p.returncode == 0, p.stderr
-        assert p.stdout.split() == ["secret-ok", "0"]
-    finally:
-        runtime("delete", "-f", cid, check=True)
+    for name, rt in both(runtime, runc):
+        cid = runtime.new_id()
+        assert rt("run", "-d", "-b", bundle.path, cid).returncode == 0, name
+        try:
+            p = rt("exec", cid, "/bin/sh", "-c", "cat /tmp/mount-1/foo.txt /tmp/mount-2/foo.txt; "
+                                                 "id -u")
+            assert (name, p.returncode) == (name, 0), p.stderr
+            assert p.stdout.split() == ["secret-1", "secret-2", "0"], name
+        finally:
+            assert rt("delete", "-f", cid).returncode == 0, name
 
 
 def test_missing_source_in_a_user_namespace_names_the_field(runtime, bundle, tmp_path):
@@ -109,8 +128,10 @@ def test_missing_source_in_a_user_namespace_names_the_field(runtime, bundle, tmp
 def test_source_inside_an_earlier_mount_in_config_order(runtime, runc, bundle,  # noqa: F811
                                                         tmp_path, userns):
     """A bind whose source is a path under the rootfs that only an earlier
-    mount of the same container provides. Side by side with runc 1.1.5
-    without a user namespace."""
+    mount of the same container provides, opened at its turn in the
+    container's mount namespace (HEAD: goCreateMountSources). runc 1.1.5
+    agrees without a user namespace; with one it opens every source on the
+    host before any mount is made, and fails (seen here)."""
     outer = tmp_path / "outer"
     (outer / "inner").mkdir(parents=True)
     (outer / "inner" / "f").write_text("inner\n")
@@ -123,10 +144,13 @@ def test_source_inside_an_earlier_mount_in_config_order(runtime, runc, bundle,  
     ]
     bundle.sh("cat /b/f").write()
     assert not os.path.exists(os.path.join(bundle.rootfs, "a/inner"))
-    tools = both(runtime, runc) if not userns else both(runtime, runc)[:1]
-    for name, rt in tools:
+    for name, rt in both(runtime, runc):
         cid = runtime.new_id()
         p = rt("run", "-b", bundle.path, cid)
+        if name == "runc" and userns:
+            assert p.returncode != 0
+            assert "failed to open mount source" in p.stderr, p.stderr
+            continue
         assert (name, p.returncode, p.stdout) == (name, 0, "inner\n"), p.stderr
 
 
