@@ -325,6 +325,8 @@ class Spec:
         self.root_path = os.path.normpath(os.path.join(bundle, path))
         self.root_readonly = bool(root.get("readonly", False))
         self.mounts = [Mount(m, i) for i, m in enumerate(doc.get("mounts") or ())]
+        for m in self.mounts:
+            m.destination = strip_root(self.root_path, m.destination)
         p = doc.get("process")
         self.process = Process(p) if p is not None else None
         self.hostname = doc.get("hostname")
@@ -340,6 +342,21 @@ class Spec:
             raise ConfigError("hostname", "setting the hostname requires a new uts namespace")
         if self.domainname and not self.linux.ns("uts"):
             raise ConfigError("domainname", "setting the domainname requires a new uts namespace")
+
+
+def strip_root(root, dest):
+    """A destination written as the host's path of a place in the rootfs
+    ("<bundle>/rootfs/mnt") is that place in the container ("/mnt"), as
+    runc takes it (LexicallyStripRoot; runc 1.1.5 too): engines and
+    runc's own tests write them so. Lexical, on cleaned paths; anything
+    else is left as written."""
+    root = os.path.normpath(os.path.abspath(root))
+    path = os.path.normpath("/" + dest.lstrip("/"))
+    if path == root:
+        return "/"
+    if root != "/" and path.startswith(root + "/"):
+        return path[len(root):]
+    return dest
 
 
 def drop_nulls(v):

@@ -96,6 +96,31 @@ def test_bind_through_dangling_symlinks_stays_in_rootfs(runtime, runc, bundle, t
         assert not os.path.lexists(host), f"{host} made on the host"
 
 
+@have_runc
+@pytest.mark.parametrize("case", ["component", "trailing-file", "trailing-dir"])
+def test_mount_target_through_dangling_symlinks_as_runc_head(runtime, runc, bundle, case):
+    """runc HEAD's mounts.bats test_mount_target cases, sources relative
+    to the bundle as there: the bind is at the path the links resolve to
+    in the rootfs, of the source's inode, with a mount entry there."""
+    etc = os.path.join(bundle.rootfs, "etc")
+    if case == "component":
+        os.symlink("/tmp/foo/bar", os.path.join(bundle.rootfs, "jump"))
+        os.symlink("/jump/baz/hosts", os.path.join(etc, "hosts"))
+        real = "/tmp/foo/bar/baz/hosts"
+    else:
+        os.symlink("/tmp/hosts", os.path.join(etc, "hosts"))
+        real = "/tmp/hosts"
+    src = "." if case == "trailing-dir" else "./config.json"
+    st = os.stat(os.path.join(bundle.path, src))
+    bundle.config["mounts"].append({"source": src, "destination": "/etc/hosts",
+                                    "options": ["bind"]})
+    bundle.sh(f"stat -c '%n %d:%i' -- {real}; awk -v p={real} '$2 == p {{ print $2 }}' "
+              "/proc/self/mounts")
+    out = both_out(runtime, runc, bundle)
+    assert out.splitlines() == [f"{real} {st.st_dev}:{st.st_ino}", real]
+    assert os.path.lexists(bundle.rootfs + real)  # made in the rootfs (not the host's /tmp)
+
+
 def test_dangling_symlink_loop_is_refused(runtime, bundle):
     os.symlink("/loop2", os.path.join(bundle.rootfs, "loop1"))
     os.symlink("/loop1", os.path.join(bundle.rootfs, "loop2"))

@@ -426,3 +426,51 @@ def test_join_external_namespaces_wrong_userns_owner(runtime, runc, bundle):  # 
     finally:
         for path in (userns_path, netns_path):
             subprocess.run(["umount", path], capture_output=True)
+
+
+@pytest.mark.parametrize("variant", ["plain", "userns", "idmap", "userns,idmap"])
+def test_mount_order_as_runc_head(runtime, runc, bundle, variant):  # noqa: F811
+    """runc HEAD's mounts.bats "mount order, container bind-mount source"
+    (and its idmap and userns variants): a tree of binds through symlinked
+    sources, then binds whose sources are parts of that tree in the
+    container, destinations given as host paths under the rootfs (taken
+    as paths in the container), all in config order. runc 1.1.5 agrees
+    without a user namespace or idmap (seen here)."""
+    top = os.path.dirname(bundle.path)
+    rootfs = bundle.rootfs
+    if "userns" in variant:
+        _userns(bundle)
+    src = os.path.join(top, "bind-src")
+    for sub in ("a/x", "b/y", "c/z"):
+        os.makedirs(os.path.join(src, sub))
+        with open(os.path.join(src, sub, "file"), "w") as f:
+            f.write(sub + "\n")
+        os.symlink(sub.split("/")[0], os.path.join(src, "sym-" + sub.split("/")[0]))
+    os.chmod(src, 0o770)  # the container's root cannot reach it: the fd path
+    os.makedirs(os.path.join(rootfs, "mnt"))
+    os.makedirs(os.path.join(rootfs, "final"))
+    if "userns" in variant:
+        for d in ("mnt", "final"):
+            os.chown(os.path.join(rootfs, d), 100000, 100000)
+    ctr = "rbind,idmap" if "idmap" in variant else "rbind"
+    maps = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+
+    def bind(s, d, opts="bind"):
+        m = {"source": s, "destination": d, "type": "bind",
+             "options": opts.split(",")[:1] + ["rprivate"]}
+        if "idmap" in opts:
+            m.update(uidMappings=maps, gidMappings=maps)
+        bundle.config["mounts"].append(m)
+
+    bind(f"{src}/a", "/mnt")
+    bind(f"{src}/sym-b", "/mnt/x")
+    bind(f"{src}/c", "/mnt/x/y")
+    bind(f"{src}/sym-a", "/mnt/x/y/z")
+    bind(f"{rootfs}/mnt/x", f"{rootfs}/mnt/x/y/z/x", ctr)
+    bind(f"{rootfs}/mnt/x/y", f"{rootfs}/mnt/x/y/z", ctr)
+    bind(f"{rootfs}/mnt", f"{rootfs}/final", ctr)
+    bundle.args("cat", "/final/x/y/z/z/x/y/z/x/file").write()
+    tools = both(runtime, runc) if variant == "plain" else both(runtime, runc)[:1]
+    for name, rt in tools:
+        p = rt("run", "-b", bundle.path, runtime.new_id())
+        assert (name, p.returncode, p.stdout) == (name, 0, "a/x\n"), p.stderr
