@@ -63,6 +63,53 @@ def test_tmpfs_mode_default_and_given(runtime, bundle):
     assert ok(p, "pyrunc").split() == ["1777", "711"]
 
 
+@pytest.mark.parametrize("case", ["inherit", "explicit", "default"])
+def test_tmpfs_mode_as_runc_head(runtime, bundle, case):
+    """runc HEAD's mounts.bats "tmpfs mount mode= inherit / explicit mode= /
+    mode=1777 default" (its issue 4971), to the letter: the mode seen, the
+    mode= in /proc/self/mounts, and the image's directories untouched
+    (made 0755 when missing)."""
+    dest = "/non-existent/foo/bar/baz" if case == "default" else "/tmpfs"
+    if case != "default":
+        os.mkdir(os.path.join(bundle.rootfs, "tmpfs"))
+        os.chmod(os.path.join(bundle.rootfs, "tmpfs"), 0o710)
+    opts = ["rw", "nodev", "nosuid"] + (["mode=1500"] if case == "explicit" else [])
+    bundle.config["mounts"].append({"type": "tmpfs", "source": "tmpfs", "destination": dest,
+                                    "options": opts})
+    bundle.sh(f"stat -c %a {dest}; awk -v d={dest} '$2 == d {{ print $4 }}' /proc/self/mounts")
+    bundle.write()
+    old = os.umask(0o077)  # (the runtime's umask must not matter)
+    try:
+        p = runtime("run", "-b", bundle.path, runtime.new_id(), stdin=subprocess.DEVNULL)
+    finally:
+        os.umask(old)
+    mode, opts_seen = ok(p, "pyrunc").split()
+    modes = [o for o in opts_seen.split(",") if o.startswith("mode=")]
+    want = {"inherit": ("710", ["mode=710"]), "explicit": ("1500", ["mode=1500"]),
+            "default": ("1777", [])}[case]
+    assert (mode, modes) == want, opts_seen
+    made = ["tmpfs"] if case != "default" else [
+        "non-existent", "non-existent/foo", "non-existent/foo/bar", "non-existent/foo/bar/baz"]
+    for d in made:
+        st = os.stat(os.path.join(bundle.rootfs, d)).st_mode & 0o7777
+        assert st == (0o710 if case != "default" else 0o755), (d, oct(st))
+
+
+def test_mkdirall_under_a_setgid_directory_as_runc_head(runtime, bundle):
+    """runc HEAD's mounts.bats "setgid / + mkdirall" (its issue 4401): the
+    directories made for a mount inherit the setgid bit as mkdir(2) gives."""
+    os.mkdir(os.path.join(bundle.rootfs, "setgid"))
+    os.chmod(os.path.join(bundle.rootfs, "setgid"), 0o7755)
+    bundle.config["mounts"].append({"type": "tmpfs", "source": "tmpfs",
+                                    "destination": "/setgid/a/b/c",
+                                    "options": ["ro", "nodev", "nosuid"]})
+    bundle.args("true").write()
+    ok(runtime("run", "-b", bundle.path, runtime.new_id(), stdin=subprocess.DEVNULL), "pyrunc")
+    got = [oct(os.stat(os.path.join(bundle.rootfs, d)).st_mode & 0o7777)
+           for d in ("setgid", "setgid/a", "setgid/a/b", "setgid/a/b/c")]
+    assert got == ["0o7755", "0o2755", "0o2755", "0o2755"]
+
+
 # -- destinations through dangling symlinks ---------------------------------
 @have_runc
 def test_bind_through_dangling_symlinks_stays_in_rootfs(runtime, runc, bundle, tmp_path):
