@@ -474,3 +474,31 @@ def test_mount_order_as_runc_head(runtime, runc, bundle, variant):  # noqa: F811
     for name, rt in tools:
         p = rt("run", "-b", bundle.path, runtime.new_id())
         assert (name, p.returncode, p.stdout) == (name, 0, "a/x\n"), p.stderr
+
+
+@pytest.mark.skipif(not os.path.isfile("/sys/fs/cgroup/pids/tasks"), reason="needs cgroup v1")
+def test_bind_before_a_v1_cgroupfs_mount(runtime, runc, bundle):  # noqa: F811
+    """runc's userns.bats "userns with bind mount before a cgroupfs mount"
+    (v1, no cgroup namespace: /sys/fs/cgroup is a set of binds), side by
+    side: the container's own v1 cgroups are there."""
+    mounts = bundle.config["mounts"]
+    _userns(bundle)
+    acc = os.path.join(os.path.dirname(bundle.path), "source-accessible", "dir")
+    os.makedirs(acc)
+    bundle.config["mounts"] = []
+    for m in mounts:
+        if m["destination"] == "/sys/fs/cgroup":
+            bundle.config["mounts"].append({"source": acc, "destination": "/tmp/mount-1",
+                                            "options": ["bind"]})
+        bundle.config["mounts"].append(m)
+    lx = bundle.config["linux"]
+    lx["namespaces"] = [n for n in lx["namespaces"] if n["type"] != "cgroup"]
+    bundle.sh("cat /sys/fs/cgroup/pids/tasks /sys/fs/cgroup/memory/tasks; "
+              "awk '$5 ~ \"^/sys/fs/cgroup/(pids|memory)$\" { print $5 }' /proc/self/mountinfo"
+              ).write()
+    for name, rt in both(runtime, runc):
+        p = rt("run", "-b", bundle.path, runtime.new_id())
+        assert (name, p.returncode) == (name, 0), p.stderr
+        lines = p.stdout.split()
+        assert sorted(lines[-2:]) == ["/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids"], name
+        assert len(lines) >= 4, (name, p.stdout)  # the shell and cat, in each
