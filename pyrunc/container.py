@@ -263,6 +263,10 @@ def _prepare(cid, opts):
         raise ConfigError("", str(e)) from None
     if spec.process is None:
         raise ConfigError("process", "is required to create a container")
+    for m in spec.mounts:
+        if not m.destination.startswith("/"):  # taken from / (runc's words: scripts see them)
+            log.warn(f"mount destination {m.destination} is not absolute. Support for "
+                     "non-absolute mount destinations will be removed in a future release.")
     from . import namespaces as ns
     ns.adopt_joined_user_maps(spec.linux)
     if spec.process.terminal:

@@ -168,6 +168,20 @@ def test_mount_target_through_dangling_symlinks_as_runc_head(runtime, runc, bund
     assert os.path.lexists(bundle.rootfs + real)  # made in the rootfs (not the host's /tmp)
 
 
+@have_runc
+def test_relative_destination_warns_as_runc(runtime, runc, bundle):
+    """A destination without its leading / is taken from /, with runc's
+    deprecation warning (HEAD's specconv; 1.1.5 the same words)."""
+    bundle.config["mounts"].append({"destination": "tmp/rel", "type": "tmpfs",
+                                    "source": "tmpfs", "options": ["size=1m"]})
+    bundle.sh("awk '$2 == \"/tmp/rel\" { print $3 }' /proc/self/mounts")
+    p, r = run_both(runtime, runc, bundle)
+    assert ok(p, "pyrunc") == ok(r, "runc") == "tmpfs\n"
+    warning = ("mount destination tmp/rel is not absolute. Support for non-absolute mount "
+               "destinations will be removed in a future release.")
+    assert warning in r.stderr and warning in p.stderr, p.stderr
+
+
 def test_dangling_symlink_loop_is_refused(runtime, bundle):
     os.symlink("/loop2", os.path.join(bundle.rootfs, "loop1"))
     os.symlink("/loop1", os.path.join(bundle.rootfs, "loop2"))
