@@ -247,8 +247,8 @@ def test_masked_paths_duplicates_mask_once(runtime, runc, bundle):
 
 def test_masked_directories_share_one_tmpfs(runtime, runc, bundle):
     """HEAD (mask.bats "directories share tmpfs"): every masked directory
-    is a bind of one read-only tmpfs, one device for all of them. runc 1.1.5 mounted a tmpfs per directory (one
-    device each: seen here)."""
+    is a bind of one read-only tmpfs, one device for all of them. runc
+    1.1.5 mounts a tmpfs per directory (one device each: seen here)."""
     _masked_bundle(bundle)
     bundle.sh("stat -c %d /testdir /testdir2 /testdir3 /proc/acpi /sys/firmware | sort -u | "
               "wc -l; ls -A /testdir | wc -l; "
