@@ -284,8 +284,21 @@ def _mount_each(spec, rootfd, cgroup_paths, new_cgroupns, idmapped, resolved, so
         except ConfigError:
             raise
         except OSError as e:
-            raise ConfigError(m.where, f"mounting {m.source or m.type!r} on {m.destination}: "
-                              f"{e.strerror}", "resource.mount", e.errno) from None
+            raise ConfigError(m.where, f"error mounting \"{m.source or m.type}\" to rootfs at "
+                              f"\"{m.destination}\": {_go_strerror(e)}", "resource.mount",
+                              e.errno) from None
+
+
+def _go_strerror(e):
+    """The error's text with its errno's words as Go writes them
+    ("operation not permitted"): runc's message, which scripts match,
+    is `error mounting "SRC" to rootfs at "DEST": ...: operation not
+    permitted`."""
+    text = e.strerror or str(e)
+    std = os.strerror(e.errno) if e.errno else ""
+    if std and text.endswith(std):
+        text = text[:-len(std)] + std.lower()
+    return text
 
 
 def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns, resolved, srcfd=None):
