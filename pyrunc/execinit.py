@@ -44,9 +44,11 @@ def hooks_memfd(hooks, state, pid=None):
     (no runtime Python process stays in the container to do it).
 
     Layout (NUL-terminated strings, see csrc/execinit.c): the state JSON
-    split around its pid -- the given one, or, when pid is None, the host
-    pid of the process the helper forks into the container --, then per
-    hook: timeout, path, nargs, args..., nenv, env...."""
+    split around its pid -- the given one, or, when pid is None, the pid
+    the process running the hooks (the container's) has in its own pid
+    namespace, as the spec asks for hooks run in the container namespace
+    (runc: getpid()) --, then per hook: timeout, path, nargs, args...,
+    nenv, env...."""
     from . import jsonlite
     # split at a pid placeholder no earlier field (ociVersion, id, status)
     # can contain

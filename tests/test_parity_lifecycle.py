@@ -562,6 +562,134 @@ def test_failing_hook_named_as_runc(runtime, bundle, runc, kind):
         assert rt("state", cid).returncode == 1, name
 
 
+_HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+               "poststop")
+
+
+def test_hook_state_as_runc(runtime, bundle, runc, tmp_path):
+    """What each kind of hook reads on stdin, as runc gives it: the pid is
+    the host's view for hooks run in the runtime namespace and the
+    container's own (1, a new pid namespace) for createContainer and
+    startContainer, run in the container namespace (runtime-spec state.md;
+    runc: getpid() there, HEAD and 1.1.5 alike); poststop has none.
+    ociVersion is the runtime's spec version, not the config's (runc:
+    specs.Version; 1.1.5 says 1.0.2-dev, HEAD and pyrunc 1.3.0); poststart
+    sees "running" in HEAD (the exec fifo is gone by then), "created" in
+    1.1.5."""
+    from pyrunc import OCI_VERSION
+    bundle.config["ociVersion"] = "1.0.0"
+    bundle.config["annotations"] = {"org.example": "x"}
+    out = {}
+    for name, rt in both(runtime, runc):
+        d = tmp_path / name
+        d.mkdir()
+        hooks = {k: [{"path": "/bin/sh", "args": ["sh", "-c", f"cat > {d}/{k}"]}]
+                 for k in _HOOK_KINDS if k != "startContainer"}
+        # run in the container: its path and file are the container's
+        hooks["startContainer"] = [{"path": "/bin/sh",
+                                    "args": ["sh", "-c", f"cat > /hook-{name}"]}]
+        bundle.config["hooks"] = hooks
+        bundle.args("sleep", "30").write()
+        cid = runtime.new_id()
+        p = rt("run", "-d", "-b", bundle.path, cid)
+        assert p.returncode == 0, (name, p.stderr)
+        pid = rt.state(cid)["pid"]
+        assert wait_for(lambda: (d / "poststart").exists()), name
+        p = rt("delete", "-f", cid)
+        assert p.returncode == 0, (name, p.stderr)
+        got = {k: json.loads((d / k).read_text()) for k in _HOOK_KINDS if k != "startContainer"}
+        with open(os.path.join(bundle.rootfs, f"hook-{name}")) as f:
+            got["startContainer"] = json.load(f)
+        want_pid = {"createContainer": 1, "startContainer": 1, "poststop": None}
+        for k, st in got.items():
+            assert st.pop("pid", None) == want_pid.get(k, pid), (name, k, st)
+            assert st.pop("id") == cid and st["bundle"] == bundle.path, (name, k, st)
+            assert st["annotations"] == {"org.example": "x"}, (name, k, st)
+        out[name] = got
+    for k in _HOOK_KINDS:
+        mine, theirs = out["pyrunc"][k], out["runc"][k]
+        assert mine.pop("ociVersion") == OCI_VERSION and theirs.pop("ociVersion") != "1.0.0"
+        if k == "poststart":  # (HEAD: running)
+            assert (mine.pop("status"), theirs.pop("status")) == ("running", "created")
+        assert (k, sorted(mine.items())) == (k, sorted(theirs.items()))
+
+
+# what failed, after "error running <kind> hook #1: ", in runc HEAD's words
+# (libcontainer/configs Command.Run: Go's os/exec errors, the captured
+# stdout and stderr appended); runc 1.1.5 words the head "error running
+# hook #1: error running hook: " and has no <kind>
+_HOOK_FAILURES = {
+    "exit": ({"path": "/bin/sh", "args": ["sh", "-c", "echo out; echo err >&2; exit 3"]},
+             "exit status 3, stdout: out\n, stderr: err\n"),
+    "signal": ({"path": "/bin/sh", "args": ["sh", "-c", "echo out; kill -9 $$"]},
+               "signal: killed, stdout: out\n, stderr: "),
+    "missing": ({"path": "/no/such/hook"},
+                "fork/exec /no/such/hook: no such file or directory"),
+    "timeout": ({"path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1},
+                "hook ran past specified timeout of 1.0s"),
+}
+
+
+@pytest.mark.parametrize("kind", ["createRuntime", "startContainer"])
+@pytest.mark.parametrize("case", sorted(_HOOK_FAILURES))
+def test_failing_hook_words_as_runc(runtime, bundle, runc, kind, case):
+    """A failing hook's error: the same words as runc's after the hook's
+    name, its stdout and stderr captured into the message (never onto the
+    runtime's own stdout, which `run` shares with the container). A
+    startContainer hook runs in the container after `start`: its failure is
+    the process's, on its stderr, exit 255 (runc HEAD's init; 1.1.5: 1)."""
+    hook, words = _HOOK_FAILURES[case]
+    bundle.config["hooks"] = {kind: [{"path": "/bin/true"}, hook]}
+    bundle.args("true").write()
+    got = {}
+    for name, rt in both(runtime, runc):
+        cid = runtime.new_id()
+        p = rt("run", "-b", bundle.path, cid)
+        assert p.stdout == "", (name, p.stdout)
+        rt("delete", "-f", cid)
+        assert rt("state", cid).returncode == 1, name
+        # runc's own log line escapes the newlines (logrus); its init's does not
+        err = p.stderr.replace("\n", "\n").encode().decode("unicode_escape") \
+            if 'msg="' in p.stderr else p.stderr
+        head = f"error running {kind} hook #1: " if name == "pyrunc" else \
+            "error running hook #1: "
+        assert head in err, (name, p.stderr)
+        got[name] = (p.returncode, err.split(head, 1)[1])
+    want = words.replace("\\n", "\n")
+    rc, tail = got["pyrunc"]
+    assert rc == (255 if kind == "startContainer" else 1), got
+    def norm(t):  # (the line's end; runc's closing quote)
+        return t.rstrip("\n").removesuffix('"').rstrip("\n")
+    assert norm(tail) == norm(want), got
+    assert norm(got["runc"][1].removeprefix("error running hook: ")) == norm(want), got
+
+
+def test_start_container_hook_runs_with_seccomp_in_force(runtime, bundle, runc):
+    """runc loads the filter before writing the exec fifo and runs
+    startContainer hooks after it (standard_init_linux.go), so a hook is
+    under the container's seccomp profile: here one denying mkdir (EPERM)
+    while the process itself never calls it."""
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                      "errnoRet": 1}]}
+    bundle.config["hooks"] = {"startContainer": [
+        {"path": "/bin/sh", "args": ["sh", "-c", "mkdir /tmp/by-hook 2>/dev/null; echo $? > /tmp/rc"]}]}
+    bundle.config["process"]["noNewPrivileges"] = True
+    bundle.args("cat", "/tmp/rc").write()
+    for name, rt in both(runtime, runc):
+        cid = runtime.new_id()
+        p = rt("run", "-b", bundle.path, cid)
+        rt("delete", "-f", cid)
+        assert p.returncode == 0 and p.stdout == "1\n", (name, p.stdout, p.stderr)
+        assert not os.path.exists(os.path.join(bundle.rootfs, "tmp", "by-hook")), name
+    # without no_new_privs (the filter loaded early, as root): the same
+    bundle.config["process"]["noNewPrivileges"] = False
+    bundle.write()
+    p = ours(runtime)("run", "-b", bundle.path, runtime.new_id())
+    assert p.returncode == 0 and p.stdout == "1\n", p.stderr
+
+
 def test_hooks_bind_shared_libraries_as_runc(runtime, bundle, runc, tmp_path):
     """runc's hooks_so case: a createRuntime hook binds a file into the
     container's mount namespace through nsenter on the pid it is given, a
