@@ -204,7 +204,9 @@ class InitContext:
         start_hooks = self.spec.hooks.get("startContainer")
         if start_hooks:
             from . import execinit
-            hooks_fd = execinit.hooks_memfd(start_hooks, self.hook_state("created"))
+            from . import process
+            hooks_fd = execinit.hooks_memfd(start_hooks, self.hook_state("created"),
+                                            default_env=process.env_list(self.spec.process))
         from . import sync
         # (runc's words for these steps; sent before READY, the channel's last)
         log.debug("init: closing the pipe to signal completion")

@@ -690,6 +690,30 @@ def test_start_container_hook_runs_with_seccomp_in_force(runtime, bundle, runc):
     assert p.returncode == 0 and p.stdout == "1\n", p.stderr
 
 
+def test_start_container_hook_without_env_gets_the_processs(runtime, bundle, runc):
+    """runc (standard_init_linux.go, SetDefaultEnv): a startContainer hook
+    with no env of its own runs with the process's env, HOME included (from
+    /etc/passwd, runc's prepareEnv); one with an env gets just that."""
+    bundle.config["process"]["env"] = ["PATH=/bin", "FOO=bar", "FOO=baz"]
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    bundle.config["hooks"] = {"startContainer": [
+        {"path": "/bin/sh", "args": ["sh", "-c", "env > /tmp/env-default"]},
+        {"path": "/bin/sh", "args": ["sh", "-c", "env > /tmp/env-own"], "env": ["ONLY=this"]}]}
+    bundle.args("sh", "-c", "cat /tmp/env-default; echo --; cat /tmp/env-own").write()
+    got = {}
+    for name, rt in both(runtime, runc):
+        cid = runtime.new_id()
+        p = rt("run", "-b", bundle.path, cid)
+        rt("delete", "-f", cid)
+        assert p.returncode == 0, (name, p.stderr)
+        # (PWD and SHLVL are the shell's own)
+        got[name] = sorted(ln for ln in p.stdout.splitlines()
+                           if not ln.startswith(("PWD=", "SHLVL=")))
+    assert got["pyrunc"] == got["runc"]
+    assert "HOME=/home/user" in got["pyrunc"] and "FOO=baz" in got["pyrunc"]
+    assert "ONLY=this" in got["pyrunc"] and "FOO=bar" not in got["pyrunc"]
+
+
 def test_hooks_bind_shared_libraries_as_runc(runtime, bundle, runc, tmp_path):
     """runc's hooks_so case: a createRuntime hook binds a file into the
     container's mount namespace through nsenter on the pid it is given, a
