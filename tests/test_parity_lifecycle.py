@@ -860,6 +860,65 @@ def test_update_resources_file_as_runc(two_running):
     assert v["cpu.shares"] == "1024"  # 0: not set
 
 
+def test_update_cpuset_through_resources_as_runc(two_running):
+    """--resources with linux.resources.cpu's cpus and mems (runc's
+    resources.CPU path, not the flags)."""
+    out = _update_both(two_running, "-r", "-",
+                       input=json.dumps({"cpu": {"cpus": "0", "mems": "0"}}))
+    _same(out)
+    assert out["pyrunc"][0] == 0 and out["pyrunc"][1]["cpuset.cpus"] == "0"
+
+
+def test_update_cpu_period_in_a_pod_cgroup_with_a_limit(runtime, bundle, runc):
+    """runc's update.bats case: the container's cgroup under a pod cgroup
+    whose quota is 50% of a CPU. Lowering the period first would make the
+    child's ratio exceed the pod's (EINVAL): the quota must go first, and
+    raising it the period first; both runtimes end with the values asked."""
+    cpu = "/sys/fs/cgroup/cpu"
+    if not os.path.isdir(cpu) or not os.path.exists(f"{cpu}/cpu.cfs_quota_us"):
+        pytest.skip("needs the v1 cpu controller")
+    import uuid
+    podname = "pod" + uuid.uuid4().hex[:12]  # (both runtimes make it in every hierarchy)
+    pod = f"{cpu}/{podname}"
+    os.mkdir(pod)
+    try:
+        with open(f"{pod}/cpu.cfs_quota_us", "w") as f:
+            f.write("50000")
+        bundle.config["linux"]["resources"] = {"cpu": {"period": 100000, "quota": 20000}}
+        bundle.args("sleep", "600")
+        got = {}
+        for name, rt in both(runtime, runc):
+            cid = runtime.new_id()
+            bundle.config["linux"]["cgroupsPath"] = f"/{podname}/{cid}"
+            bundle.write()
+            p = rt("run", "-d", "-b", bundle.path, cid)
+            assert p.returncode == 0, (name, p.stderr)
+            try:
+                pid = rt.state(cid)["pid"]
+                res = []
+                for period, quota in ((10000, 4000), (100000, 40000)):
+                    p = rt("update", "--cpu-period", period, "--cpu-quota", quota, cid)
+                    res.append((p.returncode, _cg_file(pid, "cpu", "cpu.cfs_period_us"),
+                                _cg_file(pid, "cpu", "cpu.cfs_quota_us")))
+                got[name] = res
+            finally:
+                rt("delete", "-f", cid)
+        assert got["pyrunc"] == [(0, "10000", "4000"), (0, "100000", "40000")], got
+        assert got["runc"] == got["pyrunc"], got
+    finally:
+        for d in [os.path.join("/sys/fs/cgroup", h, podname) for h in os.listdir("/sys/fs/cgroup")]:
+            for _ in range(50):
+                try:
+                    os.rmdir(d)
+                    break
+                except (FileNotFoundError, NotADirectoryError):
+                    break
+                except OSError:
+                    time.sleep(0.1)
+        assert not any(os.path.exists(os.path.join("/sys/fs/cgroup", h, podname))
+                       for h in os.listdir("/sys/fs/cgroup"))
+
+
 def test_update_pids_limit_zero_is_one(runtime, bundle):
     """runc HEAD writes a pids limit of 0 as 1 (1.1.5 ignores it)."""
     if not os.path.isdir("/sys/fs/cgroup/pids"):
