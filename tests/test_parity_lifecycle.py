@@ -1061,6 +1061,12 @@ def test_v1_device_rules_as_runc(runtime, bundle, runc, rules):
         try:
             pid = rt.state(cid)["pid"]
             lists[name] = sorted(_cg_file(pid, "devices", "devices.list").splitlines())
+            # an update rewrites the rules (runc: the minimal transition from
+            # what the kernel has, no EINVAL on `a` rules): the same list after
+            p = rt("update", "--pids-limit", "50", cid)
+            assert p.returncode == 0, (name, p.stderr)
+            after = sorted(_cg_file(pid, "devices", "devices.list").splitlines())
+            assert after == lists[name], (name, after)
         finally:
             rt("delete", "-f", cid)
     assert lists["pyrunc"] == lists["runc"]
