@@ -335,18 +335,28 @@ static long do_fork(void)
  *   <state prefix> <pid or ""> <state suffix>
  * then per hook: <timeout secs or ""> <path> <nargs> <args...> <nenv> <env...>
  * The state on the hook's stdin is prefix + pid + suffix, where pid is the
- * given one, or this process's host pid when it was forked here. */
+ * given one, or else this process's pid as its own pid namespace sees it
+ * (the spec's pid for hooks run in the container namespace; runc's
+ * getpid()). Failures in runc HEAD's words (pyrunc/hooks.py says which):
+ * the hook's stdout and stderr are captured in memfds and quoted. */
 static unsigned char hookbuf[256 * 1024];
 static char *hookptr[8192];
+static char hookout[16 * 1024];
 
 struct ktimespec { long sec, nsec; };
 
-static int hook_failed(int idx, const char *path, const char *why, long num)
+static void hook_failed_start(int idx)
 {
     char buf[24];
     put(2, "error running startContainer hook #");
     sc(__NR_write, 2, (long)buf, fmt_uint(buf, idx), 0, 0);
     put(2, ": ");
+}
+
+static int hook_failed(int idx, const char *path, const char *why, long num)
+{
+    char buf[24];
+    hook_failed_start(idx);
     put(2, path);
     put(2, why);
     if (num >= 0)
@@ -355,7 +365,153 @@ static int hook_failed(int idx, const char *path, const char *why, long num)
     return 1;
 }
 
-static int run_hooks(long len, unsigned long host_pid)
+/* Go's names of signals 1-31 (strsignal's, lowercased) */
+static const char *const signame[32] = {
+    0, "hangup", "interrupt", "quit", "illegal instruction", "trace/breakpoint trap",
+    "aborted", "bus error", "floating point exception", "killed", "user defined signal 1",
+    "segmentation fault", "user defined signal 2", "broken pipe", "alarm clock",
+    "terminated", "stack fault", "child exited", "continued", "stopped (signal)",
+    "stopped", "stopped (tty input)", "stopped (tty output)", "urgent I/O condition",
+    "CPU time limit exceeded", "file size limit exceeded", "virtual timer expired",
+    "profiling timer expired", "window changed", "I/O possible", "power failure",
+    "bad system call" };
+
+/* what the hook wrote to the memfd fd (its first bytes) */
+static void put_captured(long fd)
+{
+    long n = sc(__NR_pread64, fd, (long)hookout, sizeof hookout, 0, 0);
+    if (n > 0)
+        sc(__NR_write, 2, (long)hookout, n, 0, 0);
+}
+
+/* "exit status 3, stdout: ..., stderr: ..." or "signal: killed, ..." */
+static int hook_ended_badly(int idx, int status, long out, long err)
+{
+    char buf[24];
+    int sig = status & 0x7f;
+    hook_failed_start(idx);
+    if (sig) {
+        put(2, "signal: ");
+        if (sig < 32) {
+            put(2, signame[sig]);
+        } else {
+            put(2, "signal ");
+            sc(__NR_write, 2, (long)buf, fmt_uint(buf, sig), 0, 0);
+        }
+        if (status & 0x80)
+            put(2, " (core dumped)");
+    } else {
+        put(2, "exit status ");
+        sc(__NR_write, 2, (long)buf, fmt_uint(buf, (status >> 8) & 0xff), 0, 0);
+    }
+    put(2, ", stdout: ");
+    put_captured(out);
+    put(2, ", stderr: ");
+    put_captured(err);
+    put(2, "\n");
+    return 1;
+}
+
+static int hook_not_started(int idx, const char *path, long err)
+{
+    const char *msg = exec_strerror(err);
+    hook_failed_start(idx);
+    put(2, "fork/exec ");
+    put(2, path);
+    put(2, ": ");
+    if (msg) {
+        put(2, msg);
+    } else {
+        put(2, "errno ");
+        write_errno(2, err);
+    }
+    put(2, "\n");
+    return 1;
+}
+
+static void close_fds(long a, long b, long c, long d)
+{
+    long fds[4] = { a, b, c, d };
+    for (int i = 0; i < 4; i++)
+        if (fds[i] >= 0)
+            sc(__NR_close, fds[i], 0, 0, 0, 0);
+}
+
+static int run_one_hook(int idx, long st, long timeout, char *path, char **args, char **env)
+{
+    long out = sc(__NR_memfd_create, (long)"pyrunc-hook-stdout", 1 /* CLOEXEC */, 0, 0, 0);
+    long err = sc(__NR_memfd_create, (long)"pyrunc-hook-stderr", 1 /* CLOEXEC */, 0, 0, 0);
+    int ep[2] = { -1, -1 }; /* the child's exec errno, if it fails */
+    long r = sc(__NR_pipe2, (long)ep, 02000000 /* O_CLOEXEC */, 0, 0, 0);
+    if (out < 0 || err < 0 || r < 0) {
+        close_fds(out, err, ep[0], ep[1]);
+        return hook_failed(idx, path, ": memfd_create/pipe2: errno ", -(out < 0 ? out : err < 0 ? err : r));
+    }
+    sc(__NR_lseek, st, 0, 0 /* SEEK_SET */, 0, 0);
+    long pid = do_fork();
+    if (pid < 0) {
+        close_fds(out, err, ep[0], ep[1]);
+        return hook_not_started(idx, path, pid);
+    }
+    if (pid == 0) {
+        sc(__NR_dup3, st, 0, 0, 0, 0);
+        sc(__NR_dup3, out, 1, 0, 0, 0);
+        sc(__NR_dup3, err, 2, 0, 0, 0);
+        if (ep[1] != 3)
+            sc(__NR_dup3, ep[1], 3, 02000000 /* O_CLOEXEC */, 0, 0);
+        sc(436 /* close_range */, 4, ~0UL, 0, 0, 0);
+        long e = sc(__NR_execve, (long)path, (long)args, (long)env, 0, 0);
+        int code = (int)-e;
+        sc(__NR_write, 3, (long)&code, sizeof code, 0, 0);
+        sc(__NR_exit_group, 127, 0, 0, 0, 0);
+    }
+    sc(__NR_close, ep[1], 0, 0, 0, 0);
+    int status = 0;
+    if (timeout > 0) {
+        long pfd = sc(434 /* pidfd_open */, pid, 0, 0, 0, 0);
+        struct { int fd; short events, revents; } pfds = { (int)pfd, 1 /* POLLIN */, 0 };
+        struct ktimespec ts = { timeout, 0 };
+        long rr = 0;
+        if (pfd >= 0) {
+            do
+                rr = sc(__NR_ppoll, (long)&pfds, 1, (long)&ts, 0, 8);
+            while (rr == -4);
+            sc(__NR_close, pfd, 0, 0, 0, 0);
+        } else { /* no pidfd (an old kernel, a filter): poll */
+            struct ktimespec tick = { 0, 10000000 };
+            for (long ms = 0; ms < timeout * 1000; ms += 10) {
+                if (sc(__NR_wait4, pid, (long)&status, 1 /* WNOHANG */, 0, 0) == pid)
+                    goto reaped;
+                sc(__NR_nanosleep, (long)&tick, 0, 0, 0, 0);
+            }
+            rr = 0;
+        }
+        if (rr == 0) {
+            sc(__NR_kill, pid, 9, 0, 0, 0);
+            sc(__NR_wait4, pid, (long)&status, 0, 0, 0);
+            close_fds(out, err, ep[0], -1);
+            hook_failed_start(idx);
+            put(2, "hook ran past specified timeout of ");
+            char buf[24];
+            sc(__NR_write, 2, (long)buf, fmt_uint(buf, timeout), 0, 0);
+            put(2, ".0s\n");
+            return 1;
+        }
+    }
+    while (sc(__NR_wait4, pid, (long)&status, 0, 0, 0) == -4)
+        ;
+reaped:;
+    int code = 0;
+    int failed = 0;
+    if (sc(__NR_read, ep[0], (long)&code, sizeof code, 0, 0) == sizeof code)
+        failed = hook_not_started(idx, path, -code);
+    else if (status & 0xffff)
+        failed = hook_ended_badly(idx, status, out, err);
+    close_fds(out, err, ep[0], -1);
+    return failed;
+}
+
+static int run_hooks(long len)
 {
     char *p = (char *)hookbuf, *end = (char *)hookbuf + len;
     char *f[3];
@@ -368,7 +524,7 @@ static int run_hooks(long len, unsigned long host_pid)
     if (st < 0)
         return hook_failed(0, "", ": memfd_create: errno ", -st);
     char pidbuf[24];
-    int pn = *f[1] ? (int)slen(f[1]) : fmt_uint(pidbuf, host_pid);
+    int pn = *f[1] ? (int)slen(f[1]) : fmt_uint(pidbuf, sc(__NR_getpid, 0, 0, 0, 0, 0));
     sc(__NR_write, st, (long)f[0], slen(f[0]), 0, 0);
     sc(__NR_write, st, (long)(*f[1] ? f[1] : pidbuf), pn, 0, 0);
     sc(__NR_write, st, (long)f[2], slen(f[2]), 0, 0);
@@ -386,50 +542,8 @@ static int run_hooks(long len, unsigned long host_pid)
         for (long i = 0; i < nenv && p < end; i++) { env[i] = p; p += slen(p) + 1; }
         env[nenv] = 0;
         if (p > end) return hook_failed(idx, path, ": malformed hook list", -1);
-        sc(__NR_lseek, st, 0, 0 /* SEEK_SET */, 0, 0);
-        long pid = do_fork();
-        if (pid < 0)
-            return hook_failed(idx, path, ": fork: errno ", -pid);
-        if (pid == 0) {
-            sc(__NR_dup3, st, 0, 0, 0, 0);
-            sc(436 /* close_range */, 3, ~0UL, 0, 0, 0);
-            long err = sc(__NR_execve, (long)path, (long)args, (long)env, 0, 0);
-            hook_failed(idx, path, ": exec: errno ", -err);
-            sc(__NR_exit_group, 127, 0, 0, 0, 0);
-        }
-        int status = 0;
-        if (timeout > 0) {
-            long pfd = sc(434 /* pidfd_open */, pid, 0, 0, 0, 0);
-            struct { int fd; short events, revents; } pfds = { (int)pfd, 1 /* POLLIN */, 0 };
-            struct ktimespec ts = { timeout, 0 };
-            long r = 0;
-            if (pfd >= 0) {
-                do
-                    r = sc(__NR_ppoll, (long)&pfds, 1, (long)&ts, 0, 8);
-                while (r == -4);
-                sc(__NR_close, pfd, 0, 0, 0, 0);
-            } else { /* no pidfd (an old kernel, a filter): poll */
-                struct ktimespec tick = { 0, 10000000 };
-                for (long ms = 0; ms < timeout * 1000; ms += 10) {
-                    if (sc(__NR_wait4, pid, (long)&status, 1 /* WNOHANG */, 0, 0) == pid)
-                        goto reaped;
-                    sc(__NR_nanosleep, (long)&tick, 0, 0, 0, 0);
-                }
-                r = 0;
-            }
-            if (r == 0) {
-                sc(__NR_kill, pid, 9, 0, 0, 0);
-                sc(__NR_wait4, pid, (long)&status, 0, 0, 0);
-                return hook_failed(idx, path, ": timed out after (s) ", timeout);
-            }
-        }
-        while (sc(__NR_wait4, pid, (long)&status, 0, 0, 0) == -4)
-            ;
-    reaped:
-        if ((status & 0x7f) != 0)
-            return hook_failed(idx, path, ": killed by signal ", status & 0x7f);
-        if ((status >> 8) & 0xff)
-            return hook_failed(idx, path, ": exit status ", (status >> 8) & 0xff);
+        if (run_one_hook(idx, st, timeout, path, args, env))
+            return 1;
     }
     sc(__NR_close, st, 0, 0, 0, 0);
     return 0;
@@ -484,10 +598,9 @@ int main_c(long argc, char **argv, char **envp)
     if (how[0] == 'f')
         fifo = parse_int(how + 1);
 
-    unsigned long host_pid = 0;
     if (report >= 0) {
         /* Born into the pid namespace the runtime joined for its children:
-         * the parent tells the runtime our host pid, and us. */
+         * the parent tells the runtime our host pid, then lets us go on. */
         int p[2];
         long r = sc(__NR_pipe2, (long)p, O_CLOEXEC, 0, 0, 0);
         if (r < 0)
@@ -506,7 +619,7 @@ int main_c(long argc, char **argv, char **envp)
         long got;
         while (sc(__NR_read, p[0], (long)&got, sizeof got, 0, 0) == -4)
             ;
-        host_pid = (unsigned long)got;
+        (void)got; /* a sync only: the runtime knows our pid before we go on */
         sc(__NR_close, p[0], 0, 0, 0, 0);
         sc(__NR_close, p[1], 0, 0, 0, 0);
     }
@@ -550,10 +663,6 @@ int main_c(long argc, char **argv, char **envp)
     }
     if (fifo >= 0)
         sc(__NR_write, fifo, (long)"0", 1, 0, 0);
-    /* a failed startContainer hook: after the start, so the process's
-     * failure, exit 255 (runc HEAD's init exits so) */
-    if (hooks >= 0 && run_hooks(hooks_len, host_pid))
-        return 255;
     /* The user's program starts with every signal at its default. */
     for (int sig = 1; sig < 65; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
@@ -568,6 +677,12 @@ int main_c(long argc, char **argv, char **envp)
             return 127;
         }
     }
+    /* startContainer hooks: after the start, with the seccomp filter in
+     * force, as runc orders them (its filter is loaded before the exec
+     * fifo is written, the hooks run after). A failure is the process's,
+     * exit 255 (runc HEAD's init exits so). */
+    if (hooks >= 0 && run_hooks(hooks_len))
+        return 255;
     long err = sc(__NR_execve, (long)argv[4], (long)(argv + 5), (long)envp, 0, 0);
     /* As runc HEAD: the start already happened (its "0" is out; the
      * program was found when the container was made), so the process

@@ -7,7 +7,7 @@ never pays for them.
 """
 
 __version__ = "0.1.0"
-OCI_VERSION = "1.2.0"
+OCI_VERSION = "1.3.0"  # the runtime-spec release implemented (runc HEAD vendors 1.3.0 too)
 
 # For type checkers only (never true when run: `typing` is not imported,
 # the CLI's start path stays as it was): the API's names, typed.

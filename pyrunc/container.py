@@ -145,9 +145,14 @@ class InitContext:
             except OSError:
                 pass
 
-    def hook_state(self, status):
-        d = {"ociVersion": self.oci_version, "id": self.cid, "status": status,
-             "pid": self.host_pid, "bundle": self.bundle}
+    def hook_state(self, status, pid=None):
+        """The state hooks read. ociVersion: the runtime-spec version this
+        runtime implements, not the config's (runc: specs.Version); pid:
+        the host's view unless given (a hook run in the container namespace
+        gets the container's view, as the spec asks)."""
+        from . import OCI_VERSION
+        d = {"ociVersion": OCI_VERSION, "id": self.cid, "status": status,
+             "pid": self.host_pid if pid is None else pid, "bundle": self.bundle}
         if self.annotations:
             d["annotations"] = self.annotations
         return d
@@ -199,8 +204,9 @@ class InitContext:
         start_hooks = self.spec.hooks.get("startContainer")
         if start_hooks:
             from . import execinit
+            from . import process
             hooks_fd = execinit.hooks_memfd(start_hooks, self.hook_state("created"),
-                                            None if self.helper_forks else self.host_pid)
+                                            default_env=process.env_list(self.spec.process))
         from . import sync
         # (runc's words for these steps; sent before READY, the channel's last)
         log.debug("init: closing the pipe to signal completion")

@@ -39,14 +39,18 @@ def sealed_memfd(name, data, flags=0):
     return fd
 
 
-def hooks_memfd(hooks, state, pid=None):
+def hooks_memfd(hooks, state, pid=None, default_env=()):
     """startContainer hooks for the helper, which runs them after `start`
     (no runtime Python process stays in the container to do it).
 
     Layout (NUL-terminated strings, see csrc/execinit.c): the state JSON
-    split around its pid -- the given one, or, when pid is None, the host
-    pid of the process the helper forks into the container --, then per
-    hook: timeout, path, nargs, args..., nenv, env...."""
+    split around its pid -- the given one, or, when pid is None, the pid
+    the process running the hooks (the container's) has in its own pid
+    namespace, as the spec asks for hooks run in the container namespace
+    (runc: getpid()) --, then per hook: timeout, path, nargs, args...,
+    nenv, env....
+    default_env: the env of a hook that has none (runc gives such
+    startContainer hooks the process's env, HOME included)."""
     from . import jsonlite
     # split at a pid placeholder no earlier field (ociVersion, id, status)
     # can contain
@@ -54,10 +58,11 @@ def hooks_memfd(hooks, state, pid=None):
     parts = [prefix, "" if pid is None else str(pid), suffix]
     from .errors import ConfigError
     for i, h in enumerate(hooks):
-        if len(h.args) > 4000 or len(h.env) > 4000:  # the helper's limits
+        env = h.env or list(default_env)
+        if len(h.args) > 4000 or len(env) > 4000:  # the helper's limits
             raise ConfigError(f"hooks.startContainer[{i}]", "more than 4000 args or env entries")
         parts += [str(h.timeout or ""), h.path, str(len(h.args)), *h.args,
-                  str(len(h.env)), *h.env]
+                  str(len(env)), *env]
     data = b"".join(x.encode() + b"\0" for x in parts)
     if len(data) >= 256 * 1024:
         raise ConfigError("hooks.startContainer", "the hooks take more than 256 KiB")

@@ -240,8 +240,12 @@ def _setup(ctx):
         ch.expect(sync.GO_ON)
     if spec.hooks.get("createContainer"):
         from . import hooks
-        hooks.run("createContainer", spec.hooks["createContainer"], ctx.hook_state("creating"),
-                  cwd=spec.root_path)
+        # pid: ours as the container's pid namespace sees it (runc: getpid()),
+        # the spec's for hooks run in the container namespace; in a joined
+        # pid namespace the process is forked later (by the helper): then
+        # ours in the runtime's namespace
+        hooks.run("createContainer", spec.hooks["createContainer"],
+                  ctx.hook_state("creating", os.getpid()), cwd=spec.root_path)
 
     log.trace("init: pivot")
     if linux.ns("mount") is None:  # the host's mount namespace: chroot, as runc

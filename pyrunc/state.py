@@ -156,8 +156,10 @@ class State:
         return out
 
     def hook_state(self, status):
-        """The state given to hooks on stdin (spec fields only)."""
-        out = {"ociVersion": self.d["ociVersion"], "id": self.id, "status": status,
+        """The state given to hooks on stdin (spec fields only); ociVersion
+        the runtime's, as runc's (specs.Version), not the config's."""
+        from . import OCI_VERSION
+        out = {"ociVersion": OCI_VERSION, "id": self.id, "status": status,
                "bundle": self.d["bundle"]}
         if status != "stopped":
             out["pid"] = self.d["pid"]

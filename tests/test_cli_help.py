@@ -89,6 +89,9 @@ def test_version_shape():
     assert [ln.split(":")[0] for ln in lines[1:]] == ["commit", "spec", "python",
                                                       "libseccomp"]
     assert re.fullmatch(r"commit: \S+", lines[1])
+    # the runtime-spec release pyrunc implements; runc HEAD prints its
+    # vendored specs-go Version the same way ("spec: 1.3.0"; 1.1.5: 1.0.2-dev)
+    assert lines[2] == "spec: 1.3.0"
     assert re.fullmatch(r"python: 3\.\d+\.\d+", lines[3])
     assert re.fullmatch(r"libseccomp: \d+\.\d+\.\d+", lines[4])
     assert run("-v").stdout == p.stdout

@@ -562,6 +562,158 @@ def test_failing_hook_named_as_runc(runtime, bundle, runc, kind):
         assert rt("state", cid).returncode == 1, name
 
 
+_HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+               "poststop")
+
+
+def test_hook_state_as_runc(runtime, bundle, runc, tmp_path):
+    """What each kind of hook reads on stdin, as runc gives it: the pid is
+    the host's view for hooks run in the runtime namespace and the
+    container's own (1, a new pid namespace) for createContainer and
+    startContainer, run in the container namespace (runtime-spec state.md;
+    runc: getpid() there, HEAD and 1.1.5 alike); poststop has none.
+    ociVersion is the runtime's spec version, not the config's (runc:
+    specs.Version; 1.1.5 says 1.0.2-dev, HEAD and pyrunc 1.3.0); poststart
+    sees "running" in HEAD (the exec fifo is gone by then), "created" in
+    1.1.5."""
+    from pyrunc import OCI_VERSION
+    bundle.config["ociVersion"] = "1.0.0"
+    bundle.config["annotations"] = {"org.example": "x"}
+    out = {}
+    for name, rt in both(runtime, runc):
+        d = tmp_path / name
+        d.mkdir()
+        hooks = {k: [{"path": "/bin/sh", "args": ["sh", "-c", f"cat > {d}/{k}"]}]
+                 for k in _HOOK_KINDS if k != "startContainer"}
+        # run in the container: its path and file are the container's
+        hooks["startContainer"] = [{"path": "/bin/sh",
+                                    "args": ["sh", "-c", f"cat > /hook-{name}"]}]
+        bundle.config["hooks"] = hooks
+        bundle.args("sleep", "30").write()
+        cid = runtime.new_id()
+        p = rt("run", "-d", "-b", bundle.path, cid)
+        assert p.returncode == 0, (name, p.stderr)
+        pid = rt.state(cid)["pid"]
+        assert wait_for(lambda: (d / "poststart").exists()), name
+        p = rt("delete", "-f", cid)
+        assert p.returncode == 0, (name, p.stderr)
+        got = {k: json.loads((d / k).read_text()) for k in _HOOK_KINDS if k != "startContainer"}
+        with open(os.path.join(bundle.rootfs, f"hook-{name}")) as f:
+            got["startContainer"] = json.load(f)
+        want_pid = {"createContainer": 1, "startContainer": 1, "poststop": None}
+        for k, st in got.items():
+            assert st.pop("pid", None) == want_pid.get(k, pid), (name, k, st)
+            assert st.pop("id") == cid and st["bundle"] == bundle.path, (name, k, st)
+            assert st["annotations"] == {"org.example": "x"}, (name, k, st)
+        out[name] = got
+    for k in _HOOK_KINDS:
+        mine, theirs = out["pyrunc"][k], out["runc"][k]
+        assert mine.pop("ociVersion") == OCI_VERSION and theirs.pop("ociVersion") != "1.0.0"
+        if k == "poststart":  # (HEAD: running)
+            assert (mine.pop("status"), theirs.pop("status")) == ("running", "created")
+        assert (k, sorted(mine.items())) == (k, sorted(theirs.items()))
+
+
+# what failed, after "error running <kind> hook #1: ", in runc HEAD's words
+# (libcontainer/configs Command.Run: Go's os/exec errors, the captured
+# stdout and stderr appended); runc 1.1.5 words the head "error running
+# hook #1: error running hook: " and has no <kind>
+_HOOK_FAILURES = {
+    "exit": ({"path": "/bin/sh", "args": ["sh", "-c", "echo out; echo err >&2; exit 3"]},
+             "exit status 3, stdout: out\n, stderr: err\n"),
+    "signal": ({"path": "/bin/sh", "args": ["sh", "-c", "echo out; kill -9 $$"]},
+               "signal: killed, stdout: out\n, stderr: "),
+    "missing": ({"path": "/no/such/hook"},
+                "fork/exec /no/such/hook: no such file or directory"),
+    "timeout": ({"path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1},
+                "hook ran past specified timeout of 1.0s"),
+}
+
+
+@pytest.mark.parametrize("kind", ["createRuntime", "startContainer"])
+@pytest.mark.parametrize("case", sorted(_HOOK_FAILURES))
+def test_failing_hook_words_as_runc(runtime, bundle, runc, kind, case):
+    """A failing hook's error: the same words as runc's after the hook's
+    name, its stdout and stderr captured into the message (never onto the
+    runtime's own stdout, which `run` shares with the container). A
+    startContainer hook runs in the container after `start`: its failure is
+    the process's, on its stderr, exit 255 (runc HEAD's init; 1.1.5: 1)."""
+    hook, words = _HOOK_FAILURES[case]
+    bundle.config["hooks"] = {kind: [{"path": "/bin/true"}, hook]}
+    bundle.args("true").write()
+    got = {}
+    for name, rt in both(runtime, runc):
+        cid = runtime.new_id()
+        p = rt("run", "-b", bundle.path, cid)
+        assert p.stdout == "", (name, p.stdout)
+        rt("delete", "-f", cid)
+        assert rt("state", cid).returncode == 1, name
+        # runc's own log line escapes the newlines (logrus); its init's does not
+        err = p.stderr.replace("\n", "\n").encode().decode("unicode_escape") \
+            if 'msg="' in p.stderr else p.stderr
+        head = f"error running {kind} hook #1: " if name == "pyrunc" else \
+            "error running hook #1: "
+        assert head in err, (name, p.stderr)
+        got[name] = (p.returncode, err.split(head, 1)[1])
+    want = words.replace("\\n", "\n")
+    rc, tail = got["pyrunc"]
+    assert rc == (255 if kind == "startContainer" else 1), got
+    def norm(t):  # (the line's end; runc's closing quote)
+        return t.rstrip("\n").removesuffix('"').rstrip("\n")
+    assert norm(tail) == norm(want), got
+    assert norm(got["runc"][1].removeprefix("error running hook: ")) == norm(want), got
+
+
+def test_start_container_hook_runs_with_seccomp_in_force(runtime, bundle, runc):
+    """runc loads the filter before writing the exec fifo and runs
+    startContainer hooks after it (standard_init_linux.go), so a hook is
+    under the container's seccomp profile: here one denying mkdir (EPERM)
+    while the process itself never calls it."""
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                      "errnoRet": 1}]}
+    bundle.config["hooks"] = {"startContainer": [
+        {"path": "/bin/sh", "args": ["sh", "-c", "mkdir /tmp/by-hook 2>/dev/null; echo $? > /tmp/rc"]}]}
+    bundle.config["process"]["noNewPrivileges"] = True
+    bundle.args("cat", "/tmp/rc").write()
+    for name, rt in both(runtime, runc):
+        cid = runtime.new_id()
+        p = rt("run", "-b", bundle.path, cid)
+        rt("delete", "-f", cid)
+        assert p.returncode == 0 and p.stdout == "1\n", (name, p.stdout, p.stderr)
+        assert not os.path.exists(os.path.join(bundle.rootfs, "tmp", "by-hook")), name
+    # without no_new_privs (the filter loaded early, as root): the same
+    bundle.config["process"]["noNewPrivileges"] = False
+    bundle.write()
+    p = ours(runtime)("run", "-b", bundle.path, runtime.new_id())
+    assert p.returncode == 0 and p.stdout == "1\n", p.stderr
+
+
+def test_start_container_hook_without_env_gets_the_processs(runtime, bundle, runc):
+    """runc (standard_init_linux.go, SetDefaultEnv): a startContainer hook
+    with no env of its own runs with the process's env, HOME included (from
+    /etc/passwd, runc's prepareEnv); one with an env gets just that."""
+    bundle.config["process"]["env"] = ["PATH=/bin", "FOO=bar", "FOO=baz"]
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    bundle.config["hooks"] = {"startContainer": [
+        {"path": "/bin/sh", "args": ["sh", "-c", "env > /tmp/env-default"]},
+        {"path": "/bin/sh", "args": ["sh", "-c", "env > /tmp/env-own"], "env": ["ONLY=this"]}]}
+    bundle.args("sh", "-c", "cat /tmp/env-default; echo --; cat /tmp/env-own").write()
+    got = {}
+    for name, rt in both(runtime, runc):
+        cid = runtime.new_id()
+        p = rt("run", "-b", bundle.path, cid)
+        rt("delete", "-f", cid)
+        assert p.returncode == 0, (name, p.stderr)
+        # (PWD and SHLVL are the shell's own)
+        got[name] = sorted(ln for ln in p.stdout.splitlines()
+                           if not ln.startswith(("PWD=", "SHLVL=")))
+    assert got["pyrunc"] == got["runc"]
+    assert "HOME=/home/user" in got["pyrunc"] and "FOO=baz" in got["pyrunc"]
+    assert "ONLY=this" in got["pyrunc"] and "FOO=bar" not in got["pyrunc"]
+
+
 def test_hooks_bind_shared_libraries_as_runc(runtime, bundle, runc, tmp_path):
     """runc's hooks_so case: a createRuntime hook binds a file into the
     container's mount namespace through nsenter on the pid it is given, a
@@ -708,6 +860,65 @@ def test_update_resources_file_as_runc(two_running):
     assert v["cpu.shares"] == "1024"  # 0: not set
 
 
+def test_update_cpuset_through_resources_as_runc(two_running):
+    """--resources with linux.resources.cpu's cpus and mems (runc's
+    resources.CPU path, not the flags)."""
+    out = _update_both(two_running, "-r", "-",
+                       input=json.dumps({"cpu": {"cpus": "0", "mems": "0"}}))
+    _same(out)
+    assert out["pyrunc"][0] == 0 and out["pyrunc"][1]["cpuset.cpus"] == "0"
+
+
+def test_update_cpu_period_in_a_pod_cgroup_with_a_limit(runtime, bundle, runc):
+    """runc's update.bats case: the container's cgroup under a pod cgroup
+    whose quota is 50% of a CPU. Lowering the period first would make the
+    child's ratio exceed the pod's (EINVAL): the quota must go first, and
+    raising it the period first; both runtimes end with the values asked."""
+    cpu = "/sys/fs/cgroup/cpu"
+    if not os.path.isdir(cpu) or not os.path.exists(f"{cpu}/cpu.cfs_quota_us"):
+        pytest.skip("needs the v1 cpu controller")
+    import uuid
+    podname = "pod" + uuid.uuid4().hex[:12]  # (both runtimes make it in every hierarchy)
+    pod = f"{cpu}/{podname}"
+    os.mkdir(pod)
+    try:
+        with open(f"{pod}/cpu.cfs_quota_us", "w") as f:
+            f.write("50000")
+        bundle.config["linux"]["resources"] = {"cpu": {"period": 100000, "quota": 20000}}
+        bundle.args("sleep", "600")
+        got = {}
+        for name, rt in both(runtime, runc):
+            cid = runtime.new_id()
+            bundle.config["linux"]["cgroupsPath"] = f"/{podname}/{cid}"
+            bundle.write()
+            p = rt("run", "-d", "-b", bundle.path, cid)
+            assert p.returncode == 0, (name, p.stderr)
+            try:
+                pid = rt.state(cid)["pid"]
+                res = []
+                for period, quota in ((10000, 4000), (100000, 40000)):
+                    p = rt("update", "--cpu-period", period, "--cpu-quota", quota, cid)
+                    res.append((p.returncode, _cg_file(pid, "cpu", "cpu.cfs_period_us"),
+                                _cg_file(pid, "cpu", "cpu.cfs_quota_us")))
+                got[name] = res
+            finally:
+                rt("delete", "-f", cid)
+        assert got["pyrunc"] == [(0, "10000", "4000"), (0, "100000", "40000")], got
+        assert got["runc"] == got["pyrunc"], got
+    finally:
+        for d in [os.path.join("/sys/fs/cgroup", h, podname) for h in os.listdir("/sys/fs/cgroup")]:
+            for _ in range(50):
+                try:
+                    os.rmdir(d)
+                    break
+                except (FileNotFoundError, NotADirectoryError):
+                    break
+                except OSError:
+                    time.sleep(0.1)
+        assert not any(os.path.exists(os.path.join("/sys/fs/cgroup", h, podname))
+                       for h in os.listdir("/sys/fs/cgroup"))
+
+
 def test_update_pids_limit_zero_is_one(runtime, bundle):
     """runc HEAD writes a pids limit of 0 as 1 (1.1.5 ignores it)."""
     if not os.path.isdir("/sys/fs/cgroup/pids"):
@@ -850,6 +1061,12 @@ def test_v1_device_rules_as_runc(runtime, bundle, runc, rules):
         try:
             pid = rt.state(cid)["pid"]
             lists[name] = sorted(_cg_file(pid, "devices", "devices.list").splitlines())
+            # an update rewrites the rules (runc: the minimal transition from
+            # what the kernel has, no EINVAL on `a` rules): the same list after
+            p = rt("update", "--pids-limit", "50", cid)
+            assert p.returncode == 0, (name, p.stderr)
+            after = sorted(_cg_file(pid, "devices", "devices.list").splitlines())
+            assert after == lists[name], (name, after)
         finally:
             rt("delete", "-f", cid)
     assert lists["pyrunc"] == lists["runc"]

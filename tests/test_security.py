@@ -267,7 +267,7 @@ def test_start_container_hook_from_the_image_cannot_run_the_host_interpreter(
     p = runtime("run", "-b", bundle.path, cid)
     assert not (outdir / "pwned").exists(), (outdir / "pwned").read_text()
     assert p.returncode != 0
-    assert f"error running startContainer hook #0: {hook['path']}" in p.stderr, p.stderr
+    assert "error running startContainer hook #0: " in p.stderr, p.stderr
 
 
 # -- uid/gid values that mean "no change" (CVE-2024-40635 class) -------------
@@ -465,7 +465,11 @@ def test_joining_a_shared_pid_namespace_never_shows_the_host(runtime, bundle, tm
                 # the shared namespace's procfs: its pid 1 is the watcher
                 assert f.read().split()[0] == "/procwatch"
             with open(os.path.join(tmp, "hookstate")) as f:
-                assert json.load(f)["pid"] == pid2
+                # the pid as the shared namespace sees it (a hook run in the
+                # container namespace: runtime-spec state.md, runc's getpid())
+                with open(f"/proc/{pid2}/status") as st:
+                    nspid = [ln.split()[-1] for ln in st if ln.startswith("NSpid:")][0]
+                assert json.load(f)["pid"] == int(nspid) != pid2
     finally:
         seen = _stop_watcher(runtime, cid, outdir, mark)
     assert len(seen) >= 6, seen
