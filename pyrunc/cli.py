@@ -707,12 +707,7 @@ def cmd_list(g, opts, pos):
         except OSError as e:
             raise ContainerError(f"open {g['root']}: {(e.strerror or str(e)).lower()}") \
                 from None
-    items = []
-    for cid in state.list_ids(g["root"]):
-        try:
-            items.append(state.load(g["root"], cid).oci())
-        except PyruncError:
-            continue
+    items = [st.oci() for st in state.list_listed(g["root"])]
     if opts.get("quiet"):
         sys.stdout.write("".join(i["id"] + "\n" for i in items))
         return 0

@@ -13,11 +13,20 @@ from .errors import (AlreadyExists, ConfigError, ContainerError, NotExist, Pyrun
 
 STATE_FILE = "state.json"
 FIFO = "exec.fifo"
+# What `list` reads instead of the whole state.json: the few fields it
+# shows and derives the status from, written after each save of the state
+# with the identity (inode, size, mtime) of the state.json it copies. A
+# record that does not match the state.json beside it (missing, a save
+# killed between the two renames, a state.json written by other means) is
+# ignored: `list` reads state.json then. ~5x less work per container.
+LIST_FILE = "list.json"
+_LIST_KEYS = ("ociVersion", "pid", "start_time", "creator", "creator_start", "status",
+              "bundle", "rootfs", "created", "owner", "freezer")
 # Everything a state dir may hold. `delete --force` of a dir without a
 # readable state.json removes it only when it holds nothing else: a --root
 # naming a host directory (runc 1.1.5 once emptied a host's /etc so) must
 # never have its subdirectories taken for broken state entries.
-ENTRY_FILES = (STATE_FILE, STATE_FILE + ".tmp", FIFO)
+ENTRY_FILES = (STATE_FILE, STATE_FILE + ".tmp", FIFO, LIST_FILE, LIST_FILE + ".tmp")
 
 
 def check_root(root):
@@ -71,9 +80,12 @@ def check_id(cid):
 
 def proc_start_time(pid):
     """Field 22 of /proc/<pid>/stat (None if gone or a zombie)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
+    try:  # (os.read: no file object; a stat line is far below 4 KiB)
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = os.read(fd, 4096)
+        finally:
+            os.close(fd)
     except OSError:
         return None
     rest = data[data.rindex(b")") + 2:].split()
@@ -167,13 +179,26 @@ class State:
         return out
 
     def save(self):
-        tmp = os.path.join(self.dir, STATE_FILE + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, jsonlite.dumps(self.d).encode())
-        finally:
-            os.close(fd)
-        os.rename(tmp, os.path.join(self.dir, STATE_FILE))
+        """state.json by write-to-temp and rename, then `list`'s record of it."""
+        fst = _write_renamed(self.dir, STATE_FILE, jsonlite.dumps(self.d))
+        d = self.d
+        rec = {k: d[k] for k in _LIST_KEYS if k in d}
+        rec["of"] = [fst.st_ino, fst.st_size, fst.st_mtime_ns]
+        _write_renamed(self.dir, LIST_FILE, jsonlite.dumps(rec))
+
+
+def _write_renamed(dirpath, name, text):
+    """Write <dirpath>/<name> whole by a temp file and rename; the file's
+    fstat (inode, size, mtime survive the rename)."""
+    tmp = os.path.join(dirpath, name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, text.encode())
+        fst = os.fstat(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, os.path.join(dirpath, name))
+    return fst
 
 
 def ensure_root(root):
@@ -372,6 +397,55 @@ def _misshapen(d):
     if not all(isinstance(r, dict) for r in d.get("added_mounts") or ()):
         return "added_mounts"
     return None
+
+
+def load_listed(root, cid):
+    """The State `list` shows for an entry: from its record (LIST_FILE) when
+    that is the one written with the state.json beside it, else load().
+    (root is check_root's clean absolute path, cid a valid id: plain
+    joins; os.open/os.read: no file object per container.)"""
+    d = f"{root}/{cid}"
+    try:
+        fd = os.open(f"{d}/{LIST_FILE}", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = os.read(fd, 65536)
+        finally:
+            os.close(fd)
+        rec = jsonlite.loads(data, LIST_FILE)
+        s = os.stat(f"{d}/{STATE_FILE}")
+        if (type(rec) is dict and rec.pop("of", None) == [s.st_ino, s.st_size, s.st_mtime_ns]
+                and "ociVersion" in rec and "bundle" in rec and _record_shaped(rec)):
+            return State(root, cid, rec)
+    except (OSError, PyruncError):
+        pass
+    return load(root, cid)
+
+
+def _record_shaped(rec):
+    """The fields status() reads have the types create writes."""
+    for k in ("pid", "start_time", "creator", "creator_start", "status", "freezer"):
+        if k in rec:
+            v = rec[k]
+            if not isinstance(v, _SHAPE[k]) or isinstance(v, bool):
+                return False
+    return True
+
+
+def list_listed(root):
+    """Every entry under root, sorted by id, as State, for `list`: entries
+    that cannot be read are left out."""
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    out = []
+    for cid in sorted(names):
+        if valid_id(cid):
+            try:
+                out.append(load_listed(root, cid))
+            except PyruncError:
+                continue
+    return out
 
 
 def list_ids(root):
