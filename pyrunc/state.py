@@ -15,10 +15,13 @@ STATE_FILE = "state.json"
 FIFO = "exec.fifo"
 # What `list` reads instead of the whole state.json: the few fields it
 # shows and derives the status from, written after each save of the state
-# with the identity (inode, size, mtime) of the state.json it copies. A
-# record that does not match the state.json beside it (missing, a save
-# killed between the two renames, a state.json written by other means) is
-# ignored: `list` reads state.json then. ~5x less work per container.
+# with the identity (inode, size, mtime) of the state.json it copies, and
+# a CRC32 of itself. It is written over the old one in place: replacing a
+# file by rename (or O_TRUNC) makes ext4 start its writeback, ~0.15 ms a
+# save. A record that is torn (a save killed half-way, a `list` reading
+# during a write: the CRC) or not the one of the state.json beside it (a
+# save killed between the two files, a state.json written by other means)
+# is ignored: `list` reads state.json then. ~5x less work per container.
 LIST_FILE = "list.json"
 _LIST_KEYS = ("ociVersion", "pid", "start_time", "creator", "creator_start", "status",
               "bundle", "rootfs", "created", "owner", "freezer")
@@ -26,7 +29,7 @@ _LIST_KEYS = ("ociVersion", "pid", "start_time", "creator", "creator_start", "st
 # readable state.json removes it only when it holds nothing else: a --root
 # naming a host directory (runc 1.1.5 once emptied a host's /etc so) must
 # never have its subdirectories taken for broken state entries.
-ENTRY_FILES = (STATE_FILE, STATE_FILE + ".tmp", FIFO, LIST_FILE, LIST_FILE + ".tmp")
+ENTRY_FILES = (STATE_FILE, STATE_FILE + ".tmp", FIFO, LIST_FILE)
 
 
 def check_root(root):
@@ -180,25 +183,31 @@ class State:
 
     def save(self):
         """state.json by write-to-temp and rename, then `list`'s record of it."""
-        fst = _write_renamed(self.dir, STATE_FILE, jsonlite.dumps(self.d))
-        d = self.d
-        rec = {k: d[k] for k in _LIST_KEYS if k in d}
-        rec["of"] = [fst.st_ino, fst.st_size, fst.st_mtime_ns]
-        _write_renamed(self.dir, LIST_FILE, jsonlite.dumps(rec))
+        tmp = os.path.join(self.dir, STATE_FILE + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, jsonlite.dumps(self.d).encode())
+            fst = os.fstat(fd)  # (inode, size and mtime survive the rename)
+        finally:
+            os.close(fd)
+        os.rename(tmp, os.path.join(self.dir, STATE_FILE))
+        _save_record(self.dir, self.d, fst)
 
 
-def _write_renamed(dirpath, name, text):
-    """Write <dirpath>/<name> whole by a temp file and rename; the file's
-    fstat (inode, size, mtime survive the rename)."""
-    tmp = os.path.join(dirpath, name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+def _save_record(dirpath, d, fst):
+    """LIST_FILE: the fields `list` needs, tied to the state.json of fstat."""
+    import zlib
+    rec = {k: d[k] for k in _LIST_KEYS if k in d}
+    rec["of"] = [fst.st_ino, fst.st_size, fst.st_mtime_ns]
+    body = jsonlite.dumps(rec).encode()
+    data = b"%08x" % zlib.crc32(body) + body
+    fd = os.open(os.path.join(dirpath, LIST_FILE), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC,
+                 0o600)
     try:
-        os.write(fd, text.encode())
-        fst = os.fstat(fd)
+        os.write(fd, data)
+        os.ftruncate(fd, len(data))  # (a longer old one's tail)
     finally:
         os.close(fd)
-    os.rename(tmp, os.path.join(dirpath, name))
-    return fst
 
 
 def ensure_root(root):
@@ -411,7 +420,9 @@ def load_listed(root, cid):
             data = os.read(fd, 65536)
         finally:
             os.close(fd)
-        rec = jsonlite.loads(data, LIST_FILE)
+        import zlib
+        body = data[8:]
+        rec = jsonlite.loads(body, LIST_FILE) if data[:8] == b"%08x" % zlib.crc32(body) else None
         s = os.stat(f"{d}/{STATE_FILE}")
         if (type(rec) is dict and rec.pop("of", None) == [s.st_ino, s.st_size, s.st_mtime_ns]
                 and "ociVersion" in rec and "bundle" in rec and _record_shaped(rec)):

@@ -174,13 +174,15 @@ def test_list_formats(runtime, bundle):
 
 def test_list_record_follows_state_json(runtime, bundle):
     """`list` reads each entry's list.json (state.LIST_FILE) only while it
-    is the record of the state.json beside it: rewritten in place, missing
-    or garbage, `list` shows what state.json says; `delete` removes it."""
+    is the record of the state.json beside it: state.json rewritten in
+    place, the record missing, garbage or torn (its CRC), `list` shows what
+    state.json says; `delete` removes it."""
     cid = runtime.new_id()
     runtime("create", "-b", bundle.path, cid, check=True)
     d = os.path.join(runtime.root, cid)
     rec = os.path.join(d, "list.json")
-    assert json.load(open(rec))["bundle"] == bundle.path
+    with open(rec, "rb") as f:  # (its CRC32, 8 hex digits, then JSON)
+        assert json.loads(f.read()[8:])["bundle"] == bundle.path
 
     def listed():
         items = json.loads(runtime("list", "--format", "json", check=True).stdout)
@@ -193,7 +195,8 @@ def test_list_record_follows_state_json(runtime, bundle):
         with open(path, "w") as f:  # same inode, another size and mtime
             json.dump(st, f)
         assert listed()["bundle"] == "/elsewhere"
-        for content in (None, b"{not json", b'{"of": 5}', b"[]"):
+        good = open(rec, "rb").read()
+        for content in (None, b"{not json", b"00000000{}", b"[]", good[:-3], good[:-1] + b"  "):
             if os.path.exists(rec):
                 os.unlink(rec)
             if content is not None:
