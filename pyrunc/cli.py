@@ -493,10 +493,10 @@ def cmd_resume(g, opts, pos):
 
 
 def _locked_op(g, name, pos):
-    from . import container, state
+    from . import control, state
     st, lock = state.load_locked(g["root"], need_id(name, pos))
     try:
-        getattr(container, name)(st)
+        getattr(control, name)(st)
     finally:
         lock.release()
 
@@ -655,14 +655,14 @@ def _bytes(text):
 
 
 def cmd_kill(g, opts, pos):
-    from . import container, state
+    from . import control, state
     cid = need_id("kill", pos)
     if len(pos) > 2:
         raise Usage('"kill" requires a maximum of 2 argument(s)')
-    sig = container.parse_signal(pos[1]) if len(pos) > 1 else 15
+    sig = control.parse_signal(pos[1]) if len(pos) > 1 else 15
     st, lock = state.load_locked(g["root"], cid)
     try:
-        container.kill(st, sig, bool(opts.get("all")))
+        control.kill(st, sig, bool(opts.get("all")))
     finally:
         lock.release()
 
@@ -707,12 +707,7 @@ def cmd_list(g, opts, pos):
         except OSError as e:
             raise ContainerError(f"open {g['root']}: {(e.strerror or str(e)).lower()}") \
                 from None
-    items = []
-    for cid in state.list_ids(g["root"]):
-        try:
-            items.append(state.load(g["root"], cid).oci())
-        except PyruncError:
-            continue
+    items = [st.oci() for st in state.list_listed(g["root"])]
     if opts.get("quiet"):
         sys.stdout.write("".join(i["id"] + "\n" for i in items))
         return 0

@@ -164,5 +164,5 @@ def wait_forwarding(pid, master=None, raw=False):
 
 
 def _signame(sig):
-    from .container import SIGNALS
+    from .control import SIGNALS
     return next(("SIG" + n for n, v in SIGNALS.items() if v == sig), str(sig))

@@ -13,11 +13,23 @@ from .errors import (AlreadyExists, ConfigError, ContainerError, NotExist, Pyrun
 
 STATE_FILE = "state.json"
 FIFO = "exec.fifo"
+# What `list` reads instead of the whole state.json: the few fields it
+# shows and derives the status from, written after each save of the state
+# with the identity (inode, size, mtime) of the state.json it copies, and
+# a CRC32 of itself. It is written over the old one in place: replacing a
+# file by rename (or O_TRUNC) makes ext4 start its writeback, ~0.15 ms a
+# save. A record that is torn (a save killed half-way, a `list` reading
+# during a write: the CRC) or not the one of the state.json beside it (a
+# save killed between the two files, a state.json written by other means)
+# is ignored: `list` reads state.json then. ~5x less work per container.
+LIST_FILE = "list.json"
+_LIST_KEYS = ("ociVersion", "pid", "start_time", "creator", "creator_start", "status",
+              "bundle", "rootfs", "created", "owner", "freezer")
 # Everything a state dir may hold. `delete --force` of a dir without a
 # readable state.json removes it only when it holds nothing else: a --root
 # naming a host directory (runc 1.1.5 once emptied a host's /etc so) must
 # never have its subdirectories taken for broken state entries.
-ENTRY_FILES = (STATE_FILE, STATE_FILE + ".tmp", FIFO)
+ENTRY_FILES = (STATE_FILE, STATE_FILE + ".tmp", FIFO, LIST_FILE)
 
 
 def check_root(root):
@@ -71,9 +83,12 @@ def check_id(cid):
 
 def proc_start_time(pid):
     """Field 22 of /proc/<pid>/stat (None if gone or a zombie)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
+    try:  # (os.read: no file object; a stat line is far below 4 KiB)
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = os.read(fd, 4096)
+        finally:
+            os.close(fd)
     except OSError:
         return None
     rest = data[data.rindex(b")") + 2:].split()
@@ -169,13 +184,32 @@ class State:
         return out
 
     def save(self):
+        """state.json by write-to-temp and rename, then `list`'s record of it."""
         tmp = os.path.join(self.dir, STATE_FILE + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             os.write(fd, jsonlite.dumps(self.d).encode())
+            fst = os.fstat(fd)  # (inode, size and mtime survive the rename)
         finally:
             os.close(fd)
         os.rename(tmp, os.path.join(self.dir, STATE_FILE))
+        _save_record(self.dir, self.d, fst)
+
+
+def _save_record(dirpath, d, fst):
+    """LIST_FILE: the fields `list` needs, tied to the state.json of fstat."""
+    import zlib
+    rec = {k: d[k] for k in _LIST_KEYS if k in d}
+    rec["of"] = [fst.st_ino, fst.st_size, fst.st_mtime_ns]
+    body = jsonlite.dumps(rec).encode()
+    data = b"%08x" % zlib.crc32(body) + body
+    fd = os.open(os.path.join(dirpath, LIST_FILE), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC,
+                 0o600)
+    try:
+        os.write(fd, data)
+        os.ftruncate(fd, len(data))  # (a longer old one's tail)
+    finally:
+        os.close(fd)
 
 
 def ensure_root(root):
@@ -374,6 +408,57 @@ def _misshapen(d):
     if not all(isinstance(r, dict) for r in d.get("added_mounts") or ()):
         return "added_mounts"
     return None
+
+
+def load_listed(root, cid):
+    """The State `list` shows for an entry: from its record (LIST_FILE) when
+    that is the one written with the state.json beside it, else load().
+    (root is check_root's clean absolute path, cid a valid id: plain
+    joins; os.open/os.read: no file object per container.)"""
+    d = f"{root}/{cid}"
+    try:
+        fd = os.open(f"{d}/{LIST_FILE}", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = os.read(fd, 65536)
+        finally:
+            os.close(fd)
+        import zlib
+        body = data[8:]
+        rec = jsonlite.loads(body, LIST_FILE) if data[:8] == b"%08x" % zlib.crc32(body) else None
+        s = os.stat(f"{d}/{STATE_FILE}")
+        if (type(rec) is dict and rec.pop("of", None) == [s.st_ino, s.st_size, s.st_mtime_ns]
+                and "ociVersion" in rec and "bundle" in rec and _record_shaped(rec)):
+            return State(root, cid, rec)
+    except (OSError, PyruncError):
+        pass
+    return load(root, cid)
+
+
+def _record_shaped(rec):
+    """The fields status() reads have the types create writes."""
+    for k in ("pid", "start_time", "creator", "creator_start", "status", "freezer"):
+        if k in rec:
+            v = rec[k]
+            if not isinstance(v, _SHAPE[k]) or isinstance(v, bool):
+                return False
+    return True
+
+
+def list_listed(root):
+    """Every entry under root, sorted by id, as State, for `list`: entries
+    that cannot be read are left out."""
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    out = []
+    for cid in sorted(names):
+        if valid_id(cid):
+            try:
+                out.append(load_listed(root, cid))
+            except PyruncError:
+                continue
+    return out
 
 
 def list_ids(root):

@@ -172,6 +172,43 @@ def test_list_formats(runtime, bundle):
         runtime("delete", "-f", cid, check=True)
 
 
+def test_list_record_follows_state_json(runtime, bundle):
+    """`list` reads each entry's list.json (state.LIST_FILE) only while it
+    is the record of the state.json beside it: state.json rewritten in
+    place, the record missing, garbage or torn (its CRC), `list` shows what
+    state.json says; `delete` removes it."""
+    cid = runtime.new_id()
+    runtime("create", "-b", bundle.path, cid, check=True)
+    d = os.path.join(runtime.root, cid)
+    rec = os.path.join(d, "list.json")
+    with open(rec, "rb") as f:  # (its CRC32, 8 hex digits, then JSON)
+        assert json.loads(f.read()[8:])["bundle"] == bundle.path
+
+    def listed():
+        items = json.loads(runtime("list", "--format", "json", check=True).stdout)
+        return next(i for i in items if i["id"] == cid)
+    assert listed()["status"] == "created" and listed()["bundle"] == bundle.path
+    path = os.path.join(d, "state.json")
+    st = json.load(open(path))
+    try:
+        st["bundle"] = "/elsewhere"
+        with open(path, "w") as f:  # same inode, another size and mtime
+            json.dump(st, f)
+        assert listed()["bundle"] == "/elsewhere"
+        good = open(rec, "rb").read()
+        for content in (None, b"{not json", b"00000000{}", b"[]", good[:-3], good[:-1] + b"  "):
+            if os.path.exists(rec):
+                os.unlink(rec)
+            if content is not None:
+                with open(rec, "wb") as f:
+                    f.write(content)
+            assert listed()["bundle"] == "/elsewhere"
+        assert runtime("state", cid, check=True).stdout.count("/elsewhere") == 1
+    finally:
+        runtime("delete", "-f", cid, check=True)
+    assert not os.path.exists(d)
+
+
 def test_commands_without_path_or_home(runtime, bundle):
     # podman runs kill/delete/state/pause with only XDG_RUNTIME_DIR set
     env = {"XDG_RUNTIME_DIR": ""}
