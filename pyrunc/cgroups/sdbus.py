@@ -60,11 +60,13 @@ class Bus:
         addrs = ([PRIVATE] if os.geteuid() == 0 else []) + [_system_bus_path()]
         for addr in addrs:
             try:
-                sock = blocking.prep_socket(addr, timeout=5.0)
-            except (OSError, TimeoutError, jeepney.AuthenticationError) as e:
+                sock, rest = _open(addr)
+            except (OSError, TimeoutError, ContainerError) as e:
                 errs.append(f"{addr}: {getattr(e, 'strerror', None) or e}")
                 continue
             conn = blocking.DBusConnectionBase(sock)
+            if rest:
+                conn.parser.add_data(rest)
             bus = cls(conn, addr == PRIVATE, jeepney)
             try:
                 if not bus.private:
@@ -168,6 +170,37 @@ class Bus:
                 break
             digits += ch
         return int(digits) if digits else -1
+
+
+def _open(addr, timeout=5.0):
+    """A connected, authenticated socket (and any bytes read past the
+    server's OK). sd-bus's way, not jeepney's: AUTH and BEGIN in one write,
+    then nothing more until OK. systemd's private socket (252 here) leaves
+    a message that arrives in the same read as BEGIN unprocessed until more
+    data comes, so a client sending BEGIN after OK and its first call right
+    after it may never get an answer (seen under load: both in the socket
+    before systemd reads)."""
+    import socket
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(addr)
+        uid = str(os.geteuid()).encode().hex().encode()
+        sock.sendall(b"\0AUTH EXTERNAL " + uid + b"\r\nBEGIN\r\n")
+        buf = b""
+        while b"\r\n" not in buf:
+            chunk = sock.recv(256)
+            if not chunk:
+                raise ContainerError("connection closed during authentication")
+            buf += chunk
+        line, _, rest = buf.partition(b"\r\n")
+        if not line.startswith(b"OK "):
+            raise ContainerError(f"authentication refused ({line.decode(errors='replace')})")
+        sock.settimeout(None)  # the calls have deadlines of their own
+    except BaseException:
+        sock.close()
+        raise
+    return sock, rest
 
 
 def _system_bus_path():
