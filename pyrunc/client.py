@@ -570,7 +570,11 @@ class Runtime:
         except FileNotFoundError:
             return []
         out: builtins.list[dict[str, Any]] = []
-        for line in text.splitlines():
+        # one record per "\n" (what the runtimes write), never every
+        # Unicode line break: a record is never cut inside a string
+        for line in text.split("\n"):
+            if not line:
+                continue
             try:
                 d = json.loads(line)
             except ValueError:
