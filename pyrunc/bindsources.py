@@ -48,35 +48,79 @@ def source_path(spec, m):
     return m.source if os.path.isabs(m.source) else os.path.join(spec.bundle, m.source)
 
 
-def _in_rootfs(spec, src):
-    """The source's path relative to the rootfs when it lies under it (a
-    source inside an earlier mount of the container), else None."""
-    import posixpath
-    root = spec.root_path.rstrip("/") + "/"
-    src = posixpath.normpath(src)
-    return src[len(root):] if src.startswith(root) else None
+def _ident(st):
+    return st.st_dev, st.st_ino
 
 
-def open_in_rootfs(spec, m, rootfd=None):
-    """An O_PATH fd of a bind source that lies under the rootfs, resolved
-    inside it (openat2 RESOLVE_IN_ROOT): a symlink of the image on the way
-    stays in the container's tree instead of reaching the host's, where
-    runc would follow it. None for a source elsewhere."""
-    rel = _in_rootfs(spec, source_path(spec, m))
-    if rel is None or not _is_bind(m):
+def _into_rootfs(spec, src):
+    """(an O_PATH fd of the rootfs, the rest of src) when src leads into
+    the rootfs directory, else None.
+
+    By identity, not by name: the host's part of the path is walked one
+    component at a time, its symlinks followed (they are the host's), and
+    the walk stops at the first directory that *is* the rootfs, reached by
+    whatever name (a symlink to the rootfs or to the bundle, a bundle
+    given through a symlink): what follows is the container's. A walk
+    that fails (a component missing or unreachable, a magic link whose
+    text is no path) leaves the source to the caller's usual open."""
+    import stat
+    try:
+        root_id = _ident(os.stat(spec.root_path))
+        cur = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
         return None
+    parts = [p for p in src.split("/") if p not in ("", ".")][::-1]  # (a stack)
+    links = 0
+    try:
+        while True:
+            if _ident(os.fstat(cur)) == root_id:
+                found, cur = cur, -1
+                return found, "/".join(reversed(parts))
+            if not parts:
+                return None
+            name = parts.pop()
+            nxt = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=cur)
+            if not stat.S_ISLNK(os.fstat(nxt).st_mode):
+                os.close(cur)
+                cur = nxt
+                continue
+            os.close(nxt)
+            links += 1
+            if links > 40:
+                return None
+            target = os.readlink(name, dir_fd=cur)
+            parts.extend(p for p in target.split("/")[::-1] if p not in ("", "."))
+            if target.startswith("/"):
+                os.close(cur)
+                cur = -1
+                cur = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    finally:
+        if cur >= 0:
+            os.close(cur)
+
+
+def open_in_rootfs(spec, m):
+    """An O_PATH fd of a bind source that leads into the rootfs (by any
+    name: _into_rootfs), resolved inside it from there (openat2
+    RESOLVE_IN_ROOT): a symlink of the image or of the running container
+    on the way stays in the container's tree instead of reaching the
+    host's, where runc would follow it. None for a source elsewhere."""
+    if not _is_bind(m):
+        return None
+    got = _into_rootfs(spec, source_path(spec, m))
+    if got is None:
+        return None
+    rootfd, rel = got
     from . import paths
-    own = rootfd is None
-    if own:
-        rootfd = os.open(spec.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         return paths.open_in_root(rootfd, rel)
     except OSError as e:
         raise ConfigError(f"{m.where}.source", f"{source_path(spec, m)}: {e.strerror} "
                           "(resolved inside the rootfs)") from None
     finally:
-        if own:
-            os.close(rootfd)
+        os.close(rootfd)
 
 
 class Link:

@@ -326,7 +326,7 @@ class Runtime:
         return self._create("create", id, bundle, (), locals(), timeout)
 
     def start(self, id: str, *, timeout: Timeout = ...) -> None:
-        self._call(["start", id], timeout)
+        self._call(["start", "--", id], timeout)
 
     def run(self, id: str, bundle: str, *, detach: bool = False, keep: bool = False,
             pid_file: str | None = None, console_socket: str | ConsoleSocket | None = None,
@@ -372,7 +372,7 @@ class Runtime:
                 args += ["--pid-file", os.path.abspath(pid_file)]
             if extra_files:
                 args += ["--preserve-fds", str(len(extra_files))]
-            args.append(id)
+            args += ["--", id]  # (an id starting with "-" is no flag)
             if proc_path is None:
                 args += list(process)
             status = self._call(args, timeout, stdio=(stdin, stdout, stderr),
@@ -381,24 +381,24 @@ class Runtime:
 
     def delete(self, id: str, *, force: bool = False,
                timeout: Timeout = ...) -> None:
-        self._call(["delete"] + (["--force"] if force else []) + [id], timeout)
+        self._call(["delete"] + (["--force"] if force else []) + ["--", id], timeout)
 
     def kill(self, id: str, sig: int | str = _signal.SIGTERM, *, all: bool = False,
              timeout: Timeout = ...) -> None:
         s = str(int(sig)) if not isinstance(sig, str) else sig
-        self._call(["kill"] + (["--all"] if all else []) + [id, s], timeout)
+        self._call(["kill"] + (["--all"] if all else []) + ["--", id, s], timeout)
 
     def pause(self, id: str, *, timeout: Timeout = ...) -> None:
-        self._call(["pause", id], timeout)
+        self._call(["pause", "--", id], timeout)
 
     def resume(self, id: str, *, timeout: Timeout = ...) -> None:
-        self._call(["resume", id], timeout)
+        self._call(["resume", "--", id], timeout)
 
     def update(self, id: str, resources: Mapping[str, Any], *,
                timeout: Timeout = ...) -> None:
         """Change a running container's limits: `resources` is an OCI
         linux.resources object; only what it names changes."""
-        self._call(["update", "--resources", "-", id], timeout,
+        self._call(["update", "--resources", "-", "--", id], timeout,
                    input=json.dumps(dict(resources)).encode())
 
     def mounts_add(self, id: str, mounts: Sequence[Mapping[str, Any]], *,
@@ -409,16 +409,16 @@ class Runtime:
             path = os.path.join(tmp, "mounts.json")
             with open(path, "w") as f:
                 json.dump([dict(m) for m in mounts], f)
-            self._call(["mounts", "add", id, path], timeout)
+            self._call(["mounts", "add", "--", id, path], timeout)
 
     def mounts_remove(self, id: str, destinations: Sequence[str], *,
                       timeout: Timeout = ...) -> None:
         """Unmount what mounts_add() mounted, by destination."""
-        self._call(["mounts", "remove", id] + list(destinations), timeout)
+        self._call(["mounts", "remove", "--", id] + list(destinations), timeout)
 
     # -- queries --
     def state(self, id: str, *, timeout: Timeout = ...) -> State:
-        return State.from_json(json.loads(self._output(["state", id], timeout)))
+        return State.from_json(json.loads(self._output(["state", "--", id], timeout)))
 
     def list(self, *, timeout: Timeout = ...) -> builtins.list[State]:
         out = json.loads(self._output(["list", "--format", "json"], timeout) or "null")
@@ -426,10 +426,10 @@ class Runtime:
 
     def ps(self, id: str, *, timeout: Timeout = ...) -> builtins.list[int]:
         """The pids (host's view) of the container's processes."""
-        return list(json.loads(self._output(["ps", "--format", "json", id], timeout)) or ())
+        return list(json.loads(self._output(["ps", "--format", "json", "--", id], timeout)) or ())
 
     def stats(self, id: str, *, timeout: Timeout = ...) -> Stats:
-        ev = json.loads(self._output(["events", "--stats", id], timeout))
+        ev = json.loads(self._output(["events", "--stats", "--", id], timeout))
         return Stats.from_json(ev.get("data") or {})
 
     def features(self, *, timeout: Timeout = ...) -> dict[str, Any]:
@@ -445,7 +445,7 @@ class Runtime:
         "oom" when the kernel OOM-kills in it) until it stops. `timeout`
         bounds the wait for each event. Closing the iterator (or leaving a
         `with contextlib.closing(...)`) stops the runtime's process."""
-        argv = self._argv(None, ["events", "--interval", f"{int(interval * 1000)}ms", id])
+        argv = self._argv(None, ["events", "--interval", f"{int(interval * 1000)}ms", "--", id])
         with tempfile.TemporaryDirectory(prefix="pyrunc-events-") as tmp:
             log = os.path.join(tmp, "log.json")
             argv[1:1] = ["--log", log, "--log-format", "json"]
@@ -478,7 +478,7 @@ class Runtime:
                 args.append("--no-new-keyring")
             if o["extra_files"]:
                 args += ["--preserve-fds", str(len(o["extra_files"]))]
-            status = self._call(args + [id], timeout, stdio=(o["stdin"], o["stdout"],
+            status = self._call(args + ["--", id], timeout, stdio=(o["stdin"], o["stdout"],
                                                              o["stderr"]),
                                 extra_files=o["extra_files"], waits=waits)
             return status if waits else _read_pid(pid_file)
@@ -570,7 +570,11 @@ class Runtime:
         except FileNotFoundError:
             return []
         out: builtins.list[dict[str, Any]] = []
-        for line in text.splitlines():
+        # one record per "\n" (what the runtimes write), never every
+        # Unicode line break: a record is never cut inside a string
+        for line in text.split("\n"):
+            if not line:
+                continue
             try:
                 d = json.loads(line)
             except ValueError:

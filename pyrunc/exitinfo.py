@@ -107,17 +107,23 @@ def _zombie_status(pid, start_time):
 def _kmsg_names(pid, start_time, cgroup_dirs):
     """Whether the kernel log holds an OOM kill of `pid` in one of the
     container's cgroups (task_memcg is the cgroup's path in its
-    hierarchy, which ends as the recorded directory does), logged after
-    the init started (an older process with that pid in a cgroup of that
-    name is not it; the log's clock stops during a suspend, the start
-    time's does not: that can only hide a kill, never invent one)."""
+    hierarchy: the recorded directory is that path under a mount point),
+    logged after the init started (an older process with that pid in a
+    cgroup of that name is not it; the log's clock stops during a
+    suspend, the start time's does not: that can only hide a kill, never
+    invent one).
+
+    The container must not be able to forge it: only the kernel's own
+    records count (facility 0: a line written to /dev/kmsg gets the user
+    facility), and the pid is the one the kernel prints last
+    (",pid=%d,uid=%d" ends the report; the task's name, just before, is
+    the container's to choose and may hold ",pid=<the init's>,")."""
     import errno
     started_us = start_time * 1_000_000 // os.sysconf("SC_CLK_TCK")
     try:
         fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return False
-    want = f",pid={pid},".encode()
     try:
         while True:
             try:
@@ -126,19 +132,34 @@ def _kmsg_names(pid, start_time, cgroup_dirs):
                 if e.errno == errno.EPIPE:  # overwritten while read: go on
                     continue
                 return False  # EAGAIN: the end
-            if b"oom-kill:" not in rec or want not in rec:
-                continue
-            try:
-                if int(rec.split(b";", 1)[0].split(b",")[2]) < started_us:
-                    continue
-            except (ValueError, IndexError):
-                continue
-            i = rec.find(b"task_memcg=")
-            memcg = rec[i + 11:].split(b",", 1)[0].decode(errors="replace") if i >= 0 else ""
-            if memcg and any(d.endswith(memcg) for d in cgroup_dirs):
+            if b"oom-kill:" in rec and _names(rec, pid, started_us, cgroup_dirs):
                 return True
     finally:
         os.close(fd)
+
+
+def _names(rec, pid, started_us, cgroup_dirs):
+    """One /dev/kmsg record ("prio,seq,usec,flags;text\n..."): the
+    kernel's OOM report of `pid` in one of cgroup_dirs, after started_us."""
+    head, _, text = rec.partition(b";")
+    try:
+        prio, _, usec = head.split(b",")[:3]
+        if int(prio) >> 3 != 0 or int(usec) < started_us:
+            return False
+    except ValueError:
+        return False
+    text = text.split(b"\n", 1)[0].decode(errors="replace")
+    if not text.startswith("oom-kill:"):
+        return False
+    rest, _, tail = text.rpartition(",pid=")
+    if not rest or tail.split(",uid=", 1)[0] != str(pid):
+        return False
+    i = rest.find(",task_memcg=")
+    memcg = rest[i + 12:].split(",task=", 1)[0] if i >= 0 else ""
+    # the recorded directory is that path under a mount point of the
+    # hierarchy: a suffix alone would take /other/<name> for <name>
+    return bool(memcg) and any(d.endswith(memcg) and os.path.ismount(d[:-len(memcg)] or "/")
+                               for d in cgroup_dirs)
 
 
 def _learn(st):

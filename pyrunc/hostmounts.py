@@ -21,7 +21,15 @@ leaves its mounts behind at delete; pyrunc changes no host propagation
 and removes them. As runc, maskedPaths/readonlyPaths are refused (there is
 no private namespace to hide anything in), and `exec` enters the
 container's root (runc HEAD's exec would run in the host's root: nothing
-of the host may be reachable from the container)."""
+of the host may be reachable from the container).
+
+CAP_SYS_CHROOT is refused (runc HEAD grants it and plain-chroots): the
+container's root is then only a chroot in the host's mount namespace, and
+a process holding CAP_SYS_CHROOT leaves a chroot at will (chroot into a
+subdirectory, walk ".." up from the cwd it kept, chroot there): the
+host's "/" would be one syscall away. A chrooted process cannot make a
+user namespace of its own to gain it (the kernel refuses), so it is
+enough that no set of the config's, or of an exec's, holds it."""
 import os
 
 from .errors import ConfigError, NotSupported
@@ -46,6 +54,22 @@ def check(spec):
         if "tmpcopyup" in m.options:
             # it fills the tmpfs at a staging mount outside the rootfs
             raise NotSupported(f"{m.where}.options", "tmpcopyup needs a mount namespace")
+    check_caps(spec.process.capabilities)
+
+
+def check_caps(caps, where="process.capabilities"):
+    """No CAP_SYS_CHROOT in any set (see above); an absent
+    process.capabilities keeps every capability, that one too."""
+    if caps is None:
+        raise ConfigError(where, "absent keeps every capability: CAP_SYS_CHROOT escapes the "
+                          "chroot that is a container's root without a mount namespace")
+    from . import capabilities
+    sets = capabilities.Sets(caps, where)
+    bit = 1 << capabilities.BY_NAME["CAP_SYS_CHROOT"]
+    for k in ("bounding", "effective", "permitted", "inheritable", "ambient"):
+        if getattr(sets, k) & bit:
+            raise ConfigError(f"{where}.{k}", "CAP_SYS_CHROOT escapes the chroot that is a "
+                              "container's root without a mount namespace: refused")
 
 
 def plan(spec):

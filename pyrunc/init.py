@@ -63,8 +63,8 @@ def preload(proc, spec=None, debug=False, sockets=False, sources=False):
     if sources:  # bind sources come from the runtime as fds
         from . import bindsources  # noqa: F401
         import _socket, struct  # noqa: F401,E401
-    elif any(mounts.source_in_rootfs(spec, m) for m in spec.mounts):
-        from . import bindsources  # noqa: F401,F811  (resolved in the rootfs)
+    elif any(mounts._is_bind(m) for m in spec.mounts):
+        from . import bindsources  # noqa: F401,F811  (a source leading into the rootfs)
 
 
 def child_main(ctx):

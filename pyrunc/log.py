@@ -31,6 +31,28 @@ def configure(path, fmt, debug):
     _debug = debug
 
 
+# Line breaks other than "\n" that JSON leaves raw: a reader splitting on
+# every Unicode line break (Python's str.splitlines) would cut a record
+# inside a string of the container's or the config's. Go's encoding/json
+# (logrus) escapes the first two; NEL too here.
+_BREAKS = {0x2028: "\\u2028", 0x2029: "\\u2029", 0x85: "\\u0085"}
+
+
+def _quote(s):
+    """A string as logrus writes a quoted value: one line, whatever it holds."""
+    return jsonlite.dumps(s).translate(_BREAKS)
+
+
+def _value(v):
+    """A field's value as logrus's text formatter writes it: bare when
+    it needs no quoting, else quoted (a value of the container's with a
+    space, a quote or a line break forges no field or line)."""
+    s = str(v)
+    if s and all(c.isascii() and (c.isalnum() or c in "-._/@^+") for c in s):
+        return s
+    return _quote(s)
+
+
 def _now():
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -42,13 +64,13 @@ def _emit(level, msg, fields=None):
             rec = {"level": level, "msg": msg, "time": t}
             if fields:  # an error's class/path/errno (errors.py), after runc's three
                 rec.update(fields)
-            line = jsonlite.dumps(rec)
+            line = jsonlite.dumps(rec).translate(_BREAKS)
         else:
-            line = f'time="{t}" level={level} msg={jsonlite.dumps(msg)}'
+            line = f'time="{t}" level={level} msg={_quote(msg)}'
         try:
             fd = os.open(_log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
             try:
-                os.write(fd, (line + "\n").encode())
+                os.write(fd, (line + "\n").encode(errors="backslashreplace"))
             finally:
                 os.close(fd)
         except OSError:
@@ -112,12 +134,12 @@ def _debug_line(msg, fields=None):
         d = {"level": "debug", "msg": msg, "time": t}
         if fields:
             d.update(fields)
-        line = jsonlite.dumps(d)
+        line = jsonlite.dumps(d).translate(_BREAKS)
     else:
-        line = f'time="{t}" level=debug msg={jsonlite.dumps(msg)}'
+        line = f'time="{t}" level=debug msg={_quote(msg)}'
         if fields:
-            line += "".join(f" {k}={v}" for k, v in fields.items())
-    data = (line + "\n").encode()
+            line += "".join(f" {_value(k)}={_value(v)}" for k, v in fields.items())
+    data = (line + "\n").encode(errors="backslashreplace")
     try:
         if _log_path:
             fd = os.open(_log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)

@@ -130,13 +130,6 @@ def _is_bind(m):
     return m.type == "bind" or "bind" in m.options or "rbind" in m.options
 
 
-def source_in_rootfs(spec, m):
-    """A bind whose source lies under the rootfs (inside an earlier mount
-    of the container, say): bindsources.open_in_rootfs resolves it there."""
-    return _is_bind(m) and os.path.normpath(os.path.join(spec.bundle, m.source)).startswith(
-        spec.root_path.rstrip("/") + "/")
-
-
 def check_proc_dest(spec, m, dest, tree=None):
     """runc's checkProcMount, on a cleaned container path (the
     destination as written, and again where it resolves in the rootfs):
@@ -270,9 +263,9 @@ def _mount_each(spec, rootfd, cgroup_paths, new_cgroupns, idmapped, resolved, so
                         tree = got[0]
                     else:
                         srcfd = got[0]
-            if tree is None and srcfd is None and source_in_rootfs(spec, m):
+            if tree is None and srcfd is None and _is_bind(m):
                 from . import bindsources  # a source inside the container: resolved in it
-                srcfd = bindsources.open_in_rootfs(spec, m, rootfd)
+                srcfd = bindsources.open_in_rootfs(spec, m)
             if tree is not None:
                 _attach(spec, rootfd, m, tree, resolved)
                 continue

@@ -1,0 +1,132 @@
+"""Attacks on a container without a mount namespace (its root is a chroot
+in the host's mount namespace; pyrunc/hostmounts.py).
+
+The classic chroot escape (tests/attack/chrootout.c): with CAP_SYS_CHROOT,
+chroot into a subdirectory keeping the cwd outside it, walk ".." up to the
+namespace's root -- the host's "/" -- and chroot there. runc (1.1.5 here;
+HEAD's prepareRootfs also plain-chroots without NEWNS and grants the
+capability) lets the container read the host's files; pyrunc refuses the
+capability in such a container, at create and at exec."""
+import json
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import needs_root
+from test_nomntns import _mounts_under, _no_mntns
+from test_parity_lifecycle import runc  # noqa: F401  (fixture)
+
+pytestmark = needs_root
+
+SETS = ("bounding", "effective", "permitted")
+
+
+def _attacker(bundle, tmp_path):
+    """The escape program in the rootfs, and a secret on the host outside
+    it; returns the secret's path and text."""
+    exe = os.path.join(bundle.rootfs, "chrootout")
+    src = os.path.join(os.path.dirname(__file__), "attack", "chrootout.c")
+    subprocess.run(["gcc", "-static", "-O2", "-o", exe, src], check=True)
+    secret = tmp_path / "host-secret"
+    text = f"host-secret-{uuid.uuid4().hex}"
+    secret.write_text(text)
+    return str(secret), text
+
+
+def _with_chroot_cap(bundle, sets=SETS):
+    caps = bundle.config["process"]["capabilities"]
+    for k in sets:
+        caps[k] = sorted(set(caps.get(k) or []) | {"CAP_SYS_CHROOT"})
+
+
+def test_chroot_escape_with_cap_sys_chroot_is_refused_at_create(runtime, runc, bundle,  # noqa: F811
+                                                                 tmp_path):
+    _no_mntns(bundle)
+    secret, text = _attacker(bundle, tmp_path)
+    _with_chroot_cap(bundle)
+    bundle.args("/chrootout", secret).write()
+    # runc: the container reads the host's file (the escape works)
+    cid = runtime.new_id()
+    p = runc("run", "-b", bundle.path, cid)
+    for m in sorted(_mounts_under(bundle.rootfs), reverse=True):
+        subprocess.run(["umount", "-l", m], check=True)  # (runc's, made by this test)
+    assert p.returncode == 0 and p.stdout == text, (p.returncode, p.stdout, p.stderr)
+    # pyrunc: refused before anything is made
+    cid = runtime.new_id()
+    p = runtime("run", "-b", bundle.path, cid)
+    assert p.returncode == 1 and text not in p.stdout, p.stdout
+    assert ("process.capabilities.bounding: CAP_SYS_CHROOT escapes the chroot that is a "
+            "container's root without a mount namespace" in p.stderr), p.stderr
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+    assert _mounts_under(bundle.rootfs) == []
+
+
+@pytest.mark.parametrize("field", ["effective", "inheritable", "ambient"])
+def test_cap_sys_chroot_in_any_set_is_refused(runtime, bundle, field):
+    _no_mntns(bundle)
+    caps = bundle.config["process"]["capabilities"]
+    # (the bounding set without it: a root process would regain it from
+    # any other set that holds it, at exec, through inheritable)
+    caps[field] = ["CAP_SYS_CHROOT"]
+    if field == "ambient":
+        caps["inheritable"] = caps["permitted"] = ["CAP_SYS_CHROOT"]
+    bundle.write()
+    cid = runtime.new_id()
+    p = runtime("run", "-b", bundle.path, cid)
+    assert p.returncode == 1
+    named = "permitted" if field == "ambient" else field  # (the first set holding it)
+    assert f"process.capabilities.{named}: CAP_SYS_CHROOT escapes the chroot" in p.stderr, p.stderr
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+    assert _mounts_under(bundle.rootfs) == []
+
+
+def test_absent_capabilities_keep_cap_sys_chroot_and_are_refused(runtime, bundle):
+    _no_mntns(bundle)
+    del bundle.config["process"]["capabilities"]
+    bundle.write()
+    cid = runtime.new_id()
+    p = runtime("run", "-b", bundle.path, cid)
+    assert p.returncode == 1
+    assert "process.capabilities: absent keeps every capability" in p.stderr, p.stderr
+    assert _mounts_under(bundle.rootfs) == []
+
+
+def test_without_cap_sys_chroot_the_chroot_holds(runtime, bundle, tmp_path):
+    """The container's root user, without the capability: chroot is
+    refused, the host's file unreachable."""
+    _no_mntns(bundle)
+    secret, text = _attacker(bundle, tmp_path)
+    bundle.args("/chrootout", secret).write()
+    cid = runtime.new_id()
+    p = runtime("run", "-b", bundle.path, cid)
+    assert p.returncode == 3, (p.stdout, p.stderr)
+    assert p.stdout == "chroot: Operation not permitted\n"
+    assert _mounts_under(bundle.rootfs) == []
+
+
+@pytest.mark.parametrize("how", ["--cap", "--process"])
+def test_exec_with_cap_sys_chroot_is_refused(runtime, bundle, tmp_path, how):
+    _no_mntns(bundle)
+    secret, text = _attacker(bundle, tmp_path)
+    bundle.args("/bin/sleep", "60").write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    try:
+        if how == "--cap":
+            p = runtime("exec", "--cap", "CAP_SYS_CHROOT", cid, "/chrootout", secret)
+        else:
+            proc = dict(bundle.config["process"], args=["/chrootout", secret])
+            proc["capabilities"] = dict(proc["capabilities"], bounding=["CAP_SYS_CHROOT"])
+            path = tmp_path / "process.json"
+            path.write_text(json.dumps(proc))
+            p = runtime("exec", "--process", path, cid)
+        assert p.returncode != 0 and text not in p.stdout, (p.stdout, p.stderr)
+        assert "process.capabilities.bounding: CAP_SYS_CHROOT escapes" in p.stderr, p.stderr
+        # the container itself goes on, and a plain exec still works
+        p = runtime("exec", cid, "/bin/sh", "-c", "cat /marker")
+        assert p.returncode == 0 and p.stdout == "in-rootfs\n", p.stderr
+    finally:
+        runtime("delete", "-f", cid, check=True)
+    assert _mounts_under(bundle.rootfs) == []
