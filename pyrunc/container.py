@@ -601,6 +601,7 @@ def start(st):
 
 
 def _kill_after_poststart(st):
+    from .control import kill
     try:
         kill(st, 9)  # (cgroup-wide when the init shares a pid namespace)
     except PyruncError as e:
