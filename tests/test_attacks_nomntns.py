@@ -130,3 +130,25 @@ def test_exec_with_cap_sys_chroot_is_refused(runtime, bundle, tmp_path, how):
     finally:
         runtime("delete", "-f", cid, check=True)
     assert _mounts_under(bundle.rootfs) == []
+
+
+@pytest.mark.parametrize("ptrace", [True, False], ids=["cap_sys_ptrace", "no_ptrace"])
+def test_exec_shows_no_host_root_to_a_watching_pid_1(runtime, bundle, tmp_path, ptrace):
+    """No mount namespace: an exec'd process enters the init's root with
+    chroot, after it joined the pid namespace. The container's pid 1
+    (tests/attack/procwatch.c) watches every new process: none may show
+    the host's "/" through /proc/N/root at any instant, nor (without
+    CAP_SYS_PTRACE) be attached while it is still the runtime's."""
+    from test_security import _assert_no_host_reach, _stop_watcher, _watched_container
+    _no_mntns(bundle)
+    cid, outdir, mark = _watched_container(
+        runtime, bundle, tmp_path, caps=("CAP_SYS_PTRACE",) if ptrace else ())
+    try:
+        for _ in range(25):
+            p = runtime("exec", cid, "/bin/sh", "-c", "sleep 0.01")
+            assert p.returncode == 0, p.stderr
+    finally:
+        seen = _stop_watcher(runtime, cid, outdir, mark)
+    assert len(seen) >= 20, seen  # (the watcher saw most: a short one may pass unseen)
+    _assert_no_host_reach(seen, attach_allowed=ptrace)
+    assert _mounts_under(bundle.rootfs) == []
