@@ -174,9 +174,9 @@ def run(root, cid, o):
         process.check_rlimits(proc)
         if proc.capabilities is not None:
             capabilities.check_grantable(capabilities.Sets(proc.capabilities))
-        if st.d.get("host_mounts"):  # its root is a chroot: see hostmounts.check_caps
+        if st.d.get("host_mounts"):  # its root is a chroot: see hostmounts.drop_chroot
             from . import hostmounts
-            hostmounts.check_caps(proc.capabilities)
+            hostmounts.drop_chroot(proc)
         if proc.terminal and not o.console_socket and o.detach:
             raise InvalidArgument("cannot allocate tty if runc will detach without setting "
                                   "console socket")

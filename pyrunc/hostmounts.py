@@ -23,13 +23,14 @@ no private namespace to hide anything in), and `exec` enters the
 container's root (runc HEAD's exec would run in the host's root: nothing
 of the host may be reachable from the container).
 
-CAP_SYS_CHROOT is refused (runc HEAD grants it and plain-chroots): the
+CAP_SYS_CHROOT is dropped, with a warning (runc HEAD grants it and plain-chroots): the
 container's root is then only a chroot in the host's mount namespace, and
 a process holding CAP_SYS_CHROOT leaves a chroot at will (chroot into a
 subdirectory, walk ".." up from the cwd it kept, chroot there): the
 host's "/" would be one syscall away. A chrooted process cannot make a
 user namespace of its own to gain it (the kernel refuses), so it is
-enough that no set of the config's, or of an exec's, holds it."""
+enough that no set of the config's, or of an exec's, holds it (dropped
+rather than refused, so that a config asking for it still runs)."""
 import os
 
 from .errors import ConfigError, NotSupported
@@ -54,22 +55,38 @@ def check(spec):
         if "tmpcopyup" in m.options:
             # it fills the tmpfs at a staging mount outside the rootfs
             raise NotSupported(f"{m.where}.options", "tmpcopyup needs a mount namespace")
-    check_caps(spec.process.capabilities)
+    drop_chroot(spec.process)
 
 
-def check_caps(caps, where="process.capabilities"):
-    """No CAP_SYS_CHROOT in any set (see above); an absent
-    process.capabilities keeps every capability, that one too."""
+def drop_chroot(proc, where="process.capabilities"):
+    """CAP_SYS_CHROOT out of every set of `proc` (see above), with a
+    warning naming the field; an absent process.capabilities (the process
+    keeps the runtime's capabilities) becomes the runtime's sets without
+    it. Dropped rather than refused: a config asking for it (runtime-tools'
+    defaults hold it) still runs, and the chroot still holds."""
+    from . import capabilities, log
+    from . import syscalls as sc
+    from .config import Capabilities
+    caps = proc.capabilities
     if caps is None:
-        raise ConfigError(where, "absent keeps every capability: CAP_SYS_CHROOT escapes the "
-                          "chroot that is a container's root without a mount namespace")
-    from . import capabilities
-    sets = capabilities.Sets(caps, where)
-    bit = 1 << capabilities.BY_NAME["CAP_SYS_CHROOT"]
+        _, held, inh = sc.capget()
+        names = [n for b, n in enumerate(capabilities.NAMES)
+                 if b <= capabilities.last_cap() and n != "CAP_SYS_CHROOT"]
+        pick = lambda mask: [n for n in names if mask & (1 << capabilities.BY_NAME[n])]  # noqa: E731
+        proc.capabilities = Capabilities({"bounding": pick(held), "effective": pick(held),
+                                          "permitted": pick(held), "inheritable": pick(inh)})
+        log.warn(f"{where}: absent, the runtime's capabilities without CAP_SYS_CHROOT: without "
+                 "a mount namespace the container's root is a chroot, which it leaves")
+        return
+    dropped = []
     for k in ("bounding", "effective", "permitted", "inheritable", "ambient"):
-        if getattr(sets, k) & bit:
-            raise ConfigError(f"{where}.{k}", "CAP_SYS_CHROOT escapes the chroot that is a "
-                              "container's root without a mount namespace: refused")
+        names = getattr(caps, k)
+        if "CAP_SYS_CHROOT" in names:
+            setattr(caps, k, [n for n in names if n != "CAP_SYS_CHROOT"])
+            dropped.append(k)
+    if dropped:
+        log.warn(f"{where}: CAP_SYS_CHROOT dropped from {', '.join(dropped)}: without a mount "
+                 "namespace the container's root is a chroot, which it leaves")
 
 
 def plan(spec):
