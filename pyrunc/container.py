@@ -8,7 +8,7 @@ import time
 # with them the cffi shim; config.py), so create's modules are imported
 # where used.
 from . import log, state
-from .control import parse_signal, signal_init  # noqa: F401 (parse_signal: the API of old)
+from .control import kill, parse_signal, signal_init  # noqa: F401 (parse_signal: the API of old)
 from .errors import (ConfigError, ContainerError, InitError, InvalidArgument, NotExist,
                      PyruncError, WrongState)
 
