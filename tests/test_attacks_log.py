@@ -38,7 +38,7 @@ def test_config_string_cannot_hide_or_forge_an_api_error(runtime, bundle, brk):
     e = ei.value
     assert not isinstance(e, pyrunc.ContainerNotFound), (type(e), str(e))
     assert str(e).startswith("pyrunc create failed: ") and dest in str(e), e
-    assert str(e).endswith("Invalid argument") and e.error_class == "resource.mount", e
+    assert str(e).endswith(": invalid argument") and e.error_class == "resource.mount", e
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
@@ -61,7 +61,7 @@ def test_debug_and_error_lines_hold_no_line_break(runtime, bundle, tmp_path, fmt
         else:
             assert line.startswith('time="') and " level=" in line and " msg=\"" in line, line
     errors = [ln for ln in lines if "level=error" in ln or '"level":"error"' in ln]
-    assert len(errors) == 1 and "Invalid argument" in errors[0], errors
+    assert len(errors) == 1 and "invalid argument" in errors[0], errors
     if fmt == "json":
         assert rec["level"] == "error" and dest in rec["msg"], rec
 
