@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+RUNC = shutil.which("runc") or "/usr/sbin/runc"  # the reference, side by side
 
 
 def pyrunc_bin():
@@ -117,6 +118,27 @@ def runtime(tmp_path):
     rt = Runtime(root)
     yield rt
     _cleanup(rt, str(tmp_path))
+
+
+@pytest.fixture
+def runc(tmp_path):
+    """runc as a Runtime (the same calls as `runtime`), with a private
+    --root; what its tests leave (containers, cgroups) is removed, and a
+    leftover state entry fails the test. Skips where runc is missing."""
+    if not os.path.exists(RUNC):
+        pytest.skip("runc is not installed")
+    rt = Runtime(str(tmp_path / "runc-state"))
+    rt.bin = RUNC
+    yield rt
+    for cid in rt.ids:
+        rt("delete", "--force", cid)
+        for base in os.listdir("/sys/fs/cgroup"):
+            try:
+                os.rmdir(os.path.join("/sys/fs/cgroup", base, cid))
+            except OSError:
+                pass
+    leaked = os.listdir(rt.root) if os.path.isdir(rt.root) else []
+    assert not leaked, f"runc state leaked: {leaked}"
 
 
 @pytest.fixture

@@ -18,10 +18,9 @@ import subprocess
 
 import pytest
 
-from conftest import Runtime, needs_root
+from conftest import RUNC, needs_root
 
 DOCKER_CONFIG = "/work/shared/clients/docker-20.10-config.json"
-RUNC = shutil.which("runc") or "/usr/sbin/runc"
 
 pytestmark = [needs_root, pytest.mark.cgroupv2,
               pytest.mark.skipif(not os.path.exists(DOCKER_CONFIG),
@@ -75,28 +74,6 @@ def make_bundle(path, rootfs_template, cfg_for):
     with open(os.path.join(path, "config.json"), "w") as f:
         json.dump(cfg, f)
     return cfg
-
-
-@pytest.fixture
-def runc(tmp_path):
-    rt = Runtime(str(tmp_path / "runc-state"))
-    rt.bin = RUNC
-    yield rt
-    for cid in rt.ids:
-        rt("delete", "--force", cid)
-        _rmdir_cgroups(cid)
-    leaked = os.listdir(rt.root) if os.path.isdir(rt.root) else []
-    assert not leaked, f"runc state leaked: {leaked}"
-
-
-def _rmdir_cgroups(cid):
-    for base in os.listdir("/sys/fs/cgroup"):
-        d = os.path.join("/sys/fs/cgroup", base, cid)
-        if os.path.isdir(d):
-            try:
-                os.rmdir(d)
-            except OSError:
-                pass
 
 
 def test_adapt_keeps_what_docker_wrote(tmp_path):

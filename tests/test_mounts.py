@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from conftest import Bundle, needs_root
-from test_parity_process import RUNC, ok, run_both, runc  # noqa: F401  (the runc fixture)
+from test_parity_process import RUNC, ok, run_both
 
 pytestmark = [needs_root]
 have_runc = pytest.mark.skipif(not os.path.exists(RUNC), reason="runc not installed")

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import needs_root
 from test_parity_lifecycle import wait_for
-from test_parity_process import RUNC, ok, run_both, runc, started  # noqa: F401 (fixtures)
+from test_parity_process import RUNC, ok, run_both, started  # noqa: F401 (fixtures)
 
 pytestmark = [needs_root,
               pytest.mark.skipif(not os.path.exists(RUNC), reason="runc not installed")]

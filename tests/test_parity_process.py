@@ -8,35 +8,15 @@ pyrunc alone, and say so ("HEAD:").
 """
 import json
 import os
-import shutil
 import subprocess
 
 import pytest
 
-from conftest import Runtime, needs_root
+from conftest import RUNC, needs_root
 
-RUNC = shutil.which("runc") or "/usr/sbin/runc"
 
 pytestmark = [needs_root,
               pytest.mark.skipif(not os.path.exists(RUNC), reason="runc not installed")]
-
-
-@pytest.fixture
-def runc(tmp_path):
-    rt = Runtime(str(tmp_path / "runc-state"))
-    rt.bin = RUNC
-    yield rt
-    for cid in rt.ids:
-        rt("delete", "--force", cid)
-        for base in os.listdir("/sys/fs/cgroup"):
-            d = os.path.join("/sys/fs/cgroup", base, cid)
-            if os.path.isdir(d):
-                try:
-                    os.rmdir(d)
-                except OSError:
-                    pass
-    leaked = os.listdir(rt.root) if os.path.isdir(rt.root) else []
-    assert not leaked, f"runc state leaked: {leaked}"
 
 
 def run_both(runtime, runc, bundle, **kw):
