@@ -135,13 +135,13 @@ def runc(tmp_path):
             rt("--systemd-cgroup", "delete", "-f", cid)
 
 
-RES = {"memory": {"limit": 64 << 20, "reservation": 32 << 20},
+RES = {"memory": {"limit": 64 << 20, "reservation": 32 << 20, "swap": 96 << 20},
        "pids": {"limit": 40},
-       "cpu": {"shares": 512, "quota": 25000, "period": 100000, "cpus": "0"}}
+       "cpu": {"shares": 512, "quota": 25000, "period": 100000, "cpus": "0", "mems": "0"}}
 PROPS = ("Slice", "Delegate", "DefaultDependencies", "MemoryAccounting", "CPUAccounting",
          "IOAccounting", "TasksAccounting", "MemoryMax", "MemoryLow", "TasksMax",
          "CPUWeight", "CPUQuotaPerSecUSec", "CPUQuotaPeriodUSec", "AllowedCPUs",
-         "DevicePolicy", "DeviceAllow")
+         "AllowedMemoryNodes", "MemorySwapMax", "DevicePolicy", "DeviceAllow")
 
 
 @in_vm
@@ -164,7 +164,8 @@ def test_scope_properties_and_limits_as_runc(runtime, bundle, sd, runc):
         assert props["Description"] == f"libcontainer container {cid}"
         d = scope_dir(unit)
         files = {f: read(d, f) for f in ("memory.max", "memory.low", "pids.max", "cpu.max",
-                                         "cpu.weight", "cpuset.cpus")}
+                                         "cpu.weight", "cpuset.cpus", "cpuset.mems",
+                                         "memory.swap.max")}
         seen[name] = (props, files)
         assert rt("--systemd-cgroup", "delete", "-f", cid).returncode == 0
         assert unit_state(unit)["LoadState"] == "not-found"
@@ -186,6 +187,9 @@ def test_scope_properties_and_limits_as_runc(runtime, bundle, sd, runc):
     assert pp["Slice"] == "system.slice" and pp["Delegate"] == "yes"
     assert pp["MemoryMax"] == str(64 << 20) and pp["TasksMax"] == "40"
     assert pp["CPUQuotaPerSecUSec"] == "250ms" and pf["cpu.max"] == "25000 100000"
+    # (v2's swap limit is swap less memory)
+    assert pp["MemorySwapMax"] == pf["memory.swap.max"] == str(32 << 20)
+    assert pp["AllowedMemoryNodes"] == "0" and pf["cpuset.mems"] == "0"
     assert pp["DevicePolicy"] == "strict"
 
 
@@ -271,6 +275,9 @@ def test_update_pause_resume_ps_kill_all(runtime, bundle, sd):
     runtime("exec", "-d", cid, "sleep", "500", check=True, timeout=30 * SLOW)
     ps = json.loads(runtime("ps", "--format", "json", cid, check=True).stdout)
     assert len(ps) == 2
+    stats = json.loads(runtime("events", "--stats", cid, check=True).stdout)
+    assert stats["type"] == "stats" and stats["data"]["pids"]["current"] == 2
+    assert stats["data"]["memory"]["usage"]["limit"] == 128 << 20
     assert runtime("kill", "--all", cid, "KILL").returncode == 0
     deadline = time.monotonic() + 10 * SLOW
     # the scope goes once empty: systemd removes it
@@ -481,7 +488,8 @@ def test_legacy_layout_as_runc(runtime, bundle, sd, runc):
     directories systemd did not make (freezer, net_cls...), as runc."""
     bundle.config["linux"]["resources"].update({"memory": {"limit": 64 << 20},
                                                 "pids": {"limit": 40},
-                                                "cpu": {"quota": 25000, "period": 100000}})
+                                                "cpu": {"shares": 512, "quota": 25000,
+                                                        "period": 100000}})
     bundle.sh("sleep 600")
     seen = {}
     for name, rt in (("pyrunc", runtime), ("runc", runc)):
@@ -496,12 +504,13 @@ def test_legacy_layout_as_runc(runtime, bundle, sd, runc):
         left = {"misc", "devices"} if name == "runc" else set()
         assert {cgs[h] for h in cgs if h not in left} == {f"/system.slice/{unit}"}, cgs
         props = show(unit, "Slice", "Delegate", "MemoryLimit", "TasksMax",
-                     "CPUQuotaPerSecUSec", "BlockIOAccounting", "DevicePolicy")
+                     "CPUQuotaPerSecUSec", "CPUShares", "BlockIOAccounting", "DevicePolicy")
         dirs = [f"/sys/fs/cgroup/{h}/system.slice/{unit}" for h in
                 os.listdir("/sys/fs/cgroup") if h in cgs or h.replace("name=", "") in cgs]
         files = (read(f"/sys/fs/cgroup/memory/system.slice/{unit}", "memory.limit_in_bytes"),
                  read(f"/sys/fs/cgroup/pids/system.slice/{unit}", "pids.max"),
-                 read(f"/sys/fs/cgroup/cpu,cpuacct/system.slice/{unit}", "cpu.cfs_quota_us"))
+                 read(f"/sys/fs/cgroup/cpu,cpuacct/system.slice/{unit}", "cpu.cfs_quota_us"),
+                 read(f"/sys/fs/cgroup/cpu,cpuacct/system.slice/{unit}", "cpu.shares"))
         seen[name] = (props, files)
         if name == "pyrunc":
             freezer = f"/sys/fs/cgroup/freezer/system.slice/{unit}/freezer.state"
@@ -527,4 +536,5 @@ def test_legacy_layout_as_runc(runtime, bundle, sd, runc):
         assert unit_state(unit)["LoadState"] == "not-found"
         assert [d for d in dirs if os.path.exists(d)] == []
     assert seen["pyrunc"] == seen["runc"]
-    assert seen["pyrunc"][1] == (str(64 << 20), "40", "25000")
+    assert seen["pyrunc"][1] == (str(64 << 20), "40", "25000", "512")
+    assert seen["pyrunc"][0]["CPUShares"] == "512"
