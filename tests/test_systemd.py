@@ -400,6 +400,45 @@ def test_kill9_after_the_unit_started_then_delete_force(runtime, bundle):
 
 
 @in_any_vm
+def test_kill9_at_any_instant_of_run_then_delete_force(runtime, bundle):
+    """`run -d` SIGKILLed (the process, or its whole group as an engine
+    may) at instants spread over its measured duration, so before, during
+    and after StartTransientUnit: `delete --force` then leaves no state,
+    no unit and no scope directory."""
+    bundle.sh("sleep 600")
+
+    def run(cid):
+        bundle.config["linux"]["cgroupsPath"] = f"system.slice:pyrunc:sw{cid}"
+        bundle.write()
+        return subprocess.Popen([runtime.bin, "--root", runtime.root, "--systemd-cgroup", "run",
+                                 "-d", "-b", bundle.path, cid], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+
+    cid = runtime.new_id()
+    t0 = time.monotonic()
+    assert run(cid).wait(timeout=60 * SLOW) == 0
+    took = time.monotonic() - t0
+    ids = [cid]
+    for i in range(6):
+        cid = runtime.new_id()
+        ids.append(cid)
+        p = run(cid)
+        time.sleep(took * (0.1 + i * 0.18))
+        if i % 2:
+            os.killpg(p.pid, 9)
+        else:
+            p.kill()
+        p.wait()
+    for cid in ids:
+        runtime("--systemd-cgroup", "delete", "--force", cid, timeout=60 * SLOW)
+        unit = f"pyrunc-sw{cid}.scope"
+        assert unit_state(unit)["LoadState"] == "not-found", (cid, show(unit, "ActiveState"))
+        assert not os.path.exists(scope_dir(unit))
+        assert not os.path.exists(os.path.join(runtime.root, cid))
+
+
+@in_any_vm
 def test_systemd_unreachable_is_a_clear_error(runtime, bundle):
     """systemd's sockets hidden (a mount namespace with an empty
     /run/systemd, but for the "booted with systemd" marker): create fails
