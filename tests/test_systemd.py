@@ -439,6 +439,32 @@ def test_kill9_at_any_instant_of_run_then_delete_force(runtime, bundle):
 
 
 @in_any_vm
+def test_systemd_property_annotations_as_runc(runtime, bundle, sd, runc):
+    """org.systemd.property.<Name> annotations are extra unit properties;
+    "...Sec" names become "...USec" in microseconds; a bad name is refused
+    naming the annotation, nothing made."""
+    bundle.sh("sleep 600")
+    bundle.config["annotations"] = {
+        "org.systemd.property.TimeoutStopSec": "uint64 7",
+        "org.systemd.property.CollectMode": "'inactive-or-failed'",
+        "org.systemd.property.SendSIGHUP": "true"}
+    for name, rt in (("pyrunc", runtime), ("runc", runc)):
+        cid = runtime.new_id()
+        unit = f"{name}a-{cid}.scope"
+        p = sd(cid, rt, f"system.slice:{name}a:{cid}")
+        assert p.returncode == 0, p.stderr
+        assert show(unit, "TimeoutStopUSec", "CollectMode", "SendSIGHUP") == {
+            "TimeoutStopUSec": "7s", "CollectMode": "inactive-or-failed", "SendSIGHUP": "yes"}
+    bundle.config["annotations"] = {"org.systemd.property.Bad1": "1"}
+    cid = runtime.new_id()
+    p = sd(cid, path=f"system.slice:pyrunc:{cid}")
+    assert p.returncode == 1, p.stderr
+    assert "annotations['org.systemd.property.Bad1']" in p.stderr and "name incorrect" in p.stderr
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+    assert unit_state(f"pyrunc-{cid}.scope")["LoadState"] == "not-found"
+
+
+@in_any_vm
 def test_systemd_unreachable_is_a_clear_error(runtime, bundle):
     """systemd's sockets hidden (a mount namespace with an empty
     /run/systemd, but for the "booted with systemd" marker): create fails
