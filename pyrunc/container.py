@@ -296,6 +296,8 @@ def _prepare(cid, opts):
                           "rootfsPropagation of [r]private is not safe without pivot_root")
     from . import cgroups
     cg = cgroups.manager(spec.linux.cgroups_path, cid, bool(opts.systemd_cgroup))
+    if opts.systemd_cgroup:
+        cg.annotate(spec.annotations)
     d = {
         "ociVersion": spec.oci_version, "pid": 0, "start_time": None, "status": "creating",
         "creator": os.getpid(), "creator_start": state.proc_start_time(os.getpid()),

@@ -19,8 +19,10 @@ CPU_IDLE_VERSION = 252  # CPUWeight=0 means cpu.idle=1 from this version on
 OOM_POLICY_VERSION = 253  # OOMPolicy on a scope
 
 
-def unit_props(unit, slice_, pid, description, version, res=None, v1=False):
-    """The properties of StartTransientUnit (v1: the legacy layout's)."""
+def unit_props(unit, slice_, pid, description, version, res=None, v1=False, extra=()):
+    """The properties of StartTransientUnit (v1: the legacy layout's);
+    `extra`: the annotations' (sdannot.py), after runc's own as runc puts
+    them."""
     props = [("Description", ("s", description))]
     if unit.endswith(".slice"):
         props.append(("Wants", ("as", [slice_])))  # a slice's parent goes by Wants=
@@ -33,6 +35,7 @@ def unit_props(unit, slice_, pid, description, version, res=None, v1=False):
     for acc in ("MemoryAccounting", "CPUAccounting", io, "TasksAccounting"):
         props.append((acc, ("b", True)))
     props.append(("DefaultDependencies", ("b", False)))
+    props += list(extra)
     # OOMPolicy can only be given when the unit is made
     oom = ((res or {}).get("unified") or {}).get("memory.oom.group")
     if oom is not None and version >= OOM_POLICY_VERSION and not v1:

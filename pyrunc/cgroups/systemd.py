@@ -110,6 +110,13 @@ class _Unit:
         self.bus = None
         self.started = False
         self.pending = None  # (properties, resources for cgroupfs) until place()
+        self.extra = []  # org.systemd.property.* annotations (sdannot.py)
+
+    def annotate(self, annotations):
+        """The unit's extra properties from the config's annotations
+        (checked now, before anything is made)."""
+        from . import sdannot
+        self.extra = sdannot.props(annotations)
 
     # -- create -----------------------------------------------------------
     def check_usable(self):
@@ -157,7 +164,8 @@ class _Unit:
         bus = self._bus()
         props = sdprops.unit_props(self.unit, self.slice, pid,
                                    f"libcontainer container {self.name}", self._version(),
-                                   self.pending[1] if self.pending else None, self.V1)
+                                   self.pending[1] if self.pending else None, self.V1,
+                                   self.extra)
         for retry in (True, False):
             try:
                 job = bus.start_transient(self.unit, props)
