@@ -11,6 +11,7 @@ int pr_setns(int fd, int nstype);
 int pr_unshare(int flags);
 int pr_sethostname(const char *name, int len);
 int pr_setdomainname(const char *name, int len);
+int pr_socket(int domain, int type, int protocol);
 
 /* mounts and paths (mount.c) */
 int pr_mount(const char *src, const char *target, const char *fstype,

@@ -10,7 +10,7 @@ import os
 import sys
 
 from . import log
-from .errors import ContainerError, InvalidArgument, PyruncError, WrongState
+from . import errors
 
 # -- the command table ------------------------------------------------------
 # One table for the parser, the help pages (`--help`, `pyrunc help`), the
@@ -172,11 +172,23 @@ def _parser_table(flags):
 
 
 GLOBAL = _parser_table(GLOBAL_FLAGS)
-F = {cmd: _parser_table(row[3]) for cmd, row in COMMAND_TABLE.items()}
 
 
-class Usage(PyruncError):
-    error_class = "usage"
+def flags_of(cmd):
+    """The parser's table of one command: built for the command that runs
+    only (all of them cost ~0.1M instructions of every start)."""
+    row = COMMAND_TABLE.get(cmd)
+    return _parser_table(row[3]) if row else {}
+
+
+def __getattr__(name):
+    # cli.Usage, as before: now errors.Usage, made on first use like the
+    # other error classes; cli.F, built on demand
+    if name == "Usage":
+        return errors.Usage
+    if name == "F":  # every command's parser table (clihelp's tests)
+        return {cmd: flags_of(cmd) for cmd in COMMAND_TABLE}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_global(argv):
@@ -189,9 +201,9 @@ def parse_global(argv):
             break
         name, eq, val = a.partition("=")
         if name in REFUSED_FLAGS:
-            raise Usage(REFUSED_FLAGS[name])
+            raise errors.Usage(REFUSED_FLAGS[name])
         if name not in GLOBAL:
-            raise Usage(f"flag provided but not defined: {name}")
+            raise errors.Usage(f"flag provided but not defined: {name}")
         key, takes = GLOBAL[name]
         if not takes:
             g[key] = eq == "" or val.lower() in ("1", "true")
@@ -200,19 +212,19 @@ def parse_global(argv):
         if not eq:
             i += 1
             if i >= len(argv):
-                raise Usage(f"flag needs an argument: {name}")
+                raise errors.Usage(f"flag needs an argument: {name}")
             val = argv[i]
         g[key] = val
         g.setdefault("set", set()).add(key)  # (runc's IsSet: `list` needs it)
         i += 1
     if g["rootless"] not in ("auto", "false"):
-        raise Usage(f"--rootless {g['rootless']}: pyrunc does not run rootless "
-                    "containers (only 'false' or 'auto')")
+        raise errors.Usage(f"--rootless {g['rootless']}: pyrunc does not run rootless "
+                           "containers (only 'false' or 'auto')")
     return g, argv[i:]
 
 
 def parse_cmd(cmd, argv):
-    spec = F.get(cmd, {})
+    spec = flags_of(cmd)
     opts, pos = {}, []
     i = 0
     flags_done = False
@@ -232,18 +244,18 @@ def parse_cmd(cmd, argv):
         f = spec.get(name)
         if f is None:
             if name in REFUSED_FLAGS:
-                raise Usage(REFUSED_FLAGS[name])
+                raise errors.Usage(REFUSED_FLAGS[name])
             if name in ("-h", "--help"):
                 opts["help"] = True
                 i += 1
                 continue
-            raise Usage(f"flag provided but not defined: -{name.lstrip('-')}")
+            raise errors.Usage(f"flag provided but not defined: -{name.lstrip('-')}")
         key, takes = f
         if takes:
             if not eq:
                 i += 1
                 if i >= len(argv):
-                    raise Usage(f"flag needs an argument: {name}")
+                    raise errors.Usage(f"flag needs an argument: {name}")
                 val = argv[i]
             if takes == "list":
                 opts.setdefault(key, []).append(val)
@@ -257,7 +269,7 @@ def parse_cmd(cmd, argv):
 
 def need_id(cmd, pos, n=1):
     if len(pos) < n:
-        raise Usage(f'"{cmd}" requires a minimum of {n} argument{"s" if n > 1 else ""}')
+        raise errors.Usage(f'"{cmd}" requires a minimum of {n} argument{"s" if n > 1 else ""}')
     return pos[0]
 
 
@@ -265,7 +277,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
         g, rest = parse_global(argv)
-    except Usage as e:
+    except errors.Usage as e:
         sys.stderr.write(f"{e}\n")
         return 1
     log.configure(g["log"], g["log_format"], g["debug"])
@@ -287,7 +299,7 @@ def main(argv=None):
     from . import state
     try:
         g["root"] = state.check_root(g["root"])  # (never "/": runc HEAD's check)
-    except PyruncError as e:
+    except errors.PyruncError as e:
         log.error(str(e), e.fields())
         return e.exit_code
     if g["log_format"] not in ("text", "json", ""):  # (runc's configLogrus)
@@ -300,7 +312,7 @@ def main(argv=None):
             sys.stdout.write(clihelp.page(cmd))
             return 0
         return handler(g, opts, pos) or 0
-    except PyruncError as e:
+    except errors.PyruncError as e:
         prefix = f"pyrunc {cmd} failed: " if cmd in ("create", "run") else ""
         log.error(prefix + str(e), e.fields())
         return e.exit_code
@@ -323,7 +335,7 @@ def _create_opts(g, opts):
     try:
         pf = int(pf) if pf is not None else 0
     except ValueError:
-        raise Usage(f"invalid value {pf!r} for flag --preserve-fds") from None
+        raise errors.Usage(f"invalid value {pf!r} for flag --preserve-fds") from None
     return Options(root=g["root"], bundle=opts.get("bundle") or ".",
                    pid_file=opts.get("pid_file"), console_socket=opts.get("console_socket"),
                    no_pivot=opts.get("no_pivot"), no_new_keyring=opts.get("no_new_keyring"),
@@ -436,12 +448,12 @@ def cmd_run(g, opts, pos):
             from . import exitinfo
             try:
                 exitinfo.record_waited(g["root"], cid, wstatus)
-            except PyruncError as e:  # (deleted meanwhile): the status is still ours
+            except errors.PyruncError as e:  # (deleted meanwhile): the status is still ours
                 log.debug(f"run: exit status not recorded: {e}")
     else:
         try:
             container.destroy(state.load(g["root"], cid))
-        except PyruncError as e:  # (a poststop hook) runc's run warns: its status stands
+        except errors.PyruncError as e:  # (a poststop hook) runc's run warns: its status stands
             log.warn(str(e))
     log.trace("run: destroyed")
     return status
@@ -451,7 +463,7 @@ def _force_delete(st):
     from . import container
     try:
         container.delete(st, force=True)
-    except PyruncError as e:  # (a poststop hook's failure: a warning, as runc's run)
+    except errors.PyruncError as e:  # (a poststop hook's failure: a warning, as runc's run)
         log.warn(str(e))
 
 
@@ -474,10 +486,10 @@ def cmd_mounts(g, opts, pos):
     """crun's shape: `mounts add ID FILE`, `mounts remove ID FILE|DEST...`."""
     from . import livemounts
     if not pos or pos[0] not in ("add", "remove"):
-        raise Usage('"mounts" requires "add" or "remove"')
+        raise errors.Usage('"mounts" requires "add" or "remove"')
     if len(pos) < 3 or (pos[0] == "add" and len(pos) > 3):
-        raise Usage(f'"mounts {pos[0]}" requires '
-                    + ("exactly 2 arguments" if pos[0] == "add" else "a minimum of 2 arguments"))
+        raise errors.Usage(f'"mounts {pos[0]}" requires ' + (
+            "exactly 2 arguments" if pos[0] == "add" else "a minimum of 2 arguments"))
     if pos[0] == "add":
         livemounts.add(g["root"], pos[1], pos[2])
     else:
@@ -513,7 +525,7 @@ def cmd_events(g, opts, pos):
     cid = need_id("events", pos)
     st = state.load(g["root"], cid)
     if st.status() in ("stopped", "creating"):
-        raise WrongState("container not running")
+        raise errors.WrongState("container not running")
     mgr = cgroups.from_state(st.d.get("cgroups", {}))
     secs = _duration(opts.get("interval", "5s"), "--interval")
 
@@ -555,7 +567,7 @@ def _duration(text, flag):
     except ValueError:
         v = -1
     if v <= 0:
-        raise Usage(f"invalid value {text!r} for flag {flag}")
+        raise errors.Usage(f"invalid value {text!r} for flag {flag}")
     return v
 
 
@@ -567,7 +579,7 @@ def cmd_update(g, opts, pos):
     from .errors import ConfigError
     cid = need_id("update", pos)
     if len(pos) > 1:
-        raise Usage('"update" requires exactly 1 argument(s)')
+        raise errors.Usage('"update" requires exactly 1 argument(s)')
     if opts.get("resources"):
         src = opts["resources"]
         data = sys.stdin.buffer.read() if src == "-" else open(src, "rb").read()
@@ -582,7 +594,7 @@ def cmd_update(g, opts, pos):
     st, lock = state.load_locked(g["root"], cid)
     try:
         if st.status() in ("stopped", "creating"):
-            raise WrongState("container not running")
+            raise errors.WrongState("container not running")
         cgroups.from_state(st.d.get("cgroups", {})).apply(res, update=True)
     finally:
         lock.release()
@@ -614,7 +626,7 @@ def _update_flags(opts):
             if kind == "uint" and v < 0:
                 raise ValueError
         except ValueError:
-            raise Usage(f"invalid value for {flag}: {val!r}") from None
+            raise errors.Usage(f"invalid value for {flag}: {val!r}") from None
         if flag == "blkio-weight" and v == 0:
             continue  # runc: 0 means "not given"
         res.setdefault(section, {})[field] = v
@@ -658,7 +670,7 @@ def cmd_kill(g, opts, pos):
     from . import control, state
     cid = need_id("kill", pos)
     if len(pos) > 2:
-        raise Usage('"kill" requires a maximum of 2 argument(s)')
+        raise errors.Usage('"kill" requires a maximum of 2 argument(s)')
     sig = control.parse_signal(pos[1]) if len(pos) > 1 else 15
     st, lock = state.load_locked(g["root"], cid)
     try:
@@ -680,7 +692,7 @@ def cmd_delete(g, opts, pos):
                 log.debug("delete: removed %s", what)
             return 0
         raise
-    except PyruncError:
+    except errors.PyruncError:
         if not force:
             raise
         for what in state.remove_partial(g["root"], cid):
@@ -697,15 +709,15 @@ def cmd_list(g, opts, pos):
     default one not made yet lists nothing. -q wins over --format."""
     from . import state
     if pos:
-        raise Usage('"list" requires exactly 0 argument(s)')
+        raise errors.Usage('"list" requires exactly 0 argument(s)')
     fmt = opts.get("format", "table")
     if fmt not in ("table", "json") and not opts.get("quiet"):
-        raise InvalidArgument("invalid format option")
+        raise errors.InvalidArgument("invalid format option")
     if "root" in g.get("set", ()) and not os.path.isdir(g["root"]):
         try:
             os.listdir(g["root"])
         except OSError as e:
-            raise ContainerError(f"open {g['root']}: {(e.strerror or str(e)).lower()}") \
+            raise errors.ContainerError(f"open {g['root']}: {(e.strerror or str(e)).lower()}") \
                 from None
     items = [st.oci() for st in state.list_listed(g["root"])]
     if opts.get("quiet"):
@@ -728,14 +740,14 @@ def cmd_list(g, opts, pos):
 def cmd_spec(g, opts, pos):
     from . import specgen
     if pos:
-        raise Usage('"spec" requires exactly 0 argument(s)')
+        raise errors.Usage('"spec" requires exactly 0 argument(s)')
     specgen.write(opts.get("bundle") or ".", bool(opts.get("rootless")))
 
 
 def cmd_features(g, opts, pos):
     from . import features, jsonlite
     if pos:
-        raise Usage('"features" requires exactly 0 argument(s)')
+        raise errors.Usage('"features" requires exactly 0 argument(s)')
     sys.stdout.write(jsonlite.dumps(features.get(), "    ") + "\n")
 
 
@@ -752,18 +764,18 @@ def cmd_ps(g, opts, pos):
         sys.stdout.write(jsonlite.dumps(pids or None) + "\n")
         return 0
     if fmt != "table":
-        raise InvalidArgument("invalid format option")
+        raise errors.InvalidArgument("invalid format option")
     import subprocess
     p = subprocess.run(["ps"] + (pos[1:] or ["-ef"]), stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT)
     out = p.stdout.decode(errors="replace")
     if p.returncode != 0:
         why = f"signal: {-p.returncode}" if p.returncode < 0 else f"exit status {p.returncode}"
-        raise ContainerError(f"{why}: {out}")
+        raise errors.ContainerError(f"{why}: {out}")
     lines = out.split("\n")
     titles = lines[0].split()
     if "PID" not in titles:
-        raise ContainerError("couldn't find PID field in ps output")
+        raise errors.ContainerError("couldn't find PID field in ps output")
     col = titles.index("PID")
     keep = set(pids)
     sys.stdout.write(lines[0] + "\n")
@@ -775,8 +787,8 @@ def cmd_ps(g, opts, pos):
             pid = int(fields[col])
         except (ValueError, IndexError):
             bad = fields[col] if col < len(fields) else ""
-            raise ContainerError(f'unable to parse pid: strconv.Atoi: parsing "{bad}": '
-                                 "invalid syntax") from None
+            raise errors.ContainerError(f'unable to parse pid: strconv.Atoi: parsing "{bad}": '
+                                        "invalid syntax") from None
         if pid in keep:
             sys.stdout.write(line + "\n")
     return 0
@@ -796,7 +808,7 @@ def cmd_exec(g, opts, pos):
     try:
         pf = int(pf) if pf is not None else 0
     except ValueError:
-        raise Usage(f"invalid value {pf!r} for flag --preserve-fds") from None
+        raise errors.Usage(f"invalid value {pf!r} for flag --preserve-fds") from None
     o = execute.ExecOptions(
         process_file=opts.get("process"), args=pos[1:], tty=opts.get("tty"),
         console_socket=opts.get("console_socket"), cwd=opts.get("cwd"), env=opts.get("env"),
@@ -806,8 +818,8 @@ def cmd_exec(g, opts, pos):
         cgroup=opts.get("cgroup"), pidfd_socket=opts.get("pidfd_socket"))
     try:
         return execute.run(g["root"], cid, o)
-    except PyruncError as e:
-        if isinstance(e, Usage):
+    except errors.PyruncError as e:
+        if isinstance(e, errors.Usage):
             raise
         log.error(f"exec failed: {e}", e.fields())
         return 255
@@ -823,7 +835,7 @@ def cmd_help(g, opts, pos):
     from . import clihelp
     cmd = ALIASES.get(pos[0], pos[0]) if pos else None
     if cmd is not None and cmd not in COMMAND_TABLE:
-        raise Usage(REFUSED_COMMANDS.get(cmd) or f"No help topic for '{cmd}'")
+        raise errors.Usage(REFUSED_COMMANDS.get(cmd) or f"No help topic for '{cmd}'")
     sys.stdout.write(clihelp.page(cmd))
 
 

@@ -5,7 +5,7 @@ import its create machinery (~1M instructions of every `kill`, `pause`,
 import os
 
 from . import log
-from .errors import ContainerError, InvalidArgument, PyruncError, WrongState
+from . import errors
 
 SIGNALS = {
     "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7,
@@ -21,7 +21,7 @@ def parse_signal(s):
         n = int(s)
         if 0 < n <= 64:
             return n
-        raise InvalidArgument(f"invalid signal: {s}")
+        raise errors.InvalidArgument(f"invalid signal: {s}")
     name = s.upper()
     if name.startswith("SIG"):
         name = name[3:]
@@ -31,12 +31,12 @@ def parse_signal(s):
         try:
             n = base + (int(rest) if rest else 0)
         except ValueError:
-            raise InvalidArgument(f"unknown signal {s!r}") from None
+            raise errors.InvalidArgument(f"unknown signal {s!r}") from None
         if 34 <= n <= 64:
             return n
     if name in SIGNALS:
         return SIGNALS[name]
-    raise InvalidArgument(f"unknown signal {s!r}")
+    raise errors.InvalidArgument(f"unknown signal {s!r}")
 
 
 def kill(st, sig, all_procs=False):
@@ -49,29 +49,29 @@ def kill(st, sig, all_procs=False):
     whole cgroup here, as runc before 1.2 did: clients rely on it.)"""
     status = st.status()
     if status == "creating":
-        raise WrongState("container not running")
+        raise errors.WrongState("container not running")
     cg_wide = sig == 9 and not _pidns_private(st)
     if status == "stopped" and not (cg_wide and _cgroup_exists(_cgroup(st))):
         if all_procs:
             return
-        raise WrongState(("unable to kill all processes: " if cg_wide else "")
-                         + "container not running")
+        raise errors.WrongState(("unable to kill all processes: " if cg_wide else "")
+                                + "container not running")
     if all_procs or cg_wide:
         try:
             _cgroup(st).kill_all(sig)  # frozen while signalled: no fork escapes
         except OSError as e:
-            raise ContainerError(f"unable to kill all processes: {e.strerror or e}",
-                                 error_class="resource.cgroup", errno=e.errno) from None
+            raise errors.ContainerError(f"unable to kill all processes: {e.strerror or e}",
+                                        error_class="resource.cgroup", errno=e.errno) from None
         return
     if not signal_init(st, sig):
         if all_procs:
             return
-        raise WrongState("container not running")
+        raise errors.WrongState("container not running")
     if sig == 9 and status == "paused":
         # a frozen init dies only once thawed (runc thaws for SIGKILL only)
         try:
             _cgroup(st).freeze(False)
-        except (OSError, PyruncError) as e:
+        except (OSError, errors.PyruncError) as e:
             log.warn(f"thawing the killed container: {getattr(e, 'strerror', None) or e}")
 
 
@@ -123,22 +123,22 @@ def signal_init(st, sig):
 def pause(st):
     status = st.status()
     if status != "running":
-        raise WrongState("container not running" if status in ("stopped", "created")
-                         else f"cannot pause a {status} container")
+        raise errors.WrongState("container not running" if status in ("stopped", "created")
+                                else f"cannot pause a {status} container")
     from . import cgroups
     try:
         cgroups.from_state(st.d.get("cgroups", {})).freeze(True)
     except OSError as e:
-        raise ContainerError(f"pause: {e.strerror}", error_class="resource.cgroup",
-                             errno=e.errno) from None
+        raise errors.ContainerError(f"pause: {e.strerror}", error_class="resource.cgroup",
+                                    errno=e.errno) from None
 
 
 def resume(st):
     if st.status() != "paused":
-        raise WrongState("container not paused")
+        raise errors.WrongState("container not paused")
     from . import cgroups
     try:
         cgroups.from_state(st.d.get("cgroups", {})).freeze(False)
     except OSError as e:
-        raise ContainerError(f"resume: {e.strerror}", error_class="resource.cgroup",
-                             errno=e.errno) from None
+        raise errors.ContainerError(f"resume: {e.strerror}", error_class="resource.cgroup",
+                                    errno=e.errno) from None

@@ -57,9 +57,6 @@ def preload(proc, spec=None, debug=False, sockets=False, sources=False):
         import select  # noqa: F401
     if spec.hooks.get("startContainer"):  # handed to the helper (execinit.hooks_memfd)
         from . import jsonlite  # noqa: F401
-    net = spec.linux.ns("network")
-    if net is not None and not net.path:
-        import _socket, struct  # noqa: F401,E401  (loopback up)
     if sources:  # bind sources come from the runtime as fds
         from . import bindsources  # noqa: F401
         import _socket, struct  # noqa: F401,E401
@@ -270,14 +267,16 @@ def _setup(ctx):
 
 
 def _loopback_up():
+    # a struct ifreq: the name (16 bytes), then ifr_flags (a short), padded
+    # to 40; the socket from the shim (no _socket/struct in create's memory)
     import fcntl
-    import struct
-    import _socket
-    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM, 0)
+    import sys
+    AF_INET, SOCK_DGRAM, SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 2, 2, 0x8913, 0x8914, 1
+    fd = sc.socket(AF_INET, SOCK_DGRAM)
     try:
-        SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 1
-        req = struct.pack("16sH22x", b"lo", 0)
-        flags = struct.unpack("16sH22x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req))[1]
-        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
+        name = b"lo".ljust(16, b"\0")
+        got = fcntl.ioctl(fd, SIOCGIFFLAGS, name + bytes(24))
+        flags = int.from_bytes(got[16:18], sys.byteorder) | IFF_UP
+        fcntl.ioctl(fd, SIOCSIFFLAGS, name + flags.to_bytes(2, sys.byteorder) + bytes(22))
     finally:
-        s.close()
+        os.close(fd)

@@ -6,7 +6,7 @@ nothing, so parsing and writing go straight through them.
 """
 import _json
 
-from .errors import ConfigError
+from . import errors
 
 
 class _Ctx:
@@ -40,12 +40,12 @@ def _skip(s, i):
 
 
 def loads(s, what="JSON document"):
-    """Parse one JSON document; ConfigError with line:column on bad input."""
+    """Parse one JSON document; errors.ConfigError with line:column on bad input."""
     if isinstance(s, (bytes, bytearray)):
         try:
             s = s.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise ConfigError("", f"{what}: not UTF-8: {e}") from None
+            raise errors.ConfigError("", f"{what}: not UTF-8: {e}") from None
     try:
         obj, end = _scan(s, _skip(s, 0))
         end = _skip(s, end)
@@ -58,10 +58,10 @@ def loads(s, what="JSON document"):
     try:
         return json.loads(s, parse_constant=_bad_constant)
     except json.JSONDecodeError as e:
-        raise ConfigError("", f"{what}: invalid JSON: {e.msg}: line {e.lineno} "
-                          f"column {e.colno}") from None
+        raise errors.ConfigError("", f"{what}: invalid JSON: {e.msg}: line {e.lineno} "
+                                 f"column {e.colno}") from None
     except ValueError as e:
-        raise ConfigError("", f"{what}: invalid JSON: {e}") from None
+        raise errors.ConfigError("", f"{what}: invalid JSON: {e}") from None
 
 
 _esc = _json.encode_basestring

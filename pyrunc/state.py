@@ -8,8 +8,8 @@ anyone having to record it.
 import os
 
 from . import jsonlite
-from .errors import (AlreadyExists, ConfigError, ContainerError, NotExist, PyruncError,
-                     oserror_class)
+from . import errors
+from .errors import oserror_class
 
 STATE_FILE = "state.json"
 FIFO = "exec.fifo"
@@ -42,24 +42,25 @@ def check_root(root):
     if root.startswith("//"):  # (POSIX keeps a leading "//"; Go's Clean does not)
         root = "/" + root.lstrip("/")
     if root == "/" or os.path.realpath(root) == "/":  # (or a symlink to it)
-        raise ContainerError("Option --root argument should not be set to /",
-                             error_class="usage")
+        raise errors.ContainerError("Option --root argument should not be set to /",
+                                    error_class="usage")
     try:
         st = os.stat(root)
     except FileNotFoundError:
         return root  # made by the first create, as the default one
     except OSError as e:
-        raise ContainerError(f"--root {root}: {(e.strerror or str(e)).lower()}",
-                             error_class=oserror_class(e), errno=e.errno) from None
+        raise errors.ContainerError(f"--root {root}: {(e.strerror or str(e)).lower()}",
+                                    error_class=oserror_class(e), errno=e.errno) from None
     import stat
     if not stat.S_ISDIR(st.st_mode):
-        raise ContainerError(f"--root {root}: not a directory", error_class="usage")
+        raise errors.ContainerError(f"--root {root}: not a directory", error_class="usage")
     if st.st_uid != os.geteuid():
-        raise ContainerError(f"--root {root}: owned by uid {st.st_uid}, not by this user "
-                             f"(uid {os.geteuid()}): refusing a state root another user controls",
-                             error_class="permission")
+        raise errors.ContainerError(f"--root {root}: owned by uid {st.st_uid}, not by this "
+                                    f"user (uid {os.geteuid()}): refusing a state root "
+                                    "another user controls",
+                                    error_class="permission")
     if st.st_mode & 0o022:
-        raise ContainerError(f"--root {root}: writable by other users (mode "
+        raise errors.ContainerError(f"--root {root}: writable by other users (mode "
                              f"{stat.S_IMODE(st.st_mode):04o}): refusing a state root "
                              "another user controls", error_class="permission")
     return root
@@ -78,7 +79,7 @@ def valid_id(cid):
 
 def check_id(cid):
     if not valid_id(cid):
-        raise ContainerError(f"invalid container id format: {cid}", error_class="usage")
+        raise errors.ContainerError(f"invalid container id format: {cid}", error_class="usage")
 
 
 def proc_start_time(pid):
@@ -216,7 +217,7 @@ def ensure_root(root):
     try:
         os.makedirs(root, 0o711, exist_ok=True)
     except OSError as e:
-        raise ContainerError(f"cannot create state root {root}: {e.strerror}") from None
+        raise errors.ContainerError(f"cannot create state root {root}: {e.strerror}") from None
 
 
 # A new entry is born complete: made under a temporary name, locked, its
@@ -238,7 +239,7 @@ def new(root, cid, d):
     ensure_root(root)
     path = os.path.join(root, cid)
     if os.path.lexists(os.path.join(path, STATE_FILE)):
-        raise AlreadyExists(cid)  # (the rename below is the check that counts)
+        raise errors.AlreadyExists(cid)  # (the rename below is the check that counts)
     tmp = os.path.join(root, f"{NEW_PREFIX}{os.getpid()}.{os.urandom(6).hex()}")
     os.mkdir(tmp, 0o711)
     try:
@@ -254,7 +255,7 @@ def new(root, cid, d):
             os.rename(tmp, path)
         except OSError as e:
             if e.errno in (17, 39, 20):  # EEXIST, ENOTEMPTY, ENOTDIR
-                raise AlreadyExists(cid) from None
+                raise errors.AlreadyExists(cid) from None
             raise
     except BaseException:
         lock.release()
@@ -310,15 +311,15 @@ def remove_partial(root, cid):
     path = os.path.join(root, cid)
     try:
         lock = Lock(path)
-    except NotExist:
+    except errors.NotExist:
         return removed
     try:
         try:
             load(root, cid)
             return removed  # complete after all (a create finished meanwhile)
-        except NotExist:
+        except errors.NotExist:
             pass
-        except PyruncError as e:  # unreadable: nothing in it can be trusted
+        except errors.PyruncError as e:  # unreadable: nothing in it can be trusted
             log.warn(f"delete: {cid}: {e}; removing its state dir only")
         _check_entry_dir(path)
         remove_dir(path)
@@ -338,8 +339,8 @@ def _check_entry_dir(path):
         return
     for n in names:
         if n not in ENTRY_FILES:
-            raise ContainerError(f"refusing to remove {path}: not a container's state "
-                                 f"directory (it holds {n!r})")
+            raise errors.ContainerError(f"refusing to remove {path}: not a container's state "
+                                        f"directory (it holds {n!r})")
 
 
 def load_locked(root, cid):
@@ -360,18 +361,19 @@ def load(root, cid):
         with open(os.path.join(root, cid, STATE_FILE), "rb") as f:
             d = jsonlite.loads(f.read(), "state.json")
     except (FileNotFoundError, NotADirectoryError):
-        raise NotExist(cid) from None
-    except ConfigError as e:  # (unparsable) our own record, not the user's config
+        raise errors.NotExist(cid) from None
+    except errors.ConfigError as e:  # (unparsable) our own record, not the user's config
         e.error_class = "internal"
         raise
     except OSError as e:  # (a directory in its place, say)
-        raise ConfigError("", f"state.json of {cid}: {(e.strerror or str(e)).lower()}", "internal") \
+        raise errors.ConfigError("", f"state.json of {cid}: {(e.strerror or str(e)).lower()}",
+                                 "internal") \
             from None
     if not isinstance(d, dict) or "ociVersion" not in d or "bundle" not in d:
-        raise ConfigError("", f"state.json of {cid} is incomplete", "internal")
+        raise errors.ConfigError("", f"state.json of {cid} is incomplete", "internal")
     bad = _misshapen(d)
     if bad:  # garbage that parses: an error, never a traceback in delete
-        raise ConfigError("", f"state.json of {cid}: {bad} has the wrong type", "internal")
+        raise errors.ConfigError("", f"state.json of {cid}: {bad} has the wrong type", "internal")
     return State(root, cid, d)
 
 
@@ -429,7 +431,7 @@ def load_listed(root, cid):
         if (type(rec) is dict and rec.pop("of", None) == [s.st_ino, s.st_size, s.st_mtime_ns]
                 and "ociVersion" in rec and "bundle" in rec and _record_shaped(rec)):
             return State(root, cid, rec)
-    except (OSError, PyruncError):
+    except (OSError, errors.PyruncError):
         pass
     return load(root, cid)
 
@@ -456,7 +458,7 @@ def list_listed(root):
         if valid_id(cid):
             try:
                 out.append(load_listed(root, cid))
-            except PyruncError:
+            except errors.PyruncError:
                 continue
     return out
 
@@ -481,10 +483,10 @@ class Lock:
                 self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW |
                                   os.O_CLOEXEC)
             except (FileNotFoundError, NotADirectoryError):
-                raise NotExist() from None
+                raise errors.NotExist() from None
             except OSError as e:
                 if e.errno == 40:  # ELOOP: a symlink
-                    raise NotExist() from None
+                    raise errors.NotExist() from None
                 raise
             fcntl.flock(self.fd, fcntl.LOCK_EX)
             # the dir we waited on may have been deleted meanwhile, and a
@@ -538,8 +540,8 @@ def remove_dir(path):
             try:
                 os.rmdir(os.path.join(path, n))
             except OSError as e:
-                raise ContainerError(f"cannot remove {os.path.join(path, n)}: "
-                                     f"{(e.strerror or str(e)).lower()}") from None
+                raise errors.ContainerError(f"cannot remove {os.path.join(path, n)}: "
+                                            f"{(e.strerror or str(e)).lower()}") from None
     try:
         os.rmdir(path)
     except FileNotFoundError:

@@ -99,6 +99,12 @@ def setdomainname(name):
     _check(lib.pr_setdomainname(b, len(b)))
 
 
+def socket(domain, type_, protocol=0):
+    """A socket's fd, close-on-exec (SOCK_CLOEXEC is O_CLOEXEC on Linux),
+    without the _socket module."""
+    return _check(lib.pr_socket(domain, type_ | os.O_CLOEXEC, protocol))
+
+
 def mount(source, target, fstype, flags=0, data=None):
     _check(lib.pr_mount(_b(source) if source is not None else ffi.NULL, _b(target),
                         _b(fstype) if fstype else ffi.NULL, flags,

@@ -7,7 +7,7 @@ see v1.py and v2.py.
 """
 import os
 
-from ..errors import ConfigError
+from .. import errors
 
 
 class Hierarchy:
@@ -83,9 +83,9 @@ def resolve_path(cgroups_path, cid):
     if not cgroups_path:
         return cid, True
     if ":" in cgroups_path and not cgroups_path.startswith("/"):
-        raise ConfigError("linux.cgroupsPath",
-                          f"{cgroups_path!r} is a systemd path (slice:prefix:name); "
-                          "it needs --systemd-cgroup")
+        raise errors.ConfigError("linux.cgroupsPath",
+                                 f"{cgroups_path!r} is a systemd path (slice:prefix:name); "
+                                 "it needs --systemd-cgroup")
     norm = os.path.normpath("/" + cgroups_path.lstrip("/"))
     if not cgroups_path.startswith("/"):
         return norm.lstrip("/"), True

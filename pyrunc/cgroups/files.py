@@ -5,7 +5,7 @@ its error (EINVAL, EBUSY...) is the kernel's verdict on that value.
 """
 import os
 
-from ..errors import ConfigError
+from .. import errors
 
 
 def read(d, name):
@@ -30,7 +30,7 @@ def write_field(d, name, value, field):
     try:
         write(os.path.join(d, name), str(value))
     except OSError as e:
-        raise ConfigError(field, f"writing {value!r} to {os.path.join(d, name)}: "
+        raise errors.ConfigError(field, f"writing {value!r} to {os.path.join(d, name)}: "
                                  f"{e.strerror}", "resource.cgroup", e.errno) from None
 
 

@@ -8,7 +8,7 @@ import errno
 import os
 import time
 
-from ..errors import ConfigError, ContainerError, NotSupported
+from .. import errors
 from .files import read, write as _write
 
 FREEZE_TIMEOUT = 10.0  # seconds a freeze or thaw may take before we give up
@@ -27,8 +27,8 @@ class Manager:
             # --all, delete): it must be a cgroup of its own
             why = foreign_reason(d, h)
             if why:
-                raise ConfigError("linux.cgroupsPath", f"the cgroup {d} {why}: "
-                                  "a container needs a cgroup of its own")
+                raise errors.ConfigError("linux.cgroupsPath", f"the cgroup {d} {why}: "
+                                         "a container needs a cgroup of its own")
             self.dirs[h.name] = (d, h)
         self.created = []
         self._foreign = {}  # name -> why a dir is not a container's (see foreign())
@@ -45,12 +45,12 @@ class Manager:
         for d, _ in self.dirs.values():
             pids.update(_subtree_pids(d))
         if pids:
-            raise ContainerError(f"container's cgroup is not empty: {len(pids)} "
-                                 "process(es) found", error_class="resource.cgroup")
+            raise errors.ContainerError(f"container's cgroup is not empty: {len(pids)} "
+                                        "process(es) found", error_class="resource.cgroup")
         why = self.frozen_reason()
         if why is not None:
-            raise ContainerError("container's cgroup unexpectedly frozen" + why,
-                                 error_class="resource.cgroup")
+            raise errors.ContainerError("container's cgroup unexpectedly frozen" + why,
+                                        error_class="resource.cgroup")
 
     def frozen_reason(self):
         """None when the container's cgroup (or, where it does not exist
@@ -100,8 +100,8 @@ class Manager:
                 self._mkdirs(d, name == "cpuset")
         except OSError as e:
             self.remove()  # what this call made (the state dir goes with _abort)
-            raise ConfigError("linux.cgroupsPath", f"cannot create cgroup {e.filename}: "
-                              f"{e.strerror}") from None
+            raise errors.ConfigError("linux.cgroupsPath", f"cannot create cgroup {e.filename}: "
+                                     f"{e.strerror}") from None
 
     def _mkdirs(self, d, cpuset):
         missing = []
@@ -126,8 +126,8 @@ class Manager:
             try:
                 _write(os.path.join(d, "cgroup.procs"), str(pid))
             except OSError as e:
-                raise ConfigError("linux.cgroupsPath",
-                                  f"cannot join cgroup {d}: {e.strerror}") from None
+                raise errors.ConfigError("linux.cgroupsPath",
+                                         f"cannot join cgroup {d}: {e.strerror}") from None
 
     def join_self(self):
         """Move the calling (single-threaded) process into every v1 hierarchy.
@@ -146,8 +146,8 @@ class Manager:
             try:
                 _write(os.path.join(d, f), "0")
             except OSError as e:
-                raise ConfigError("linux.cgroupsPath",
-                                  f"cannot join cgroup {d}: {e.strerror}") from None
+                raise errors.ConfigError("linux.cgroupsPath",
+                                         f"cannot join cgroup {d}: {e.strerror}") from None
 
     def unified_dir(self):
         return self.path("unified")
@@ -179,8 +179,8 @@ class Manager:
             return d
         root = self.v2root or _v2_mountpoint()
         if ctl not in _read(os.path.join(root, "cgroup.controllers")).split():
-            raise NotSupported(field, f"the {ctl} cgroup controller is not available "
-                                      "on this host")
+            raise errors.NotSupported(field, f"the {ctl} cgroup controller is not "
+                                             "available on this host")
         self.enable_v2((ctl,), field)
         return d
 
@@ -208,8 +208,9 @@ class Manager:
             except OSError as e:
                 if strict:
                     hint = " (the cgroup has processes of its own)" if e.errno == 16 else ""
-                    raise NotSupported(field, f"cannot enable the {' '.join(want)} controller "
-                                              f"in {a}: {e.strerror}{hint}") from None
+                    raise errors.NotSupported(field, f"cannot enable the {' '.join(want)} "
+                                                     f"controller in {a}: {e.strerror}{hint}") \
+                        from None
                 # best effort, one by one: a controller that cannot be had
                 # is an error only for a resource that needs it
                 for c in want:
@@ -228,8 +229,8 @@ class Manager:
         (tasks may be mid-syscall) or THAWED."""
         f = self.freezer_file()
         if f is None:
-            raise NotSupported("linux.resources", "no freezer cgroup on this host: "
-                               "pause/resume are not possible")
+            raise errors.NotSupported("linux.resources", "no freezer cgroup on this host: "
+                                      "pause/resume are not possible")
         want = "FROZEN" if frozen else "THAWED"
         deadline = time.monotonic() + timeout
         tries = 0
@@ -272,23 +273,22 @@ class Manager:
         pointing at an existing sub-cgroup of the container's. Each spec is
         "path" (every hierarchy) or "ctl[,ctl]:path" (the v1 hierarchies
         with those controllers)."""
-        from ..errors import ContainerError
         m = self.__class__.__new__(self.__class__)
         m.dirs = dict(self.dirs)
         m.created, m.unified_by_write, m.v2root = [], False, self.v2root
         m._foreign = self._foreign
         v2only = list(self.dirs) == ["unified"]
         if len(specs) > 1 and any(":" not in spec for spec in specs):
-            raise ContainerError(f"invalid --cgroup argument: {specs[0]} (a path without "
+            raise errors.ContainerError(f"invalid --cgroup argument: {specs[0]} (a path without "
                                  "<controller>: prefix must be the only one)")
         for spec in specs:
             ctls, sep, path = spec.rpartition(":")
             if sep and v2only:
-                raise ContainerError(f"--cgroup {spec}: a controller prefix is not "
-                                     "supported on cgroup v2")
+                raise errors.ContainerError(f"--cgroup {spec}: a controller prefix is not "
+                                            "supported on cgroup v2")
             if not path:
-                raise ContainerError(f"--cgroup {spec}: a path inside the container's "
-                                     "cgroup is expected")
+                raise errors.ContainerError(f"--cgroup {spec}: a path inside the container's "
+                                            "cgroup is expected")
             hit = False
             for name, (d, h) in self.dirs.items():
                 if sep and not set(ctls.split(",")) & set(name.split(",")):
@@ -297,14 +297,14 @@ class Manager:
                 # cgroup itself), and refused in runc HEAD's words outside it
                 sub = os.path.normpath(os.path.join(d, path.lstrip("/")))
                 if sub != d and not sub.startswith(d.rstrip("/") + "/"):
-                    raise ContainerError(f"bad sub cgroup path: {path} (not inside the "
+                    raise errors.ContainerError(f"bad sub cgroup path: {path} (not inside the "
                                          "container's cgroup)")
                 if not os.path.isdir(sub):
-                    raise ContainerError(f"--cgroup {spec}: cgroup {sub} does not exist")
+                    raise errors.ContainerError(f"--cgroup {spec}: cgroup {sub} does not exist")
                 m.dirs[name] = (sub, h)
                 hit = True
             if not hit:
-                raise ContainerError(f"--cgroup {spec}: no such controller {ctls}")
+                raise errors.ContainerError(f"--cgroup {spec}: no such controller {ctls}")
         return m
 
     # -- removal ----------------------------------------------------------
@@ -314,8 +314,8 @@ class Manager:
         whose cgroups changed since): see foreign_reason."""
         bad = self.foreign()
         if bad:
-            raise ContainerError("refusing to signal the processes of a cgroup that is not "
-                                 "the container's: " + "; ".join(bad.values()))
+            raise errors.ContainerError("refusing to signal the processes of a cgroup that is not "
+                                        "the container's: " + "; ".join(bad.values()))
 
     def foreign(self):
         """name -> why, for the directories that are not a container's
@@ -351,7 +351,7 @@ class Manager:
         try:
             self.freeze(True)
             froze = True
-        except (OSError, NotSupported) as e:
+        except (OSError, errors.NotSupported) as e:
             from .. import log
             log.warn(f"signalling the container's processes without freezing them: "
                      f"{getattr(e, 'strerror', None) or e}")
