@@ -355,14 +355,14 @@ def test_list_with_a_root_that_does_not_exist_fails(runtime, tmp_path):
 
 
 def test_list_with_the_default_root_not_made_yet_lists_nothing(tmp_path, capsys):
-    from pyrunc import cli
+    from pyrunc import cli, errors
     g, _ = cli.parse_global([])  # the default root, not given
     g["root"] = str(tmp_path / "not-yet")
     assert cli.cmd_list(g, {}, []) in (None, 0)
     assert capsys.readouterr().out.split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED",
                                                "OWNER"]
     g, _ = cli.parse_global(["--root", str(tmp_path / "not-yet")])
-    with pytest.raises(cli.ContainerError, match="no such file or directory"):
+    with pytest.raises(errors.ContainerError, match="no such file or directory"):
         cli.cmd_list(g, {}, [])
 
 
