@@ -6,7 +6,6 @@ command, `--flag value` or `--flag=value`, booleans without a value, and
 flags of a command before its positional arguments (for `exec`, the
 arguments after the id belong to the process).
 """
-import os
 import sys
 
 from . import log
@@ -347,6 +346,7 @@ def _listen_fds():
     """Socket activation as runc passes it on: the fds systemd gave us
     (LISTEN_FDS, meant for this pid) go to the container first, before
     --preserve-fds, and its env says so (LISTEN_PID=1)."""
+    import os  # (create and run: never on the short commands' path)
     n = os.environ.get("LISTEN_FDS")
     if not n or os.environ.get("LISTEN_PID") != str(os.getpid()):
         return 0
@@ -359,6 +359,7 @@ def _listen_fds():
 def _create(cid, o, opts):
     """container.create, with --pidfd-socket: connected before anything is
     made (an unreachable socket fails first), the pidfd sent after."""
+    import os
     from . import container
     sock = _pidfd_connect(opts)
     try:
@@ -408,6 +409,7 @@ def cmd_start(g, opts, pos):
 
 
 def cmd_run(g, opts, pos):
+    import os
     from . import container, state
     from . import syscalls as sc
     cid = need_id("run", pos)
@@ -707,15 +709,16 @@ def cmd_delete(g, opts, pos):
 def cmd_list(g, opts, pos):
     """runc 1.2+: a --root given that does not exist is an error; the
     default one not made yet lists nothing. -q wins over --format."""
-    from . import state
+    from . import fspath, state
     if pos:
         raise errors.Usage('"list" requires exactly 0 argument(s)')
     fmt = opts.get("format", "table")
     if fmt not in ("table", "json") and not opts.get("quiet"):
         raise errors.InvalidArgument("invalid format option")
-    if "root" in g.get("set", ()) and not os.path.isdir(g["root"]):
+    if "root" in g.get("set", ()) and not fspath.isdir(g["root"]):
+        import posix
         try:
-            os.listdir(g["root"])
+            posix.listdir(g["root"])
         except OSError as e:
             raise errors.ContainerError(f"open {g['root']}: {(e.strerror or str(e)).lower()}") \
                 from None

@@ -2,10 +2,9 @@
 resume (and the signal names). Apart from container.py so that they never
 import its create machinery (~1M instructions of every `kill`, `pause`,
 `resume`: the module's code and classes)."""
-import os
+import posix
 
-from . import log
-from . import errors
+from . import errors, fspath, log
 
 SIGNALS = {
     "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7,
@@ -96,7 +95,7 @@ def _cgroup(st):
 
 
 def _cgroup_exists(cg):
-    return any(os.path.isdir(d) for d, _ in cg.dirs.values())
+    return any(fspath.isdir(d) for d, _ in cg.dirs.values())
 
 
 def signal_init(st, sig):
@@ -105,7 +104,7 @@ def signal_init(st, sig):
     process since is never hit. False when the init is gone."""
     import _signal
     try:
-        fd = os.pidfd_open(st.pid)
+        fd = posix.pidfd_open(st.pid)
     except OSError:
         return False
     try:
@@ -117,7 +116,7 @@ def signal_init(st, sig):
             return False
         return True
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def pause(st):

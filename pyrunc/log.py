@@ -13,7 +13,7 @@ formatting anything. In the container's init and exec child, debug lines
 travel to the runtime over their channel (sync.LOG), never onto the
 container's stderr: the runtime writes them (relay).
 """
-import os
+import posix
 import sys
 import time
 
@@ -68,11 +68,11 @@ def _emit(level, msg, fields=None):
         else:
             line = f'time="{t}" level={level} msg={_quote(msg)}'
         try:
-            fd = os.open(_log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = posix.open(_log_path, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC, 0o644)
             try:
-                os.write(fd, (line + "\n").encode(errors="backslashreplace"))
+                posix.write(fd, (line + "\n").encode(errors="backslashreplace"))
             finally:
-                os.close(fd)
+                posix.close(fd)
         except OSError:
             pass
     try:
@@ -142,13 +142,13 @@ def _debug_line(msg, fields=None):
     data = (line + "\n").encode(errors="backslashreplace")
     try:
         if _log_path:
-            fd = os.open(_log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = posix.open(_log_path, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC, 0o644)
             try:
-                os.write(fd, data)
+                posix.write(fd, data)
             finally:
-                os.close(fd)
+                posix.close(fd)
         else:
-            os.write(2, data)
+            posix.write(2, data)
     except OSError:
         pass
 
@@ -159,7 +159,8 @@ def is_debug():
 
 # PYRUNC_TRACE=1: phase timestamps (ms since the interpreter started) on
 # stderr, to find where start latency goes without strace's overhead.
-_trace = os.environ.get("PYRUNC_TRACE") == "1"
+# (posix.environ: bytes; os, and its str environ, are not imported here)
+_trace = posix.environ.get(b"PYRUNC_TRACE") == b"1"
 
 
 def trace(label):
@@ -167,6 +168,6 @@ def trace(label):
     debug line with --debug."""
     if _trace:
         t = time.perf_counter() * 1000
-        os.write(2, f"[trace {os.getpid()}] {t:10.2f} {label}\n".encode())
+        posix.write(2, f"[trace {posix.getpid()}] {t:10.2f} {label}\n".encode())
     if _debug:
         debug(label)

@@ -5,10 +5,9 @@ process (alive, same start time), the exec fifo (present until `start`)
 and the freezer, so a container whose process died is "stopped" without
 anyone having to record it.
 """
-import os
+import posix
 
-from . import jsonlite
-from . import errors
+from . import errors, fspath, jsonlite
 from .errors import oserror_class
 
 STATE_FILE = "state.json"
@@ -38,32 +37,40 @@ def check_root(root):
     also refuses an existing root that is not a directory, or that another
     user owns or may write to (who could plant state entries that delete
     and kill would act on). Returns the clean absolute path."""
-    root = os.path.abspath(root)
+    root = fspath.abspath(root)
     if root.startswith("//"):  # (POSIX keeps a leading "//"; Go's Clean does not)
         root = "/" + root.lstrip("/")
-    if root == "/" or os.path.realpath(root) == "/":  # (or a symlink to it)
-        raise errors.ContainerError("Option --root argument should not be set to /",
-                                    error_class="usage")
+    if root == "/":
+        raise _root_is_slash()
     try:
-        st = os.stat(root)
+        st = posix.stat(root)
     except FileNotFoundError:
         return root  # made by the first create, as the default one
     except OSError as e:
         raise errors.ContainerError(f"--root {root}: {(e.strerror or str(e)).lower()}",
                                     error_class=oserror_class(e), errno=e.errno) from None
-    import stat
-    if not stat.S_ISDIR(st.st_mode):
+    # a symlink to "/" (or a bind mount of it): the same directory as "/"
+    # (one stat instead of realpath's lstat of every component)
+    top = posix.stat("/")
+    if (st.st_dev, st.st_ino) == (top.st_dev, top.st_ino):
+        raise _root_is_slash()
+    if st.st_mode & 0o170000 != 0o040000:  # (S_ISDIR, without the stat module)
         raise errors.ContainerError(f"--root {root}: not a directory", error_class="usage")
-    if st.st_uid != os.geteuid():
+    if st.st_uid != posix.geteuid():
         raise errors.ContainerError(f"--root {root}: owned by uid {st.st_uid}, not by this "
-                                    f"user (uid {os.geteuid()}): refusing a state root "
+                                    f"user (uid {posix.geteuid()}): refusing a state root "
                                     "another user controls",
                                     error_class="permission")
     if st.st_mode & 0o022:
         raise errors.ContainerError(f"--root {root}: writable by other users (mode "
-                             f"{stat.S_IMODE(st.st_mode):04o}): refusing a state root "
-                             "another user controls", error_class="permission")
+                                    f"{st.st_mode & 0o7777:04o}): refusing a state root "
+                                    "another user controls", error_class="permission")
     return root
+
+
+def _root_is_slash():
+    return errors.ContainerError("Option --root argument should not be set to /",
+                                 error_class="usage")
 
 
 # runc's id rule: ASCII letters, digits and _+-. (a set: one C-level subset
@@ -82,14 +89,32 @@ def check_id(cid):
         raise errors.ContainerError(f"invalid container id format: {cid}", error_class="usage")
 
 
+def read_file(path, size=65536):
+    """A whole file's bytes: os.read without a file object (one read for a
+    state.json or a control file: a read of a regular file returns less
+    than asked only at its end)."""
+    fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
+    try:
+        data = posix.read(fd, size)
+        if len(data) == size:  # (more to come)
+            parts = [data]
+            while data:
+                data = posix.read(fd, size)
+                parts.append(data)
+            data = b"".join(parts)
+        return data
+    finally:
+        posix.close(fd)
+
+
 def proc_start_time(pid):
     """Field 22 of /proc/<pid>/stat (None if gone or a zombie)."""
-    try:  # (os.read: no file object; a stat line is far below 4 KiB)
-        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+    try:  # (posix.read: no file object; a stat line is far below 4 KiB)
+        fd = posix.open(f"/proc/{pid}/stat", posix.O_RDONLY | posix.O_CLOEXEC)
         try:
-            data = os.read(fd, 4096)
+            data = posix.read(fd, 4096)
         finally:
-            os.close(fd)
+            posix.close(fd)
     except OSError:
         return None
     rest = data[data.rindex(b")") + 2:].split()
@@ -106,7 +131,7 @@ class State:
     def __init__(self, root, cid, d):
         self.root = root
         self.id = cid
-        self.dir = os.path.join(root, cid)
+        self.dir = fspath.join(root, cid)
         self.d = d
 
     @property
@@ -134,7 +159,7 @@ class State:
             return "stopped"
         if not self.init_alive():
             return "stopped"
-        if os.path.exists(os.path.join(self.dir, FIFO)):
+        if fspath.exists(fspath.join(self.dir, FIFO)):
             return "created"
         if self.frozen():
             return "paused"
@@ -145,11 +170,10 @@ class State:
         if not f:
             return False
         try:
-            with open(f) as fh:
-                v = fh.read().strip()
+            v = read_file(f, 64).strip()
         except OSError:
             return False
-        return v in ("FROZEN", "FREEZING", "1")
+        return v in (b"FROZEN", b"FREEZING", b"1")
 
     def oci(self, status=None):
         """The OCI state object (runtime-spec "State"), runc's extra fields too."""
@@ -186,14 +210,14 @@ class State:
 
     def save(self):
         """state.json by write-to-temp and rename, then `list`'s record of it."""
-        tmp = os.path.join(self.dir, STATE_FILE + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        tmp = fspath.join(self.dir, STATE_FILE + ".tmp")
+        fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, jsonlite.dumps(self.d).encode())
-            fst = os.fstat(fd)  # (inode, size and mtime survive the rename)
+            posix.write(fd, jsonlite.dumps(self.d).encode())
+            fst = posix.fstat(fd)  # (inode, size and mtime survive the rename)
         finally:
-            os.close(fd)
-        os.rename(tmp, os.path.join(self.dir, STATE_FILE))
+            posix.close(fd)
+        posix.rename(tmp, fspath.join(self.dir, STATE_FILE))
         _save_record(self.dir, self.d, fst)
 
 
@@ -204,16 +228,17 @@ def _save_record(dirpath, d, fst):
     rec["of"] = [fst.st_ino, fst.st_size, fst.st_mtime_ns]
     body = jsonlite.dumps(rec).encode()
     data = b"%08x" % zlib.crc32(body) + body
-    fd = os.open(os.path.join(dirpath, LIST_FILE), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC,
+    fd = posix.open(fspath.join(dirpath, LIST_FILE), posix.O_WRONLY | posix.O_CREAT | posix.O_CLOEXEC,
                  0o600)
     try:
-        os.write(fd, data)
-        os.ftruncate(fd, len(data))  # (a longer old one's tail)
+        posix.write(fd, data)
+        posix.ftruncate(fd, len(data))  # (a longer old one's tail)
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def ensure_root(root):
+    import os  # (create only)
     try:
         os.makedirs(root, 0o711, exist_ok=True)
     except OSError as e:
@@ -237,22 +262,22 @@ def new(root, cid, d):
     lock."""
     check_id(cid)
     ensure_root(root)
-    path = os.path.join(root, cid)
-    if os.path.lexists(os.path.join(path, STATE_FILE)):
+    path = fspath.join(root, cid)
+    if _lexists(fspath.join(path, STATE_FILE)):
         raise errors.AlreadyExists(cid)  # (the rename below is the check that counts)
-    tmp = os.path.join(root, f"{NEW_PREFIX}{os.getpid()}.{os.urandom(6).hex()}")
-    os.mkdir(tmp, 0o711)
+    tmp = fspath.join(root, f"{NEW_PREFIX}{posix.getpid()}.{posix.urandom(6).hex()}")
+    posix.mkdir(tmp, 0o711)
     try:
         lock = Lock(tmp)
     except BaseException:
-        os.rmdir(tmp)
+        posix.rmdir(tmp)
         raise
     st = State(root, cid, d)
     st.dir = tmp
     try:
         st.save()
         try:
-            os.rename(tmp, path)
+            posix.rename(tmp, path)
         except OSError as e:
             if e.errno in (17, 39, 20):  # EEXIST, ENOTEMPTY, ENOTDIR
                 raise errors.AlreadyExists(cid) from None
@@ -265,6 +290,14 @@ def new(root, cid, d):
     return st, lock
 
 
+def _lexists(path):
+    try:
+        posix.lstat(path)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def sweep_new(root):
     """Remove the `@new.*` dirs of creates killed before their rename (no
     live holder of their lock, and older than NEW_GRACE). Returns their
@@ -272,32 +305,32 @@ def sweep_new(root):
     import fcntl
     import time
     try:
-        names = [n for n in os.listdir(root) if n.startswith(NEW_PREFIX)]
+        names = [n for n in posix.listdir(root) if n.startswith(NEW_PREFIX)]
     except OSError:
         return []
     out = []
     now = time.time()
     for n in names:
-        p = os.path.join(root, n)
+        p = fspath.join(root, n)
         try:  # (a symlink is never a create's dir: never followed)
-            fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = posix.open(p, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_NOFOLLOW | posix.O_CLOEXEC)
         except OSError:
             continue
         try:
             pid = n[len(NEW_PREFIX):].split(".")[0]
             alive = pid.isdigit() and proc_start_time(int(pid)) is not None
-            if alive and now - os.fstat(fd).st_mtime < NEW_GRACE:
+            if alive and now - posix.fstat(fd).st_mtime < NEW_GRACE:
                 continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 continue  # its create is still running
-            if not set(os.listdir(fd)) <= set(ENTRY_FILES):
+            if not set(posix.listdir(fd)) <= set(ENTRY_FILES):
                 continue  # (what no create's dir holds: not ours to remove)
             remove_dir(p)
             out.append(p)
         finally:
-            os.close(fd)
+            posix.close(fd)
     return out
 
 
@@ -308,7 +341,7 @@ def remove_partial(root, cid):
     from . import log
     check_id(cid)
     removed = [f"state dir {p} of an interrupted create" for p in sweep_new(root)]
-    path = os.path.join(root, cid)
+    path = fspath.join(root, cid)
     try:
         lock = Lock(path)
     except errors.NotExist:
@@ -334,7 +367,7 @@ def _check_entry_dir(path):
     no state dir holds (ENTRY_FILES; of those, only an empty directory
     where a file belongs is taken too)."""
     try:
-        names = os.listdir(path)
+        names = posix.listdir(path)
     except OSError:
         return
     for n in names:
@@ -347,7 +380,7 @@ def load_locked(root, cid):
     """(State, Lock) of an existing container, read after taking its lock so
     that what a concurrent command changed is seen."""
     check_id(cid)
-    lock = Lock(os.path.join(root, cid))
+    lock = Lock(fspath.join(root, cid))
     try:
         return load(root, cid), lock
     except BaseException:
@@ -358,8 +391,7 @@ def load_locked(root, cid):
 def load(root, cid):
     check_id(cid)
     try:
-        with open(os.path.join(root, cid, STATE_FILE), "rb") as f:
-            d = jsonlite.loads(f.read(), "state.json")
+        d = jsonlite.loads(read_file(fspath.join(root, cid, STATE_FILE)), "state.json")
     except (FileNotFoundError, NotADirectoryError):
         raise errors.NotExist(cid) from None
     except errors.ConfigError as e:  # (unparsable) our own record, not the user's config
@@ -416,18 +448,18 @@ def load_listed(root, cid):
     """The State `list` shows for an entry: from its record (LIST_FILE) when
     that is the one written with the state.json beside it, else load().
     (root is check_root's clean absolute path, cid a valid id: plain
-    joins; os.open/os.read: no file object per container.)"""
+    joins; posix.open/posix.read: no file object per container.)"""
     d = f"{root}/{cid}"
     try:
-        fd = os.open(f"{d}/{LIST_FILE}", os.O_RDONLY | os.O_CLOEXEC)
+        fd = posix.open(f"{d}/{LIST_FILE}", posix.O_RDONLY | posix.O_CLOEXEC)
         try:
-            data = os.read(fd, 65536)
+            data = posix.read(fd, 65536)
         finally:
-            os.close(fd)
+            posix.close(fd)
         import zlib
         body = data[8:]
         rec = jsonlite.loads(body, LIST_FILE) if data[:8] == b"%08x" % zlib.crc32(body) else None
-        s = os.stat(f"{d}/{STATE_FILE}")
+        s = posix.stat(f"{d}/{STATE_FILE}")
         if (type(rec) is dict and rec.pop("of", None) == [s.st_ino, s.st_size, s.st_mtime_ns]
                 and "ociVersion" in rec and "bundle" in rec and _record_shaped(rec)):
             return State(root, cid, rec)
@@ -450,7 +482,7 @@ def list_listed(root):
     """Every entry under root, sorted by id, as State, for `list`: entries
     that cannot be read are left out."""
     try:
-        names = os.listdir(root)
+        names = posix.listdir(root)
     except FileNotFoundError:
         return []
     out = []
@@ -465,10 +497,10 @@ def list_listed(root):
 
 def list_ids(root):
     try:
-        names = os.listdir(root)
+        names = posix.listdir(root)
     except FileNotFoundError:
         return []
-    return sorted(n for n in names if valid_id(n) and os.path.isfile(os.path.join(root, n, STATE_FILE)))
+    return sorted(n for n in names if valid_id(n) and fspath.isfile(fspath.join(root, n, STATE_FILE)))
 
 
 class Lock:
@@ -480,8 +512,8 @@ class Lock:
         import fcntl
         while True:
             try:  # (an entry is born a directory by rename: a symlink is none)
-                self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW |
-                                  os.O_CLOEXEC)
+                self.fd = posix.open(path, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_NOFOLLOW |
+                                  posix.O_CLOEXEC)
             except (FileNotFoundError, NotADirectoryError):
                 raise errors.NotExist() from None
             except OSError as e:
@@ -492,13 +524,13 @@ class Lock:
             # the dir we waited on may have been deleted meanwhile, and a
             # new container made under the same id: its lock is another one
             try:
-                now = os.stat(path)
+                now = posix.stat(path)
             except OSError:
                 now = None
-            mine = os.fstat(self.fd)
+            mine = posix.fstat(self.fd)
             if now is not None and (now.st_ino, now.st_dev) == (mine.st_ino, mine.st_dev):
                 return
-            os.close(self.fd)
+            posix.close(self.fd)
             self.fd = -1
 
     def release(self):
@@ -509,14 +541,14 @@ class Lock:
         if self.fd >= 0:
             import fcntl
             fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
+            posix.close(self.fd)
             self.fd = -1
 
     def drop(self):
         """A forked child's side: close its copy, leaving the lock with the
         parent."""
         if self.fd >= 0:
-            os.close(self.fd)
+            posix.close(self.fd)
             self.fd = -1
 
 
@@ -525,25 +557,25 @@ def remove_dir(path):
     delete killed half-way leaves either a loadable state or a dir without
     one, which `delete --force` removes (remove_partial)."""
     try:
-        names = os.listdir(path)
+        names = posix.listdir(path)
     except (FileNotFoundError, NotADirectoryError):
         return
     names.sort(key=lambda n: n == STATE_FILE)
     for n in names:
         try:
-            os.unlink(os.path.join(path, n))
+            posix.unlink(fspath.join(path, n))
         except FileNotFoundError:
             pass
         except IsADirectoryError:
             # (a corrupt entry: a directory where a file belongs) removed if
             # empty; a tree is never walked here
             try:
-                os.rmdir(os.path.join(path, n))
+                posix.rmdir(fspath.join(path, n))
             except OSError as e:
-                raise errors.ContainerError(f"cannot remove {os.path.join(path, n)}: "
+                raise errors.ContainerError(f"cannot remove {fspath.join(path, n)}: "
                                             f"{(e.strerror or str(e)).lower()}") from None
     try:
-        os.rmdir(path)
+        posix.rmdir(path)
     except FileNotFoundError:
         pass
     except OSError as e:

@@ -376,6 +376,16 @@ def test_cli_import_set_has_no_api(tmp_path):
     assert "pyrunc.cli" in mods and "pyrunc.state" in mods
     assert not mods & {"pyrunc.client", "pyrunc.bundle", "subprocess", "json", "dataclasses",
                        "typing", "tempfile", "socket"}, mods
+    # exactly these: not even `os` (~4M instructions: pyrunc/fspath.py)
+    assert mods == {"_json", "pyrunc", "pyrunc.cli", "pyrunc.errors", "pyrunc.fspath",
+                    "pyrunc.jsonlite", "pyrunc.log", "pyrunc.state"}, mods
+    # kill, pause, resume, ps --format json, list: none imports os either
+    mods = _modules_after("from pyrunc.cli import main\n" + "".join(
+        f"main(['--root', {root!r}] + {argv!r})\n"
+        for argv in (["kill", "x"], ["pause", "x"], ["resume", "x"],
+                     ["ps", "--format", "json", "x"], ["list"])))
+    assert not mods & {"os", "posixpath", "stat", "_collections_abc", "pyrunc.container",
+                       "pyrunc.syscalls", "pyrunc.procfs", "_cffi_backend"}, mods
     # and using the API loads it on demand
     assert {"pyrunc.client", "pyrunc.bundle"} <= _modules_after("import pyrunc; pyrunc.Bundle")
 

@@ -5,9 +5,7 @@ cgroup2 mount), or hybrid (v1 controllers plus a cgroup2 mount, usually
 /sys/fs/cgroup/unified). The manager for the host's kind does the work;
 see v1.py and v2.py.
 """
-import os
-
-from .. import errors
+from .. import errors, fspath
 
 
 class Hierarchy:
@@ -24,11 +22,11 @@ class Hierarchy:
 
     def host_dir(self, path):
         """Host directory of cgroup `path` (absolute in the hierarchy)."""
-        path = os.path.normpath("/" + path.lstrip("/"))
+        path = fspath.normpath("/" + path.lstrip("/"))
         root = self.root.rstrip("/")
         if root and (path == root or path.startswith(root + "/")):
             path = path[len(root):] or "/"
-        return os.path.normpath(self.mountpoint + path)
+        return fspath.normpath(self.mountpoint + path)
 
     def own_dir(self):
         """Host directory of the runtime's own cgroup in this hierarchy."""
@@ -86,7 +84,7 @@ def resolve_path(cgroups_path, cid):
         raise errors.ConfigError("linux.cgroupsPath",
                                  f"{cgroups_path!r} is a systemd path (slice:prefix:name); "
                                  "it needs --systemd-cgroup")
-    norm = os.path.normpath("/" + cgroups_path.lstrip("/"))
+    norm = fspath.normpath("/" + cgroups_path.lstrip("/"))
     if not cgroups_path.startswith("/"):
         return norm.lstrip("/"), True
     return norm, False
@@ -98,8 +96,8 @@ def foreign_reason(d, h):
     that directory: on a hierarchy's root it would reach every process of
     the host, and on the runtime's own cgroup (or one holding it) the
     runtime and whoever started it."""
-    d = os.path.normpath(d)
-    mp = os.path.normpath(h.mountpoint)
+    d = fspath.normpath(d)
+    mp = fspath.normpath(h.mountpoint)
     if d == mp:
         return f"is the root of the {h.name} cgroup hierarchy"
     if not d.startswith(mp + "/"):

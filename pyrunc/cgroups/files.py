@@ -3,34 +3,34 @@
 One open+write per value: cgroupfs applies a write as one operation, and
 its error (EINVAL, EBUSY...) is the kernel's verdict on that value.
 """
-import os
+import posix
 
-from .. import errors
+from .. import errors, fspath
 
 
 def read(d, name):
     """A control file's text, "" when it cannot be read."""
     try:
-        with open(os.path.join(d, name)) as f:
+        with open(fspath.join(d, name)) as f:
             return f.read()
     except OSError:
         return ""
 
 
 def write(path, data):
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    fd = posix.open(path, posix.O_WRONLY | posix.O_CLOEXEC)
     try:
-        os.write(fd, data.encode() if isinstance(data, str) else data)
+        posix.write(fd, data.encode() if isinstance(data, str) else data)
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def write_field(d, name, value, field):
     """Write `value` to d/name; a failure names the config field."""
     try:
-        write(os.path.join(d, name), str(value))
+        write(fspath.join(d, name), str(value))
     except OSError as e:
-        raise errors.ConfigError(field, f"writing {value!r} to {os.path.join(d, name)}: "
+        raise errors.ConfigError(field, f"writing {value!r} to {fspath.join(d, name)}: "
                                  f"{e.strerror}", "resource.cgroup", e.errno) from None
 
 

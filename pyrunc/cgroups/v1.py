@@ -5,10 +5,10 @@ too, so tools that read the unified tree find the container there.
 The same class serves pure v2 with an empty v1 list (see v2.py).
 """
 import errno
-import os
+import posix
 import time
 
-from .. import errors
+from .. import errors, fspath
 from .files import read, write as _write
 
 FREEZE_TIMEOUT = 10.0  # seconds a freeze or thaw may take before we give up
@@ -21,7 +21,7 @@ class Manager:
         from . import foreign_reason
         self.dirs = {}  # hierarchy name -> (host dir, hierarchy)
         for h in v1 + ([v2] if v2 else []):
-            p = os.path.normpath(h.own + "/" + path) if relative else path
+            p = fspath.normpath(h.own + "/" + path) if relative else path
             d = h.host_dir(p)
             # the container's processes are those of this directory (kill
             # --all, delete): it must be a cgroup of its own
@@ -65,10 +65,10 @@ class Manager:
             if at is None:
                 continue
             if v2:
-                frozen = (_read(os.path.join(at, "cgroup.freeze")).strip() == "1"
-                          or "frozen 1" in _read(os.path.join(at, "cgroup.events")).splitlines())
+                frozen = (_read(fspath.join(at, "cgroup.freeze")).strip() == "1"
+                          or "frozen 1" in _read(fspath.join(at, "cgroup.events")).splitlines())
             else:
-                frozen = _read(os.path.join(at, "freezer.state")).strip() in ("FROZEN", "FREEZING")
+                frozen = _read(fspath.join(at, "freezer.state")).strip() in ("FROZEN", "FREEZING")
             if frozen:
                 return "" if at == d else f" ({at} is frozen)"
         return None
@@ -82,9 +82,9 @@ class Manager:
         for name, (d, h) in self.dirs.items():
             top = h.mountpoint if h else None
             p, missing = d, []
-            while not os.path.isdir(p) and (top is None or len(p) > len(top)):
+            while not fspath.isdir(p) and (top is None or len(p) > len(top)):
                 missing.append(p)
-                p = os.path.dirname(p)
+                p = fspath.dirname(p)
             planned += reversed(missing)
         self.created = planned
         return list(planned)
@@ -106,25 +106,25 @@ class Manager:
     def _mkdirs(self, d, cpuset):
         missing = []
         p = d
-        while not os.path.isdir(p):
+        while not fspath.isdir(p):
             missing.append(p)
-            p = os.path.dirname(p)
+            p = fspath.dirname(p)
         for m in reversed(missing):
             try:
-                os.mkdir(m, 0o755)
+                posix.mkdir(m, 0o755)
             except FileExistsError:
                 continue
             self.created.append(m)
             if cpuset:
                 # a new cpuset is empty, and an empty cpuset takes no task
-                parent = os.path.dirname(m)
+                parent = fspath.dirname(m)
                 for f in ("cpuset.cpus", "cpuset.mems"):
-                    _write(os.path.join(m, f), _read(os.path.join(parent, f)) or "\n")
+                    _write(fspath.join(m, f), _read(fspath.join(parent, f)) or "\n")
 
     def join(self, pid):
         for name, (d, _) in self.dirs.items():
             try:
-                _write(os.path.join(d, "cgroup.procs"), str(pid))
+                _write(fspath.join(d, "cgroup.procs"), str(pid))
             except OSError as e:
                 raise errors.ConfigError("linux.cgroupsPath",
                                          f"cannot join cgroup {d}: {e.strerror}") from None
@@ -144,7 +144,7 @@ class Manager:
             else:
                 f = "tasks"
             try:
-                _write(os.path.join(d, f), "0")
+                _write(fspath.join(d, f), "0")
             except OSError as e:
                 raise errors.ConfigError("linux.cgroupsPath",
                                          f"cannot join cgroup {d}: {e.strerror}") from None
@@ -175,10 +175,10 @@ class Manager:
         d = self.path("unified")
         if d is None or ctl is None:
             return d
-        if ctl in _read(os.path.join(d, "cgroup.controllers")).split():
+        if ctl in _read(fspath.join(d, "cgroup.controllers")).split():
             return d
         root = self.v2root or _v2_mountpoint()
-        if ctl not in _read(os.path.join(root, "cgroup.controllers")).split():
+        if ctl not in _read(fspath.join(root, "cgroup.controllers")).split():
             raise errors.NotSupported(field, f"the {ctl} cgroup controller is not "
                                              "available on this host")
         self.enable_v2((ctl,), field)
@@ -191,18 +191,18 @@ class Manager:
         root = self.v2root or _v2_mountpoint()
         d = self.path("unified")
         chain = []
-        p = os.path.dirname(d)
+        p = fspath.dirname(d)
         while len(p) >= len(root):
             chain.append(p)
             if p == root:
                 break
-            p = os.path.dirname(p)
+            p = fspath.dirname(p)
         for a in reversed(chain):
-            have = _read(os.path.join(a, "cgroup.subtree_control")).split()
+            have = _read(fspath.join(a, "cgroup.subtree_control")).split()
             want = [c for c in ctls if c not in have]
             if not want:
                 continue
-            f = os.path.join(a, "cgroup.subtree_control")
+            f = fspath.join(a, "cgroup.subtree_control")
             try:
                 _write(f, " ".join("+" + c for c in want))
             except OSError as e:
@@ -221,7 +221,7 @@ class Manager:
 
     def freezer_file(self):
         d = self.path("freezer")
-        return os.path.join(d, "freezer.state") if d else None
+        return fspath.join(d, "freezer.state") if d else None
 
     def freeze(self, frozen, timeout=FREEZE_TIMEOUT):
         """Stop (or resume) every process of the container: v1 freezer,
@@ -261,10 +261,10 @@ class Manager:
         """Every process of the container, sub-cgroups included."""
         for name in ("pids", "freezer", "memory", "unified"):
             d = self.path(name)
-            if d and os.path.isdir(d):
+            if d and fspath.isdir(d):
                 out = []
-                for base, _, _ in os.walk(d):
-                    out += _read_pids(os.path.join(base, "cgroup.procs"))
+                for base in fspath.walk_dirs(d):
+                    out += _read_pids(fspath.join(base, "cgroup.procs"))
                 return out
         return []
 
@@ -295,11 +295,11 @@ class Manager:
                     continue
                 # as runc: relative to the container's cgroup ("/" is that
                 # cgroup itself), and refused in runc HEAD's words outside it
-                sub = os.path.normpath(os.path.join(d, path.lstrip("/")))
+                sub = fspath.normpath(fspath.join(d, path.lstrip("/")))
                 if sub != d and not sub.startswith(d.rstrip("/") + "/"):
                     raise errors.ContainerError(f"bad sub cgroup path: {path} (not inside the "
                                          "container's cgroup)")
-                if not os.path.isdir(sub):
+                if not fspath.isdir(sub):
                     raise errors.ContainerError(f"--cgroup {spec}: cgroup {sub} does not exist")
                 m.dirs[name] = (sub, h)
                 hit = True
@@ -335,12 +335,12 @@ class Manager:
         cgroup holds, thaw (a container that was paused stays paused, except
         for SIGKILL: frozen tasks die only once thawed)."""
         self.check_owned()
-        if not any(os.path.isdir(d) for d, _ in self.dirs.values()):
+        if not any(fspath.isdir(d) for d, _ in self.dirs.values()):
             return  # no cgroup (left): no process
         d = self.path("unified")
         if sig == 9 and d:
             try:
-                _write(os.path.join(d, "cgroup.kill"), "1")
+                _write(fspath.join(d, "cgroup.kill"), "1")
                 return
             except FileNotFoundError:
                 pass  # an older kernel, or the cgroup is gone
@@ -359,7 +359,7 @@ class Manager:
         try:
             for pid in self.pids():
                 try:
-                    os.kill(pid, sig)
+                    posix.kill(pid, sig)
                 except ProcessLookupError:
                     pass
         finally:
@@ -393,7 +393,7 @@ class Manager:
                 try:
                     if d in own:
                         _remove_children(d)  # sub-cgroups the container made
-                    os.rmdir(d)
+                    posix.rmdir(d)
                     removed.append(d)
                     break
                 except FileNotFoundError:
@@ -413,10 +413,10 @@ class Manager:
         return removed
 
     def kill_all_in(self, d):
-        for base, dirs, _ in os.walk(d):
-            for pid in _read_pids(os.path.join(base, "cgroup.procs")):
+        for base in fspath.walk_dirs(d):
+            for pid in _read_pids(fspath.join(base, "cgroup.procs")):
                 try:
-                    os.kill(pid, 9)
+                    posix.kill(pid, 9)
                 except ProcessLookupError:
                     pass
 
@@ -444,19 +444,19 @@ class Manager:
 def _nearest_existing(d, top):
     """d, or its nearest existing ancestor below or at `top` (a
     hierarchy's mountpoint; None: unknown, d alone is looked at)."""
-    while not os.path.isdir(d):
+    while not fspath.isdir(d):
         if top is None or d == top or len(d) <= len(top):
             return None
-        d = os.path.dirname(d)
+        d = fspath.dirname(d)
     return d
 
 
 def _subtree_pids(d):
     try:
-        sub = [e.path for e in os.scandir(d) if e.is_dir(follow_symlinks=False)]
+        sub = [e.path for e in posix.scandir(d) if e.is_dir(follow_symlinks=False)]
     except (FileNotFoundError, NotADirectoryError):
         return []  # (the usual case at create: a cgroup still to be made)
-    out = _read_pids(os.path.join(d, "cgroup.procs"))
+    out = _read_pids(fspath.join(d, "cgroup.procs"))
     for s in sub:
         out += _subtree_pids(s)
     return out
@@ -472,16 +472,16 @@ def _try_write(path, data):
 def _remove_children(d):
     """rmdir the sub-cgroups under d, deepest first (cgroupfs dirs hold
     only control files, which rmdir takes with them)."""
-    for base, dirs, _ in os.walk(d, topdown=False):
+    for base in reversed(list(fspath.walk_dirs(d))):  # (each after its children)
         if base != d:
             try:
-                os.rmdir(base)
+                posix.rmdir(base)
             except FileNotFoundError:
                 pass
 
 
 def _read(path):
-    d, name = os.path.split(path)
+    d, name = fspath.split(path)
     return read(d, name)
 
 

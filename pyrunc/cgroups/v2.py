@@ -3,9 +3,9 @@ single cgroup2 hierarchy, with the v2 freezer and every controller the
 host offers enabled down to the container (so its accounting files exist
 for `events` and the clients' metrics, as runc does)."""
 import errno
-import os
 import time
 
+from .. import fspath
 from .files import read, write
 from .v1 import FREEZE_TIMEOUT, Manager as _Base
 
@@ -28,14 +28,14 @@ class Manager(_Base):
         """cgroup.freeze, then wait (at most `timeout` seconds) for
         cgroup.events to say so."""
         d = self.path("unified")
-        write(os.path.join(d, "cgroup.freeze"), "1" if frozen else "0")
+        write(fspath.join(d, "cgroup.freeze"), "1" if frozen else "0")
         deadline = time.monotonic() + timeout
         want = f"frozen {1 if frozen else 0}"
         while want not in read(d, "cgroup.events").splitlines():
             if time.monotonic() > deadline:
                 if frozen:  # never leave it half frozen
                     try:
-                        write(os.path.join(d, "cgroup.freeze"), "0")
+                        write(fspath.join(d, "cgroup.freeze"), "0")
                     except OSError:
                         pass
                 raise OSError(errno.EBUSY, f"timed out after {timeout:g}s waiting for "
