@@ -6,9 +6,9 @@ command, `--flag value` or `--flag=value`, booleans without a value, and
 flags of a command before its positional arguments (for `exec`, the
 arguments after the id belong to the process).
 """
+import posix
 import sys
 
-from . import log
 from . import errors
 
 # -- the command table ------------------------------------------------------
@@ -279,8 +279,12 @@ def main(argv=None):
     except errors.Usage as e:
         sys.stderr.write(f"{e}\n")
         return 1
-    log.configure(g["log"], g["log_format"], g["debug"])
-    log.trace("cli start")
+    if g["log"] or g["debug"] or g["log_format"] == "json" or b"PYRUNC_TRACE" in posix.environ:
+        # (else log.py's defaults are these settings: a command that logs
+        # nothing never imports it; whoever does later gets the defaults)
+        from . import log
+        log.configure(g["log"], g["log_format"], g["debug"])
+        log.trace("cli start")
     if g.get("version"):
         from . import clihelp
         sys.stdout.write(clihelp.version())
@@ -292,17 +296,16 @@ def main(argv=None):
     cmd, args = ALIASES.get(rest[0], rest[0]), rest[1:]
     handler = COMMANDS.get(cmd)
     if handler is None:
-        log.error(REFUSED_COMMANDS.get(cmd) or f"No help topic for '{cmd}'",
-                  {"class": "usage"})
+        _error(REFUSED_COMMANDS.get(cmd) or f"No help topic for '{cmd}'", {"class": "usage"})
         return 1
     from . import state
     try:
         g["root"] = state.check_root(g["root"])  # (never "/": runc HEAD's check)
     except errors.PyruncError as e:
-        log.error(str(e), e.fields())
+        _error(str(e), e.fields())
         return e.exit_code
     if g["log_format"] not in ("text", "json", ""):  # (runc's configLogrus)
-        log.error(f"invalid log-format: {g['log_format']}", {"class": "usage"})
+        _error(f"invalid log-format: {g['log_format']}", {"class": "usage"})
         return 1
     try:
         opts, pos = parse_cmd(cmd, args)
@@ -313,9 +316,10 @@ def main(argv=None):
         return handler(g, opts, pos) or 0
     except errors.PyruncError as e:
         prefix = f"pyrunc {cmd} failed: " if cmd in ("create", "run") else ""
-        log.error(prefix + str(e), e.fields())
+        _error(prefix + str(e), e.fields())
         return e.exit_code
     except OSError as e:  # nothing more specific caught it: still one line, classed
+        from . import log
         from .errors import oserror_fields
         if log.is_debug():
             import traceback
@@ -325,6 +329,11 @@ def main(argv=None):
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _error(msg, fields):
+    from . import log
+    log.error(msg, fields)
 
 
 # -- commands -------------------------------------------------------------
@@ -410,7 +419,7 @@ def cmd_start(g, opts, pos):
 
 def cmd_run(g, opts, pos):
     import os
-    from . import container, state
+    from . import container, log, state
     from . import syscalls as sc
     cid = need_id("run", pos)
     o = _create_opts(g, opts)
@@ -462,7 +471,7 @@ def cmd_run(g, opts, pos):
 
 
 def _force_delete(st):
-    from . import container
+    from . import container, log
     try:
         container.delete(st, force=True)
     except errors.PyruncError as e:  # (a poststop hook's failure: a warning, as runc's run)
@@ -682,7 +691,7 @@ def cmd_kill(g, opts, pos):
 
 
 def cmd_delete(g, opts, pos):
-    from . import container, state
+    from . import container, log, state
     from .errors import NotExist
     cid = need_id("delete", pos)
     force = bool(opts.get("force"))
@@ -709,14 +718,13 @@ def cmd_delete(g, opts, pos):
 def cmd_list(g, opts, pos):
     """runc 1.2+: a --root given that does not exist is an error; the
     default one not made yet lists nothing. -q wins over --format."""
-    from . import fspath, state
+    from . import state
     if pos:
         raise errors.Usage('"list" requires exactly 0 argument(s)')
     fmt = opts.get("format", "table")
     if fmt not in ("table", "json") and not opts.get("quiet"):
         raise errors.InvalidArgument("invalid format option")
-    if "root" in g.get("set", ()) and not fspath.isdir(g["root"]):
-        import posix
+    if "root" in g.get("set", ()) and not _is_dir(g["root"]):
         try:
             posix.listdir(g["root"])
         except OSError as e:
@@ -738,6 +746,13 @@ def cmd_list(g, opts, pos):
     widths = [max(len(r[c]) for r in rows) for c in range(6)]
     for r in rows:
         sys.stdout.write("   ".join(v.ljust(widths[c]) for c, v in enumerate(r)).rstrip() + "\n")
+
+
+def _is_dir(path):
+    try:
+        return posix.stat(path).st_mode & 0o170000 == 0o040000  # (S_ISDIR)
+    except (OSError, ValueError):
+        return False
 
 
 def cmd_spec(g, opts, pos):
@@ -800,7 +815,7 @@ def cmd_ps(g, opts, pos):
 def cmd_exec(g, opts, pos):
     """Exit status: the process's (128+signal if killed) without --detach;
     255 when it could not be started, as runc."""
-    from . import execute
+    from . import execute, log
     from .errors import NotSupported
     cid = need_id("exec", pos)
     for flag in ("process_label", "apparmor"):

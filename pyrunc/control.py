@@ -4,7 +4,7 @@ import its create machinery (~1M instructions of every `kill`, `pause`,
 `resume`: the module's code and classes)."""
 import posix
 
-from . import errors, fspath, log
+from . import errors
 
 SIGNALS = {
     "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7,
@@ -71,6 +71,7 @@ def kill(st, sig, all_procs=False):
         try:
             _cgroup(st).freeze(False)
         except (OSError, errors.PyruncError) as e:
+            from . import log
             log.warn(f"thawing the killed container: {getattr(e, 'strerror', None) or e}")
 
 
@@ -95,6 +96,7 @@ def _cgroup(st):
 
 
 def _cgroup_exists(cg):
+    from . import fspath
     return any(fspath.isdir(d) for d, _ in cg.dirs.values())
 
 

@@ -7,7 +7,7 @@ anyone having to record it.
 """
 import posix
 
-from . import errors, fspath, jsonlite
+from . import errors, jsonlite
 from .errors import oserror_class
 
 STATE_FILE = "state.json"
@@ -37,7 +37,9 @@ def check_root(root):
     also refuses an existing root that is not a directory, or that another
     user owns or may write to (who could plant state entries that delete
     and kill would act on). Returns the clean absolute path."""
-    root = fspath.abspath(root)
+    if not _is_clean(root):
+        from . import fspath
+        root = fspath.abspath(root)
     if root.startswith("//"):  # (POSIX keeps a leading "//"; Go's Clean does not)
         root = "/" + root.lstrip("/")
     if root == "/":
@@ -66,6 +68,26 @@ def check_root(root):
                                     f"{st.st_mode & 0o7777:04o}): refusing a state root "
                                     "another user controls", error_class="permission")
     return root
+
+
+def _is_clean(path):
+    """Absolute, and already what normpath would make of it (the default
+    /run/pyrunc, a --root given so): nothing for abspath to do."""
+    return path[:1] == "/" and all(c not in ("", ".", "..") for c in path[1:].split("/"))
+
+
+def _join(d, name):
+    """os.path.join of a directory and a name without a slash (an id, a
+    file of the entry): all state.py joins."""
+    return d + name if d.endswith("/") else d + "/" + name
+
+
+def _exists(path):
+    try:
+        posix.stat(path)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _root_is_slash():
@@ -131,7 +153,7 @@ class State:
     def __init__(self, root, cid, d):
         self.root = root
         self.id = cid
-        self.dir = fspath.join(root, cid)
+        self.dir = _join(root, cid)
         self.d = d
 
     @property
@@ -159,7 +181,7 @@ class State:
             return "stopped"
         if not self.init_alive():
             return "stopped"
-        if fspath.exists(fspath.join(self.dir, FIFO)):
+        if _exists(_join(self.dir, FIFO)):
             return "created"
         if self.frozen():
             return "paused"
@@ -210,14 +232,14 @@ class State:
 
     def save(self):
         """state.json by write-to-temp and rename, then `list`'s record of it."""
-        tmp = fspath.join(self.dir, STATE_FILE + ".tmp")
+        tmp = _join(self.dir, STATE_FILE + ".tmp")
         fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o600)
         try:
             posix.write(fd, jsonlite.dumps(self.d).encode())
             fst = posix.fstat(fd)  # (inode, size and mtime survive the rename)
         finally:
             posix.close(fd)
-        posix.rename(tmp, fspath.join(self.dir, STATE_FILE))
+        posix.rename(tmp, _join(self.dir, STATE_FILE))
         _save_record(self.dir, self.d, fst)
 
 
@@ -228,7 +250,7 @@ def _save_record(dirpath, d, fst):
     rec["of"] = [fst.st_ino, fst.st_size, fst.st_mtime_ns]
     body = jsonlite.dumps(rec).encode()
     data = b"%08x" % zlib.crc32(body) + body
-    fd = posix.open(fspath.join(dirpath, LIST_FILE), posix.O_WRONLY | posix.O_CREAT | posix.O_CLOEXEC,
+    fd = posix.open(_join(dirpath, LIST_FILE), posix.O_WRONLY | posix.O_CREAT | posix.O_CLOEXEC,
                  0o600)
     try:
         posix.write(fd, data)
@@ -262,10 +284,10 @@ def new(root, cid, d):
     lock."""
     check_id(cid)
     ensure_root(root)
-    path = fspath.join(root, cid)
-    if _lexists(fspath.join(path, STATE_FILE)):
+    path = _join(root, cid)
+    if _lexists(_join(path, STATE_FILE)):
         raise errors.AlreadyExists(cid)  # (the rename below is the check that counts)
-    tmp = fspath.join(root, f"{NEW_PREFIX}{posix.getpid()}.{posix.urandom(6).hex()}")
+    tmp = _join(root, f"{NEW_PREFIX}{posix.getpid()}.{posix.urandom(6).hex()}")
     posix.mkdir(tmp, 0o711)
     try:
         lock = Lock(tmp)
@@ -290,6 +312,13 @@ def new(root, cid, d):
     return st, lock
 
 
+def _is_file(path):
+    try:
+        return posix.stat(path).st_mode & 0o170000 == 0o100000
+    except (OSError, ValueError):
+        return False
+
+
 def _lexists(path):
     try:
         posix.lstat(path)
@@ -311,7 +340,7 @@ def sweep_new(root):
     out = []
     now = time.time()
     for n in names:
-        p = fspath.join(root, n)
+        p = _join(root, n)
         try:  # (a symlink is never a create's dir: never followed)
             fd = posix.open(p, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_NOFOLLOW | posix.O_CLOEXEC)
         except OSError:
@@ -341,7 +370,7 @@ def remove_partial(root, cid):
     from . import log
     check_id(cid)
     removed = [f"state dir {p} of an interrupted create" for p in sweep_new(root)]
-    path = fspath.join(root, cid)
+    path = _join(root, cid)
     try:
         lock = Lock(path)
     except errors.NotExist:
@@ -380,7 +409,7 @@ def load_locked(root, cid):
     """(State, Lock) of an existing container, read after taking its lock so
     that what a concurrent command changed is seen."""
     check_id(cid)
-    lock = Lock(fspath.join(root, cid))
+    lock = Lock(_join(root, cid))
     try:
         return load(root, cid), lock
     except BaseException:
@@ -391,7 +420,7 @@ def load_locked(root, cid):
 def load(root, cid):
     check_id(cid)
     try:
-        d = jsonlite.loads(read_file(fspath.join(root, cid, STATE_FILE)), "state.json")
+        d = jsonlite.loads(read_file(_join(_join(root, cid), STATE_FILE)), "state.json")
     except (FileNotFoundError, NotADirectoryError):
         raise errors.NotExist(cid) from None
     except errors.ConfigError as e:  # (unparsable) our own record, not the user's config
@@ -500,7 +529,7 @@ def list_ids(root):
         names = posix.listdir(root)
     except FileNotFoundError:
         return []
-    return sorted(n for n in names if valid_id(n) and fspath.isfile(fspath.join(root, n, STATE_FILE)))
+    return sorted(n for n in names if valid_id(n) and _is_file(_join(_join(root, n), STATE_FILE)))
 
 
 class Lock:
@@ -563,16 +592,16 @@ def remove_dir(path):
     names.sort(key=lambda n: n == STATE_FILE)
     for n in names:
         try:
-            posix.unlink(fspath.join(path, n))
+            posix.unlink(_join(path, n))
         except FileNotFoundError:
             pass
         except IsADirectoryError:
             # (a corrupt entry: a directory where a file belongs) removed if
             # empty; a tree is never walked here
             try:
-                posix.rmdir(fspath.join(path, n))
+                posix.rmdir(_join(path, n))
             except OSError as e:
-                raise errors.ContainerError(f"cannot remove {fspath.join(path, n)}: "
+                raise errors.ContainerError(f"cannot remove {_join(path, n)}: "
                                             f"{(e.strerror or str(e)).lower()}") from None
     try:
         posix.rmdir(path)
