@@ -79,14 +79,15 @@ def _pidns_private(st):
     """Whether the init is pid 1 of a pid namespace of its own. Once it is
     gone, what config.json asked for decides (a new pid namespace: yes)."""
     if st.pid > 0 and st.init_alive():
+        from .state import read_file
         try:
-            with open(f"/proc/{st.pid}/status") as f:
-                for line in f:
-                    if line.startswith("NSpid:"):
-                        ids = line.split()[1:]
-                        return len(ids) > 1 and ids[-1] == "1"
+            status = read_file(f"/proc/{st.pid}/status")
         except OSError:
-            pass
+            status = b""
+        for line in status.split(b"\n"):
+            if line.startswith(b"NSpid:"):
+                ids = line.split()[1:]
+                return len(ids) > 1 and ids[-1] == b"1"
     return "pid" in st.d.get("namespaces", ())
 
 

@@ -9,12 +9,25 @@ from .. import errors, fspath
 
 
 def read(d, name):
-    """A control file's text, "" when it cannot be read."""
+    """A control file's text, "" when it cannot be read. (posix.read: no
+    file object, ~25K instructions less a read; a control file's read
+    returns its whole text, up to a page, at once; the rest when longer.)"""
     try:
-        with open(fspath.join(d, name)) as f:
-            return f.read()
+        fd = posix.open(fspath.join(d, name), posix.O_RDONLY | posix.O_CLOEXEC)
     except OSError:
         return ""
+    try:
+        parts = []
+        while True:
+            data = posix.read(fd, 65536)
+            if not data:
+                break
+            parts.append(data)
+    except OSError:
+        return ""
+    finally:
+        posix.close(fd)
+    return b"".join(parts).decode(errors="replace")
 
 
 def write(path, data):
