@@ -773,10 +773,11 @@ def cmd_ps(g, opts, pos):
     """runc's ps: ps(1) over every process of the host (its options, or
     -ef), the header and the lines whose PID is in the container's cgroup.
     A stopped container has none: the header alone, exit 0."""
-    from . import cgroups, jsonlite, state
+    from . import jsonlite, state
+    from .cgroups import live  # (no manager: see live.py)
     cid = need_id("ps", pos)
     st = state.load(g["root"], cid)
-    pids = cgroups.from_state(st.d.get("cgroups", {})).pids()
+    pids = live.pids(st.d.get("cgroups", {}).get("dirs", {}))
     fmt = opts.get("format", "table")
     if fmt == "json":  # (none: null, as runc's Go encoder writes an empty list)
         sys.stdout.write(jsonlite.dumps(pids or None) + "\n")

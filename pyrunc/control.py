@@ -96,6 +96,11 @@ def _cgroup(st):
     return cgroups.from_state(st.d.get("cgroups", {}))
 
 
+def _dirs(st):
+    """state.json's cgroup directories: hierarchy name -> host dir."""
+    return st.d.get("cgroups", {}).get("dirs", {})
+
+
 def _cgroup_exists(cg):
     from . import fspath
     return any(fspath.isdir(d) for d, _ in cg.dirs.values())
@@ -127,9 +132,9 @@ def pause(st):
     if status != "running":
         raise errors.WrongState("container not running" if status in ("stopped", "created")
                                 else f"cannot pause a {status} container")
-    from . import cgroups
+    from .cgroups import live  # (no manager: see live.py)
     try:
-        cgroups.from_state(st.d.get("cgroups", {})).freeze(True)
+        live.freeze(_dirs(st), True)
     except OSError as e:
         raise errors.ContainerError(f"pause: {e.strerror}", error_class="resource.cgroup",
                                     errno=e.errno) from None
@@ -138,9 +143,9 @@ def pause(st):
 def resume(st):
     if st.status() != "paused":
         raise errors.WrongState("container not paused")
-    from . import cgroups
+    from .cgroups import live
     try:
-        cgroups.from_state(st.d.get("cgroups", {})).freeze(False)
+        live.freeze(_dirs(st), False)
     except OSError as e:
         raise errors.ContainerError(f"resume: {e.strerror}", error_class="resource.cgroup",
                                     errno=e.errno) from None

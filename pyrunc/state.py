@@ -79,7 +79,7 @@ def _is_clean(path):
 def _join(d, name):
     """os.path.join of a directory and a name without a slash (an id, a
     file of the entry): all state.py joins."""
-    return d + name if d.endswith("/") else d + "/" + name
+    return d + name if not d or d.endswith("/") else d + "/" + name
 
 
 def _exists(path):

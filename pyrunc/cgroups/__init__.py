@@ -5,7 +5,7 @@ cgroup2 mount), or hybrid (v1 controllers plus a cgroup2 mount, usually
 /sys/fs/cgroup/unified). The manager for the host's kind does the work;
 see v1.py and v2.py.
 """
-from .. import errors, fspath
+from .. import errors
 
 
 class Hierarchy:
@@ -22,6 +22,7 @@ class Hierarchy:
 
     def host_dir(self, path):
         """Host directory of cgroup `path` (absolute in the hierarchy)."""
+        from .. import fspath  # (create's: not imported by pause, resume, ps)
         path = fspath.normpath("/" + path.lstrip("/"))
         root = self.root.rstrip("/")
         if root and (path == root or path.startswith(root + "/")):
@@ -78,6 +79,7 @@ def _unescape(s):
 
 def resolve_path(cgroups_path, cid):
     """(path, relative?) for linux.cgroupsPath as runc's cgroupfs driver reads it."""
+    from .. import fspath
     if not cgroups_path:
         return cid, True
     if ":" in cgroups_path and not cgroups_path.startswith("/"):
@@ -96,6 +98,7 @@ def foreign_reason(d, h):
     that directory: on a hierarchy's root it would reach every process of
     the host, and on the runtime's own cgroup (or one holding it) the
     runtime and whoever started it."""
+    from .. import fspath
     d = fspath.normpath(d)
     mp = fspath.normpath(h.mountpoint)
     if d == mp:

@@ -5,15 +5,20 @@ its error (EINVAL, EBUSY...) is the kernel's verdict on that value.
 """
 import posix
 
-from .. import errors, fspath
+from .. import errors
 
 
 def read(d, name):
-    """A control file's text, "" when it cannot be read. (posix.read: no
-    file object, ~25K instructions less a read; a control file's read
-    returns its whole text, up to a page, at once; the rest when longer.)"""
+    """A control file's text, "" when it cannot be read."""
+    return read_file(_join(d, name))
+
+
+def read_file(path):
+    """read()'s work, for a whole path. (posix.read: no file object, ~25K
+    instructions less a read; a control file's read returns its whole
+    text, up to a page, at once; the rest when longer.)"""
     try:
-        fd = posix.open(fspath.join(d, name), posix.O_RDONLY | posix.O_CLOEXEC)
+        fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
     except OSError:
         return ""
     try:
@@ -30,6 +35,12 @@ def read(d, name):
     return b"".join(parts).decode(errors="replace")
 
 
+def _join(d, name):
+    # (os.path.join of a directory and a file name: fspath is not imported
+    # for `pause` and `resume`)
+    return d + name if not d or d.endswith("/") else d + "/" + name
+
+
 def write(path, data):
     fd = posix.open(path, posix.O_WRONLY | posix.O_CLOEXEC)
     try:
@@ -41,9 +52,9 @@ def write(path, data):
 def write_field(d, name, value, field):
     """Write `value` to d/name; a failure names the config field."""
     try:
-        write(fspath.join(d, name), str(value))
+        write(_join(d, name), str(value))
     except OSError as e:
-        raise errors.ConfigError(field, f"writing {value!r} to {fspath.join(d, name)}: "
+        raise errors.ConfigError(field, f"writing {value!r} to {_join(d, name)}: "
                                  f"{e.strerror}", "resource.cgroup", e.errno) from None
 
 

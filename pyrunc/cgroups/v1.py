@@ -9,9 +9,9 @@ import posix
 import time
 
 from .. import errors, fspath
+from . import live
 from .files import read, write as _write
-
-FREEZE_TIMEOUT = 10.0  # seconds a freeze or thaw may take before we give up
+from .live import FREEZE_TIMEOUT, read_pids as _read_pids
 
 
 class Manager:
@@ -224,34 +224,9 @@ class Manager:
         return fspath.join(d, "freezer.state") if d else None
 
     def freeze(self, frozen, timeout=FREEZE_TIMEOUT):
-        """Stop (or resume) every process of the container: v1 freezer,
-        waiting (at most `timeout` seconds) until the kernel reports FROZEN
-        (tasks may be mid-syscall) or THAWED."""
-        f = self.freezer_file()
-        if f is None:
-            raise errors.NotSupported("linux.resources", "no freezer cgroup on this host: "
-                                      "pause/resume are not possible")
-        want = "FROZEN" if frozen else "THAWED"
-        deadline = time.monotonic() + timeout
-        tries = 0
-        while True:
-            _write(f, want)
-            now = _read(f).strip()
-            if now == want:
-                return
-            if time.monotonic() > deadline:
-                if frozen:  # never leave it half frozen
-                    _try_write(f, "THAWED")
-                raise OSError(errno.EBUSY, f"timed out after {timeout:g}s waiting for {f} "
-                                           f"to read {want} (it reads {now or 'nothing'})")
-            tries += 1
-            if frozen and tries % 50 == 0:
-                # v1 may stay FREEZING while tasks keep forking: a short
-                # thaw lets the forks finish and the next try catch them
-                _try_write(f, "THAWED")
-                time.sleep(0.01)
-            else:
-                time.sleep(0.001)
+        """Stop (or resume) every process of the container: the v1 freezer
+        (live.freeze_v1)."""
+        live.freeze_v1(self.freezer_file(), frozen, timeout)
 
     def is_frozen(self):
         f = self.freezer_file()
@@ -259,14 +234,7 @@ class Manager:
 
     def pids(self):
         """Every process of the container, sub-cgroups included."""
-        for name in ("pids", "freezer", "memory", "unified"):
-            d = self.path(name)
-            if d and fspath.isdir(d):
-                out = []
-                for base in fspath.walk_dirs(d):
-                    out += _read_pids(fspath.join(base, "cgroup.procs"))
-                return out
-        return []
+        return live.pids({n: d for n, (d, _) in self.dirs.items()})
 
     def sub(self, specs):
         """exec --cgroup: a view of this manager with some hierarchies
@@ -462,13 +430,6 @@ def _subtree_pids(d):
     return out
 
 
-def _try_write(path, data):
-    try:
-        _write(path, data)
-    except OSError:
-        pass
-
-
 def _remove_children(d):
     """rmdir the sub-cgroups under d, deepest first (cgroupfs dirs hold
     only control files, which rmdir takes with them)."""
@@ -489,10 +450,3 @@ def _v2_mountpoint():
     from . import probe
     v2 = probe()[1]
     return v2.mountpoint if v2 else "/sys/fs/cgroup"
-
-
-def _read_pids(path):
-    # v2 shows 0 for processes outside our pid namespace: never signal those
-    # (kill(0) would hit our own process group)
-    return [p for p in (int(x) for x in _read(path).split()) if p > 0]
-

@@ -1,0 +1,100 @@
+"""An existing container's cgroup as `pause`, `resume` and `ps` use it:
+freeze or thaw it, list its processes.
+
+The managers (v1.py, v2.py, and the systemd driver's, which inherit
+theirs) freeze and list through these same functions; `pause`, `resume`
+and `ps` call them with the directories state.json records, without
+making a manager: so they never import v1.py, the create machinery
+(~1M instructions of each of them).
+"""
+import errno
+import time
+
+from .files import read, read_file, write
+
+FREEZE_TIMEOUT = 10.0  # seconds a freeze or thaw may take before we give up
+
+
+def freeze(dirs, frozen, timeout=FREEZE_TIMEOUT):
+    """Freeze (or thaw) the container of `dirs`, state.json's cgroups.dirs
+    (hierarchy name -> host directory). cgroup v2 alone: cgroup.freeze;
+    else the v1 freezer. (The rule of cgroups.from_state and the systemd
+    driver's from_state: a record's manager is a v2 one exactly then.)"""
+    if list(dirs) == ["unified"]:
+        freeze_v2(dirs["unified"], frozen, timeout)
+        return
+    d = dirs.get("freezer")
+    freeze_v1(d + "/freezer.state" if d else None, frozen, timeout)
+
+
+def freeze_v1(f, frozen, timeout=FREEZE_TIMEOUT):
+    """Stop (or resume) every process of the container: v1 freezer file
+    `f`, waiting (at most `timeout` seconds) until the kernel reports
+    FROZEN (tasks may be mid-syscall) or THAWED."""
+    if f is None:
+        from ..errors import NotSupported
+        raise NotSupported("linux.resources", "no freezer cgroup on this host: "
+                                              "pause/resume are not possible")
+    want = "FROZEN" if frozen else "THAWED"
+    deadline = time.monotonic() + timeout
+    tries = 0
+    while True:
+        write(f, want)
+        now = read_file(f).strip()
+        if now == want:
+            return
+        if time.monotonic() > deadline:
+            if frozen:  # never leave it half frozen
+                _try_write(f, "THAWED")
+            raise OSError(errno.EBUSY, f"timed out after {timeout:g}s waiting for {f} "
+                                       f"to read {want} (it reads {now or 'nothing'})")
+        tries += 1
+        if frozen and tries % 50 == 0:
+            # v1 may stay FREEZING while tasks keep forking: a short
+            # thaw lets the forks finish and the next try catch them
+            _try_write(f, "THAWED")
+            time.sleep(0.01)
+        else:
+            time.sleep(0.001)
+
+
+def freeze_v2(d, frozen, timeout=FREEZE_TIMEOUT):
+    """cgroup.freeze of directory `d`, then wait (at most `timeout`
+    seconds) for cgroup.events to say so."""
+    write(d + "/cgroup.freeze", "1" if frozen else "0")
+    deadline = time.monotonic() + timeout
+    want = f"frozen {1 if frozen else 0}"
+    while want not in read(d, "cgroup.events").splitlines():
+        if time.monotonic() > deadline:
+            if frozen:  # never leave it half frozen
+                _try_write(d + "/cgroup.freeze", "0")
+            raise OSError(errno.EBUSY, f"timed out after {timeout:g}s waiting for "
+                                       f"{d}/cgroup.events to say {want!r}")
+        time.sleep(0.001)
+
+
+def pids(dirs):
+    """Every process of the container of `dirs` (as freeze()), sub-cgroups
+    included."""
+    from .. import fspath
+    for name in ("pids", "freezer", "memory", "unified"):
+        d = dirs.get(name)
+        if d and fspath.isdir(d):
+            out = []
+            for base in fspath.walk_dirs(d):
+                out += read_pids(base + "/cgroup.procs")
+            return out
+    return []
+
+
+def read_pids(path):
+    # v2 shows 0 for processes outside our pid namespace: never signal those
+    # (kill(0) would hit our own process group)
+    return [p for p in (int(x) for x in read_file(path).split()) if p > 0]
+
+
+def _try_write(path, data):
+    try:
+        write(path, data)
+    except OSError:
+        pass
