@@ -36,7 +36,7 @@ state (as runc's "rootfs", "created", "owner"): clients ignore unknown
 fields, while "annotations" belong to the config's author and are passed
 to hooks; a runtime's findings do not belong there.
 """
-import os
+import posix  # (not os: `state` of a stopped container stays without it)
 import time
 
 from .errors import PyruncError
@@ -51,9 +51,9 @@ def _now():
 
 def _decode(wstatus):
     """(exitStatus as a shell reports it, the killing signal or 0)."""
-    if os.WIFSIGNALED(wstatus):
-        return 128 + os.WTERMSIG(wstatus), os.WTERMSIG(wstatus)
-    return os.WEXITSTATUS(wstatus), 0
+    if posix.WIFSIGNALED(wstatus):
+        return 128 + posix.WTERMSIG(wstatus), posix.WTERMSIG(wstatus)
+    return posix.WEXITSTATUS(wstatus), 0
 
 
 def oom_kills(cgroups_state):
@@ -119,15 +119,15 @@ def _kmsg_names(pid, start_time, cgroup_dirs):
     (",pid=%d,uid=%d" ends the report; the task's name, just before, is
     the container's to choose and may hold ",pid=<the init's>,")."""
     import errno
-    started_us = start_time * 1_000_000 // os.sysconf("SC_CLK_TCK")
+    started_us = start_time * 1_000_000 // posix.sysconf("SC_CLK_TCK")
     try:
-        fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = posix.open("/dev/kmsg", posix.O_RDONLY | posix.O_NONBLOCK | posix.O_CLOEXEC)
     except OSError:
         return False
     try:
         while True:
             try:
-                rec = os.read(fd, 8192)
+                rec = posix.read(fd, 8192)
             except OSError as e:
                 if e.errno == errno.EPIPE:  # overwritten while read: go on
                     continue
@@ -135,7 +135,7 @@ def _kmsg_names(pid, start_time, cgroup_dirs):
             if b"oom-kill:" in rec and _names(rec, pid, started_us, cgroup_dirs):
                 return True
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def _names(rec, pid, started_us, cgroup_dirs):
@@ -158,7 +158,8 @@ def _names(rec, pid, started_us, cgroup_dirs):
     memcg = rest[i + 12:].split(",task=", 1)[0] if i >= 0 else ""
     # the recorded directory is that path under a mount point of the
     # hierarchy: a suffix alone would take /other/<name> for <name>
-    return bool(memcg) and any(d.endswith(memcg) and os.path.ismount(d[:-len(memcg)] or "/")
+    from os.path import ismount  # (only when the kernel logged an OOM kill)
+    return bool(memcg) and any(d.endswith(memcg) and ismount(d[:-len(memcg)] or "/")
                                for d in cgroup_dirs)
 
 
@@ -191,7 +192,7 @@ def observe(st):
     import fcntl
     from . import state
     try:
-        fd = os.open(st.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd = posix.open(st.dir, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
     except OSError:
         return
     try:
@@ -205,7 +206,7 @@ def observe(st):
     except (OSError, PyruncError):
         pass  # busy (a delete) or gone: shown, not kept
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def fields(st):
