@@ -279,7 +279,8 @@ def main(argv=None):
     except errors.Usage as e:
         sys.stderr.write(f"{e}\n")
         return 1
-    if g["log"] or g["debug"] or g["log_format"] == "json" or b"PYRUNC_TRACE" in posix.environ:
+    if (g["log"] or g["debug"] or g["log_format"] == "json" or b"PYRUNC_TRACE" in posix.environ
+            or "pyrunc.log" in sys.modules):  # (main() called again in one process)
         # (else log.py's defaults are these settings: a command that logs
         # nothing never imports it; whoever does later gets the defaults)
         from . import log
