@@ -731,10 +731,11 @@ def cmd_list(g, opts, pos):
         except OSError as e:
             raise errors.ContainerError(f"open {g['root']}: {(e.strerror or str(e)).lower()}") \
                 from None
-    items = [st.oci() for st in state.list_listed(g["root"])]
+    states = state.list_listed(g["root"])
     if opts.get("quiet"):
-        sys.stdout.write("".join(i["id"] + "\n" for i in items))
+        sys.stdout.write("".join(st.id + "\n" for st in states))
         return 0
+    items = list(_with_owners(states))
     if fmt == "json":
         from . import jsonlite
         for i in items:
@@ -744,9 +745,33 @@ def cmd_list(g, opts, pos):
     rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
     for i in items:
         rows.append((i["id"], str(i["pid"]), i["status"], i["bundle"], i["created"], i["owner"]))
-    widths = [max(len(r[c]) for r in rows) for c in range(6)]
-    for r in rows:
-        sys.stdout.write("   ".join(v.ljust(widths[c]) for c, v in enumerate(r)).rstrip() + "\n")
+    # runc's tabwriter (minwidth 12, padding 3): every column but the last
+    # padded to the larger of its widest + 3 and 12. One format string and
+    # one write: ~5% of a `list` of 1,000 otherwise.
+    line = "".join(f"{{:<{max(max(map(len, col)) + 3, 12)}}}"
+                   for col in list(zip(*rows))[:-1]) + "{}"
+    sys.stdout.write("".join(line.format(*r) + "\n" for r in rows))
+
+
+def _with_owners(states):
+    """The OCI state of each entry, with runc's "owner": the user owning
+    its directory (lstat), by name, else "#uid". An entry gone meanwhile
+    is left out, as runc does."""
+    import pwd
+    names = {}
+    for st in states:
+        try:
+            uid = posix.lstat(st.dir).st_uid
+        except OSError:
+            continue
+        if uid not in names:
+            try:
+                names[uid] = pwd.getpwuid(uid).pw_name
+            except KeyError:
+                names[uid] = f"#{uid}"
+        item = st.oci()
+        item["owner"] = names[uid]
+        yield item
 
 
 def _is_dir(path):

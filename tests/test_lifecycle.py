@@ -161,13 +161,21 @@ def test_list_formats(runtime, bundle):
         runtime("create", "-b", bundle.path, cid, check=True)
     p = runtime("list", "-q", check=True)
     assert p.stdout.split() == ids
+    # runc's owner: the user owning the entry's directory, by name
+    import pwd
+    owner = pwd.getpwuid(os.lstat(os.path.join(runtime.root, ids[0])).st_uid).pw_name
     p = runtime("list", "--format", "json", check=True)
     items = json.loads(p.stdout)
     assert [i["id"] for i in items] == ids and all(i["status"] == "created" for i in items)
+    assert all(i["owner"] == owner for i in items)
     p = runtime("list", check=True)
     lines = p.stdout.splitlines()
     assert lines[0].split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
     assert len(lines) == 3
+    # runc's tabwriter (minwidth 12, padding 3): the PID and STATUS columns
+    # ("created", pids of at most 9 digits) are 12 wide, the last unpadded
+    assert "PID" + " " * 9 + "STATUS" + " " * 6 + "BUNDLE" in lines[0], lines
+    assert all(line.endswith("   " + owner) for line in lines[1:]), lines
     for cid in ids:
         runtime("delete", "-f", cid, check=True)
 
