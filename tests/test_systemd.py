@@ -254,21 +254,24 @@ def test_bad_cgroups_path_is_refused(runtime, bundle, sd, path, msg):
 def test_a_slice_named_like_a_controller_file_is_escaped_as_systemd(runtime, bundle, sd):
     """systemd puts the units of "cpu.slice" in "_cpu.slice" (cg_escape:
     "cpu.*" could be the kernel's cpu controller file). Someone with
-    cgroupfs access made "cpu.slice/<the unit>" beforehand, with a process
-    of theirs in it: it must never be taken for the container's cgroup
-    (the init, limits, ps, kill --all all went there before: runc HEAD's
-    ExpandSlice does not escape either). Names that systemd versions
-    escape differently are refused before anything is made."""
+    cgroupfs access made "cpu.slice/<the unit>" beforehand and puts a
+    process of theirs in it once the container runs: it must never be
+    taken for the container's cgroup (before: with the process there first,
+    create failed "container's cgroup is not empty"; after, ps listed theirs,
+    limits were written there; runc HEAD's ExpandSlice does not escape
+    either). Names that systemd versions escape differently are refused
+    before anything is made."""
     cid = runtime.new_id()
     unit = f"pyrunc-{cid}.scope"
     decoy = f"{SDROOT}/cpu.slice/{unit}"
     os.makedirs(decoy)
     theirs = subprocess.Popen(["sleep", "600"])
     try:
+        bundle.sh("sleep 600")
+        p = sd(cid, path=f"cpu.slice:pyrunc:{cid}")
+        assert p.returncode == 0, p.stderr
         with open(os.path.join(decoy, "cgroup.procs"), "w") as f:
             f.write(str(theirs.pid))
-        bundle.sh("sleep 600")
-        assert sd(cid, path=f"cpu.slice:pyrunc:{cid}").returncode == 0
         pid = runtime.state(cid)["pid"]
         assert own_cgroup(pid) == f"/_cpu.slice/{unit}"
         assert show(unit, "ControlGroup")["ControlGroup"] == f"/_cpu.slice/{unit}"
