@@ -310,6 +310,9 @@ def _prepare(cid, opts):
         # what `exec` needs, so that config.json is never read again
         "process": spec.process.raw,
         "namespaces": [n.type for n in spec.linux.namespaces],
+        # a pid namespace that dies with the init (exitinfo: its pid
+        # cannot be recycled in the container after it)
+        "own_pidns": any(n.type == "pid" and not n.path for n in spec.linux.namespaces),
         "seccomp": spec.linux.seccomp,
         # linux.personality and linux.memoryPolicy apply to exec'd processes
         # too (runc); kept as the numbers the syscalls take

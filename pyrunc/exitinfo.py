@@ -17,7 +17,12 @@ answer says where it came from ("exitSource"):
 - "kmsg": the init is gone, but the kernel's OOM report names it
   ("oom-kill:... task_memcg=<the container's cgroup>,...,pid=<its pid>"):
   it died of the OOM killer's SIGKILL, so its status is 137. Needs the
-  kernel log still to hold the report (a ring buffer) and CAP_SYSLOG.
+  kernel log still to hold the report (a ring buffer) and CAP_SYSLOG,
+  and a pid namespace of the container's own: the report has no start
+  time, and without one a process of the container that outlives the init
+  can be given its pid again (a wrap of the pid space) and be OOM-killed
+  in the same cgroup; with one, the init's end kills every process of the
+  namespace and no process can be born in it any more.
 - "observed": the init was reaped by someone else before pyrunc looked:
   no exit status; "finished" is when pyrunc first saw it stopped.
 
@@ -175,7 +180,7 @@ def _learn(st):
         info["source"] = "zombie"
         return info
     kills = oom_kills(st.d.get("cgroups", {}))
-    if kills:
+    if kills and st.d.get("own_pidns") is True:
         dirs = [d for d in st.d.get("cgroups", {}).get("dirs", {}).values() if d]
         if _kmsg_names(pid, start, dirs):
             info.update(status=128 + SIGKILL, signal=SIGKILL, source="kmsg", oomKilled=True)

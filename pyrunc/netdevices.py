@@ -75,23 +75,39 @@ def _move_one(host, cont, nsfd, host_name, new):
         raise ConfigError(f"{where}.name", f"{new!r} already exists in the container")
     keep = [(a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in host.get_addr(index=idx)
             if a["flags"] & IFA_F_PERMANENT and a["scope"] == RT_SCOPE_UNIVERSE]
+    # A "%d" template leaves the name to the kernel, and the index may
+    # change too (taken in that namespace: the kernel gives another), so
+    # neither can find the device afterwards: the old index may be another
+    # device of a joined namespace. It moves under a name of ours that the
+    # kernel must honour exactly (else EEXIST), found by that name in the
+    # namespace, then renamed there by its index in that namespace.
+    move_as = _staging_name() if "%d" in new else new
     try:
         # down first (as runc: nothing on the host sees it change name
         # while up), then one request: into the namespace under its new name
         host.link("set", index=idx, state="down")
-        host.link("set", index=idx, net_ns_fd=nsfd, ifname=new)
+        host.link("set", index=idx, net_ns_fd=nsfd, ifname=move_as)
     except Exception as e:  # pyroute2's NetlinkError carries the errno text
         raise ConfigError(where, f"cannot move {host_name!r} into the container: {e}") from None
-    # by its new name (its index may change on a clash); a "%d" template
-    # leaves the name to the kernel: found by the index
-    found = cont.link_lookup(ifname=new) if "%d" not in new else \
-        [x["index"] for x in cont.get_links() if x["index"] == idx]
+    # by its name in that namespace, never by the host's index
+    found = cont.link_lookup(ifname=move_as)
     if not found:
         raise ConfigError(where, f"{new!r} not found in the container after the move")
     cidx = found[0]
+    if move_as != new:
+        try:
+            cont.link("set", index=cidx, ifname=new)
+        except Exception as e:
+            raise ConfigError(f"{where}.name", f"cannot name {host_name!r} {new!r} in the "
+                              f"container: {e}") from None
     for address, prefixlen in keep:
         cont.addr("add", index=cidx, address=address, prefixlen=prefixlen)
     cont.link("set", index=cidx, state="up")
+
+
+def _staging_name():
+    """A name no one else chose: 15 characters, random."""
+    return "pyr" + os.urandom(6).hex()
 
 
 def _init_netns(pid):

@@ -146,3 +146,42 @@ def test_never_moved_back_at_delete(runtime, bundle, veth, netns):
     runtime("delete", "-f", cid, check=True)
     assert _link_exists("kept0", netns) and not _link_exists(veth[0])
     assert _link_exists(veth[1])  # its peer, still on the host
+
+
+def _index(name):
+    out = subprocess.run(["ip", "-o", "link", "show", name], capture_output=True, text=True,
+                         check=True).stdout
+    return int(out.split(":", 1)[0])
+
+
+def test_template_in_a_joined_namespace_configures_the_moved_device(runtime, bundle, veth,
+                                                                    netns):
+    """A "%d" template into a namespace joined by path, where the host
+    device's index is already another device's (its owner's, or one the
+    container's side made there): the kernel gives the moved device a new
+    index, and the old one names the other device. Only the moved device
+    may get the addresses and be set up; the other stays as it was (before
+    the fix it was found by the old index: addressed and set up)."""
+    host, _ = veth
+    subprocess.run(["ip", "addr", "add", "192.0.2.10/24", "dev", host], check=True)
+    idx = _index(host)
+    subprocess.run(["ip", "-n", netns, "link", "add", "index", str(idx), "name", "decoy0",
+                    "type", "veth", "peer", "name", "decoy1"], check=True)
+    for n in bundle.config["linux"]["namespaces"]:
+        if n["type"] == "network":
+            n["path"] = f"/run/netns/{netns}"
+    bundle.config["linux"]["netDevices"] = {host: {"name": "ctr%d"}}
+    bundle.args("/bin/sleep", "60").write()
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", bundle.path, cid, check=True)
+    try:
+        def show(dev):
+            return subprocess.run(["ip", "-n", netns, "-o", "addr", "show", dev],
+                                  capture_output=True, text=True).stdout + \
+                subprocess.run(["ip", "-n", netns, "-o", "link", "show", dev],
+                               capture_output=True, text=True).stdout
+        decoy, moved = show("decoy0"), show("ctr0")
+        assert "192.0.2.10" not in decoy and ",UP" not in decoy, decoy
+        assert "192.0.2.10/24" in moved and ",UP" in moved, moved
+    finally:
+        runtime("delete", "-f", cid, check=True)

@@ -250,6 +250,53 @@ def test_bad_cgroups_path_is_refused(runtime, bundle, sd, path, msg):
     assert not os.path.exists(os.path.join(runtime.root, cid))
 
 
+@in_any_vm
+def test_a_slice_named_like_a_controller_file_is_escaped_as_systemd(runtime, bundle, sd):
+    """systemd puts the units of "cpu.slice" in "_cpu.slice" (cg_escape:
+    "cpu.*" could be the kernel's cpu controller file). Someone with
+    cgroupfs access made "cpu.slice/<the unit>" beforehand and puts a
+    process of theirs in it once the container runs: it must never be
+    taken for the container's cgroup (before: with the process there first,
+    create failed "container's cgroup is not empty"; after, ps listed theirs,
+    limits were written there; runc HEAD's ExpandSlice does not escape
+    either). Names that systemd versions escape differently are refused
+    before anything is made."""
+    cid = runtime.new_id()
+    unit = f"pyrunc-{cid}.scope"
+    decoy = f"{SDROOT}/cpu.slice/{unit}"
+    os.makedirs(decoy)
+    theirs = subprocess.Popen(["sleep", "600"])
+    try:
+        bundle.sh("sleep 600")
+        p = sd(cid, path=f"cpu.slice:pyrunc:{cid}")
+        assert p.returncode == 0, p.stderr
+        with open(os.path.join(decoy, "cgroup.procs"), "w") as f:
+            f.write(str(theirs.pid))
+        pid = runtime.state(cid)["pid"]
+        assert own_cgroup(pid) == f"/_cpu.slice/{unit}"
+        assert show(unit, "ControlGroup")["ControlGroup"] == f"/_cpu.slice/{unit}"
+        ps = json.loads(runtime("ps", "--format", "json", cid, check=True).stdout)
+        assert ps == [pid]
+        assert runtime("kill", "--all", cid, "KILL").returncode == 0
+        deadline = time.monotonic() + 10 * SLOW
+        while runtime.state(cid)["status"] != "stopped" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert theirs.poll() is None and read(decoy, "cgroup.procs") == str(theirs.pid)
+        p = sd(runtime.new_id(), path="cpu.x.slice:pyrunc:y")
+        assert p.returncode == 1 and "invalid slice name: cpu.x.slice" in p.stderr, p.stderr
+        assert not os.path.exists(f"{SDROOT}/cpu.x.slice")
+    finally:
+        theirs.kill()
+        theirs.wait()
+        for d in (decoy, os.path.dirname(decoy)):
+            for _ in range(100):
+                try:
+                    os.rmdir(d)
+                    break
+                except OSError:
+                    time.sleep(0.05)
+
+
 @in_vm
 def test_update_pause_resume_ps_kill_all(runtime, bundle, sd):
     bundle.config["linux"]["resources"].update({"memory": {"limit": 64 << 20},

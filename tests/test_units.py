@@ -496,3 +496,25 @@ def test_last_cap_without_procfs_probes_the_kernel(monkeypatch):
     with open("/proc/sys/kernel/cap_last_cap") as f:
         assert capabilities.last_cap() == int(f.read())
 
+
+def test_systemd_cgroup_names_escaped_as_systemd():
+    """systemd's cg_escape: a unit whose name could be a kernel file of the
+    cgroup directory ("cpu.slice", "cgroup.*", "_x") lives in "_<name>";
+    the directory of the plain name is not the unit's (anyone with
+    cgroupfs access could have made it). Names that systemd's versions
+    escape differently are refused, as runc's invalid names are worded."""
+    from pyrunc.cgroups import systemd as sd
+    assert sd.expand_slice("cpu.slice") == "/_cpu.slice"
+    assert sd.expand_slice("memory-a.slice") == "/_memory.slice/memory-a.slice"
+    assert sd.expand_slice("_x-y.slice") == "/__x.slice/__x-y.slice"
+    assert sd.expand_slice("cgroup.slice") == "/_cgroup.slice"
+    assert sd.expand_slice("cpux.slice") == "/cpux.slice"
+    assert sd.expand_slice("system.slice") == "/system.slice"
+    assert sd._unit_path("system.slice", "_p-n.scope") == "/system.slice/__p-n.scope"
+    assert sd._unit_path("io.slice", "p-n.scope") == "/_io.slice/p-n.scope"
+    assert sd.parse("cpu.slice:p:n", "c") == ("cpu.slice", "p-n.scope")
+    for bad, msg in (("cpu.x.slice:p:n", "invalid slice name: cpu.x.slice"),
+                     ("a.slice:pids.x:n", "invalid systemd unit name 'pids.x-n.scope'")):
+        with pytest.raises(ConfigError) as e:
+            sd.parse(bad, "cid")
+        assert e.value.path == "linux.cgroupsPath" and msg in str(e.value), (bad, e.value)

@@ -77,13 +77,17 @@ def parse(cgroups_path, cid):
             or unit.startswith(".")):
         raise ConfigError("linux.cgroupsPath", f"invalid systemd unit name {unit!r} (from "
                           f"{cgroups_path or cid!r}): letters, digits and \":-_.\\\" only")
+    if cg_escape(unit) is None:
+        raise ConfigError("linux.cgroupsPath", f"invalid systemd unit name {unit!r} (from "
+                          f"{cgroups_path or cid!r}): {_AMBIGUOUS}")
     slice_ = parent or "system.slice"
     expand_slice(slice_)  # (checked now: the path is made from it)
     return slice_, unit
 
 
 def expand_slice(slice_):
-    """The cgroup path of a slice: "a-b.slice" is /a.slice/a-b.slice."""
+    """The cgroup path of a slice: "a-b.slice" is /a.slice/a-b.slice, each
+    directory named as systemd names it (cg_escape)."""
     if len(slice_) <= len(".slice") - 1 or not slice_.endswith(".slice") or "/" in slice_:
         raise ConfigError("linux.cgroupsPath", f"invalid slice name: {slice_}")
     base = slice_[:-len(".slice")]
@@ -93,9 +97,41 @@ def expand_slice(slice_):
     for comp in base.split("-"):
         if not comp:
             raise ConfigError("linux.cgroupsPath", f"invalid slice name: {slice_}")
-        path += "/" + prefix + comp + ".slice"
+        d = cg_escape(prefix + comp + ".slice")
+        if d is None:
+            raise ConfigError("linux.cgroupsPath", f"invalid slice name: {slice_} "
+                              f"({_AMBIGUOUS})")
+        path += "/" + d
         prefix += comp + "-"
     return path
+
+
+# systemd's controllers (cgroup_controller_to_string), whose names, with a
+# dot, begin the kernel's files in a cgroup directory
+_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "io", "blkio", "memory", "devices", "pids",
+                "bpf-firewall", "bpf-devices", "bpf-foreign", "bpf-socket-bind",
+                "bpf-restrict-network-interfaces")
+_AMBIGUOUS = "systemd versions name its cgroup differently"
+
+
+def cg_escape(name):
+    """The directory name systemd gives a unit's cgroup (cg_escape): "_"
+    before a name that starts with "_" or ".", or could be a file of the
+    kernel ("tasks", "cgroup.*", "<controller>.*"): "cpu.slice" lives in
+    "_cpu.slice", and a "cpu.slice" directory is someone else's. systemd
+    has matched the controller with the part before the last dot (252:
+    "cpu.x.slice" stays as it is) and, later, with the part before the
+    first ("_cpu.x.slice"): None for a name on which the two differ
+    (refused: its directory would be a guess). And the unit's ControlGroup
+    is checked after its start (place)."""
+    if name[:1] in ("_", ".") or name in ("notify_on_release", "release_agent", "tasks") \
+            or name.startswith("cgroup."):
+        return "_" + name
+    first = any(name.startswith(c + ".") for c in _CONTROLLERS)
+    last = name.rpartition(".")[0] in _CONTROLLERS
+    if first != last:
+        return None
+    return "_" + name if first else name
 
 
 class _Unit:
@@ -107,6 +143,7 @@ class _Unit:
 
     def _unit_init(self, slice_, unit, name):
         self.unit, self.slice, self.name = unit, slice_, name
+        self.sd_path = _unit_path(slice_, unit)  # (its ControlGroup, checked in place)
         self.bus = None
         self.started = False
         self.pending = None  # (properties, resources for cgroupfs) until place()
@@ -180,6 +217,7 @@ class _Unit:
             _reset_failed(bus, self.unit)
             raise ContainerError(f"error creating systemd unit `{self.unit}`: got `{result}`")
         self.started = True
+        self._check_control_group(bus)
         self._made()
         if self.pending:
             props, fs = self.pending
@@ -189,6 +227,21 @@ class _Unit:
                 except sdbus.SystemdError as e:
                     raise ContainerError(f"unable to set unit properties: {e}") from None
             super().apply(fs)
+
+    def _check_control_group(self, bus):
+        """systemd's word on where the unit's cgroup is (its ControlGroup)
+        must be the directory derived from the names: anything else is a
+        directory that systemd did not make for this unit."""
+        from . import sdbus
+        kind = "Scope" if self.unit.endswith(".scope") else "Slice"
+        try:
+            got = bus.unit_property(self.unit, f"org.freedesktop.systemd1.{kind}",
+                                    "ControlGroup")
+        except sdbus.SystemdError as e:
+            raise ContainerError(f"unable to read the cgroup of unit {self.unit!r}: {e}") from None
+        if got != self.sd_path:
+            raise ContainerError(f"systemd put unit {self.unit!r} in cgroup {got!r}, not in "
+                                 f"{self.sd_path!r}")
 
     # -- delete -----------------------------------------------------------
     def _stop(self):
@@ -243,7 +296,7 @@ class Manager(_Unit, _V2):
     """cgroup v2: the v2 cgroupfs manager over the unit's directory."""
 
     def __init__(self, v2, slice_, unit, name):
-        super().__init__(v2, expand_slice(slice_).rstrip("/") + "/" + unit, False)
+        super().__init__(v2, _unit_path(slice_, unit), False)
         self._unit_init(slice_, unit, name)
 
     def plan(self):
@@ -286,7 +339,7 @@ class LegacyManager(_Unit, _V1):
     V1 = True
 
     def __init__(self, v1, v2, slice_, unit, name):
-        super().__init__(v1, v2, expand_slice(slice_).rstrip("/") + "/" + unit, False)
+        super().__init__(v1, v2, _unit_path(slice_, unit), False)
         self._unit_init(slice_, unit, name)
 
     def _made(self):
@@ -306,6 +359,11 @@ class LegacyManager(_Unit, _V1):
         self.created = sorted(set(self.created) | existed, key=len)
         removed = super().remove(timeout)
         return removed + [d for d in existed if not os.path.isdir(d) and d not in removed]
+
+
+def _unit_path(slice_, unit):
+    """The unit's cgroup in systemd's hierarchy, as systemd names it."""
+    return expand_slice(slice_).rstrip("/") + "/" + cg_escape(unit)
 
 
 def _reset_failed(bus, unit):
