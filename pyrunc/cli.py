@@ -731,15 +731,13 @@ def cmd_list(g, opts, pos):
         except OSError as e:
             raise errors.ContainerError(f"open {g['root']}: {(e.strerror or str(e)).lower()}") \
                 from None
-    states = state.list_listed(g["root"])
+    states = state.list_listed(g["root"], lambda line: sys.stderr.write(line + "\n"))
     if opts.get("quiet"):
         sys.stdout.write("".join(st.id + "\n" for st in states))
         return 0
     items = list(_with_owners(states))
     if fmt == "json":
         from . import jsonlite
-        for i in items:
-            i.pop("annotations", None)
         sys.stdout.write(jsonlite.dumps(items) + "\n")
         return 0
     rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]

@@ -23,7 +23,7 @@ FIFO = "exec.fifo"
 # is ignored: `list` reads state.json then. ~5x less work per container.
 LIST_FILE = "list.json"
 _LIST_KEYS = ("ociVersion", "pid", "start_time", "creator", "creator_start", "status",
-              "bundle", "rootfs", "created", "owner", "freezer")
+              "bundle", "rootfs", "created", "owner", "freezer", "annotations")
 # Everything a state dir may hold. `delete --force` of a dir without a
 # readable state.json removes it only when it holds nothing else: a --root
 # naming a host directory (runc 1.1.5 once emptied a host's /etc so) must
@@ -319,6 +319,14 @@ def _is_file(path):
         return False
 
 
+def _is_dir(path):
+    """A directory itself, not a symlink to one (runc: the dirent's type)."""
+    try:
+        return posix.lstat(path).st_mode & 0o170000 == 0o040000
+    except (OSError, ValueError):
+        return False
+
+
 def _lexists(path):
     try:
         posix.lstat(path)
@@ -507,9 +515,11 @@ def _record_shaped(rec):
     return True
 
 
-def list_listed(root):
-    """Every entry under root, sorted by id, as State, for `list`: entries
-    that cannot be read are left out."""
+def list_listed(root, warn=None):
+    """Every entry under root, sorted by id, as State, for `list`. An entry
+    that cannot be read is left out and named to warn(line) in runc's words
+    ("load container ID: ..."); names that are no container id (a create's
+    `@new.*` dir) are not entries."""
     try:
         names = posix.listdir(root)
     except FileNotFoundError:
@@ -519,8 +529,9 @@ def list_listed(root):
         if valid_id(cid):
             try:
                 out.append(load_listed(root, cid))
-            except errors.PyruncError:
-                continue
+            except errors.PyruncError as e:
+                if warn is not None and _is_dir(_join(root, cid)):
+                    warn(f"load container {cid}: {e}")
     return out
 
 

@@ -380,6 +380,43 @@ def test_list_usage_and_format_errors_as_runc(runtime, runc, tmp_path):
         assert p.returncode == 0 and json.loads(p.stdout) in (None, []), (name, p)
 
 
+def test_list_json_annotations_and_unreadable_entries_as_runc(runtime, runc, bundle):
+    """runc's list: --format json carries the config's annotations (omitted
+    when there are none); an entry directory without a readable state is
+    left out with "load container ID: ..." on stderr, exit 0."""
+    bundle.config["annotations"] = {"org.example.a": "1", "b": ""}
+    bundle.write()
+    for name, rt in both(runtime, runc):
+        os.makedirs(rt.root, exist_ok=True)
+        cid = runtime.new_id()
+        p = rt("create", "-b", bundle.path, cid)
+        assert p.returncode == 0, (name, p.stderr)
+        try:
+            os.mkdir(os.path.join(rt.root, "zz-empty"))
+            p = rt("list", "-f", "json")
+            assert p.returncode == 0, (name, p)
+            items = json.loads(p.stdout)
+            assert [i["id"] for i in items] == [cid], (name, items)
+            assert items[0]["annotations"] == {"org.example.a": "1", "b": ""}, (name, items)
+            assert p.stderr.splitlines() == ["load container zz-empty: container does not exist"], \
+                (name, p.stderr)
+            p = rt("list")
+            assert p.returncode == 0 and len(p.stdout.splitlines()) == 2, (name, p)
+            assert "load container zz-empty: container does not exist" in p.stderr, (name, p)
+        finally:
+            os.rmdir(os.path.join(rt.root, "zz-empty"))
+            rt("delete", "-f", cid)
+    bundle.config.pop("annotations")
+    bundle.write()
+    cid = runtime.new_id()
+    runtime("create", "-b", bundle.path, cid, check=True)
+    try:
+        items = json.loads(runtime("list", "-f", "json", check=True).stdout)
+        assert "annotations" not in items[0], items
+    finally:
+        runtime("delete", "-f", cid)
+
+
 # -- ps ----------------------------------------------------------------------
 @V2
 def test_ps_with_ps_options_as_runc(runtime, bundle, runc):
