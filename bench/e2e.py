@@ -10,7 +10,10 @@ root, state and socket in the work dir) and stopped at the end, as
 tests/test_podman.py and tests/test_containerd.py do. Nothing of the
 host's podman or containerd is touched. The runtime's share of the total
 is small: these rows are here so nobody claims more than users see; the
-goal line gives pyrunc's difference to runc as a share of runc's total.
+goal line gives pyrunc's difference to runc as a share of runc's total,
+and then, in rounds of their own, each runtime is run through
+bench/timelog.c, which logs every call the client makes to it and how
+long it took: the runtime's own time, call by call, against the total.
 podman applies its own default seccomp profile (SECCOMP/USERNS do not
 apply here).
   python3 bench/e2e.py [N]     (default 10)"""
@@ -21,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from benchlib import TOP, Bench, median, report, timed
+from benchlib import HERE, TOP, Bench, median, report, timed
 
 sys.path.insert(0, os.path.join(TOP, "tests"))
 from ociimage import IMAGE, oci_archive  # noqa: E402
@@ -44,6 +47,49 @@ def share(times):
     a, r = median(times["pyrunc"]), median(times["runc"])
     return (f"end to end, pyrunc - runc = {a - r:+.1f} ms of runc's {r:.1f} ms "
             f"({100 * (a - r) / r:+.1f}%)")
+
+
+COMMANDS = ("create", "start", "delete", "kill", "state", "run", "exec", "features", "ps",
+            "pause", "resume", "update", "events", "--version", "version")
+
+
+def timelogged(b, rt):
+    """A build of bench/timelog.c that runs rt and logs each call; its path
+    and the log's."""
+    exe = os.path.join(b.work, rt.name + "-timed")
+    log = exe + ".log"
+    subprocess.run(["gcc", "-O2", f'-DLOG="{log}"', f'-DRUNTIME="{rt.argv[0]}"', "-o", exe,
+                    os.path.join(HERE, "timelog.c")],
+                   check=True)
+    return exe, log
+
+
+def runtime_share(b, rts, paired, one):
+    """b.runs rounds of one(rt, exe) per runtime, the runtime run through
+    timelog: the median of each command's time and of the calls' total per
+    round, against the paired end-to-end median."""
+    out = []
+    for rt in rts:
+        exe, log = timelogged(b, rt)
+        per_cmd, totals = {}, []
+        for i in range(b.runs):
+            if os.path.exists(log):
+                os.unlink(log)
+            one(rt, exe, i)
+            calls = []
+            with open(log) as f:
+                for line in f:
+                    ms, *args = line.split()
+                    cmd = next((a for a in args if a in COMMANDS), "?")
+                    calls.append((cmd, float(ms)))
+            for cmd in {c for c, _ in calls}:
+                per_cmd.setdefault(cmd, []).append(sum(ms for c, ms in calls if c == cmd))
+            totals.append(sum(ms for _, ms in calls))
+        total, e2e = median(totals), median(paired[rt.name])
+        out.append(f"{rt.name}'s calls {' + '.join(f'{c} {median(v):.1f}' for c, v in per_cmd.items())}"
+                   f" = {total:.1f} ms of {e2e:.1f} ({100 * total / e2e:.0f}%)")
+    line = "runtime's own time (bench/timelog.c, " + f"{b.runs} rounds): " + "; ".join(out)
+    return line
 
 
 def cgroup_dirs(name):
@@ -71,8 +117,12 @@ def podman_rows(b, rts, archive):
     top = os.path.join(b.work, "podman")
     os.makedirs(top)
     conf = os.path.join(top, "containers.conf")
+    timed_exe = {rt.name: timelogged(b, rt)[0] for rt in rts}
     with open(conf, "w") as f:
-        f.write(CONF + "".join(f'"{rt.name}" = ["{rt.argv[0]}"]\n' for rt in rts))
+        f.write(CONF.replace('"runc"]', '"runc", "pyrunc-timed", "pyrunc-other-timed", '
+                             '"runc-timed"]') +
+                "".join(f'"{rt.name}" = ["{rt.argv[0]}"]\n' for rt in rts) +
+                "".join(f'"{rt.name}-timed" = ["{timed_exe[rt.name]}"]\n' for rt in rts))
     env = dict(os.environ, CONTAINERS_CONF=conf)
     base = ["podman", "--root", os.path.join(top, "storage"),
             "--runroot", os.path.join(top, "run")]
@@ -92,12 +142,14 @@ def podman_rows(b, rts, archive):
                 base + ["--runtime", rt.name, "run", "--rm", IMAGE, "/bin/true"]))
                 for rt in rts]
             t = b.paired(steps)
+            own = runtime_share(b, rts, t, lambda rt, exe, i: timed(
+                base + ["--runtime", rt.name + "-timed", "run", "--rm", IMAGE, "/bin/true"]))
         finally:
             if old is None:
                 del os.environ["CONTAINERS_CONF"]
             else:
                 os.environ["CONTAINERS_CONF"] = old
-        report(b, "podman run --rm /bin/true", t, goal=share)
+        report(b, "podman run --rm /bin/true", t, goal=lambda t: share(t) + "; " + own)
     finally:
         pm("rm", "-af", "-t", "0", check=False)
         pm("system", "reset", "-f", check=False)
@@ -140,7 +192,10 @@ def ctr_rows(b, rts, archive):
                               "--runc-root", rt.root, IMAGE, b.cid(rt, f"c{i}"), "/bin/true"])
             steps.append((rt.name, one))
         t = b.paired(steps)
-        report(b, "ctr run --rm /bin/true", t, goal=share)
+        own = runtime_share(b, rts, t, lambda rt, exe, i: timed(
+            ["ctr", "-a", sock, "run", "--rm", "--runc-binary", exe, "--runc-root", rt.root,
+             IMAGE, b.cid(rt, f"t{i}"), "/bin/true"]))
+        report(b, "ctr run --rm /bin/true", t, goal=lambda t: share(t) + "; " + own)
     finally:
         for cid in ctr("containers", "ls", "-q", check=False).stdout.split():
             ctr("task", "kill", "-s", "KILL", cid, check=False)
