@@ -82,14 +82,14 @@ def runtime_share(b, rts, paired, one):
                     ms, *args = line.split()
                     cmd = next((a for a in args if a in COMMANDS), "?")
                     calls.append((cmd, float(ms)))
-            for cmd in {c for c, _ in calls}:
+            for cmd in dict.fromkeys(c for c, _ in calls):  # in call order
                 per_cmd.setdefault(cmd, []).append(sum(ms for c, ms in calls if c == cmd))
             totals.append(sum(ms for _, ms in calls))
         total, e2e = median(totals), median(paired[rt.name])
-        out.append(f"{rt.name}'s calls {' + '.join(f'{c} {median(v):.1f}' for c, v in per_cmd.items())}"
-                   f" = {total:.1f} ms of {e2e:.1f} ({100 * total / e2e:.0f}%)")
-    line = "runtime's own time (bench/timelog.c, " + f"{b.runs} rounds): " + "; ".join(out)
-    return line
+        calls = " + ".join(f"{c} {median(v):.1f}" for c, v in per_cmd.items())
+        out.append(f"{rt.name}'s calls {calls} = {total:.1f} ms of {e2e:.1f} "
+                   f"({100 * total / e2e:.0f}%)")
+    return f"runtime's own time (bench/timelog.c, {b.runs} rounds): " + "; ".join(out)
 
 
 def cgroup_dirs(name):
