@@ -6,7 +6,10 @@
 #
 #   bench/all.sh            (N rounds per row: each row's default)
 #   N=2 SIZES=2,3 bench/all.sh   a quick check that every row runs
-#   E2E=1 bench/all.sh      also podman/ctr end to end (bench/e2e.py)
+#   E2E=0 bench/all.sh      without podman/ctr end to end (bench/e2e.py)
+#
+# `run` is timed three times: the default spec, with podman's default
+# seccomp profile (SECCOMP=podman) and in a user namespace (USERNS=1).
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=${PYTHON:-python3}
@@ -15,10 +18,13 @@ export BENCH_TABLE
 trap 'rm -f "$BENCH_TABLE"' EXIT
 echo "# pyrunc bench, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs," \
 	"load $(cut -d' ' -f1-3 /proc/loadavg)"
-rows="run lifecycle exec commands list memory"
-[ "${E2E:-}" = 1 ] && rows="$rows e2e"
+rows="run run:SECCOMP=podman run:USERNS=1 lifecycle exec commands list memory"
+[ "${E2E:-1}" = 0 ] || rows="$rows e2e"
 for row in $rows; do
-	"$PY" "$HERE/$row.py"
+	case "$row" in
+	*:*) env "${row#*:}" "$PY" "$HERE/${row%%:*}.py" ;;
+	*) "$PY" "$HERE/$row.py" ;;
+	esac
 	echo
 done
 "$PY" "$HERE/table.py" "$BENCH_TABLE"

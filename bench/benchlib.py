@@ -58,6 +58,10 @@ class Bench:
         # are the host's: unique to this bench run and to each runtime
         self.tag = "pb" + os.urandom(3).hex()
         self.notes = []
+        # a row's name says which config variant it timed (SECCOMP, USERNS)
+        self.variant = "".join(v for k, v in (("SECCOMP", ", podman seccomp"),
+                                               ("USERNS", ", user namespace"))
+                               if os.environ.get(k))
         self.runtimes = self._find_runtimes()
         self.floor = self._floor()
 

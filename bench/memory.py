@@ -52,5 +52,10 @@ with Bench("memory", 10) as b:
         return (f"create's peak RSS <= runc's: {'met' if a <= r else 'NOT met'} "
                 f"({a:.1f} vs {r:.1f} MiB)")
     report(b, "peak RSS of create", peak, unit="MiB", goal=goal)
-    report(b, "a created container waiting for start: RSS", rss, unit="MiB")
+
+    def waiting(t):  # the process waiting for start is pyrunc's sealed helper
+        a = median(t["pyrunc"])
+        return f"a waiting container ~0 (<= 0.5 MiB): {'met' if a <= 0.5 else 'NOT met'} " \
+               f"({a:.1f} MiB)"
+    report(b, "a created container waiting for start: RSS", rss, unit="MiB", goal=waiting)
     report(b, "a created container waiting for start: PSS", pss, unit="MiB")

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """`run` of /bin/true from the default spec: pyrunc, runc, crun, paired.
-Goals (issue 13): pyrunc <= 0.7x runc and <= 1.0x crun.
+Goals (issue 13): pyrunc <= 0.7x runc and <= 1.0x crun; the same with
+podman's default seccomp profile (SECCOMP=podman) and in a user namespace
+(USERNS=1), each a row of its own.
   python3 bench/run.py [N]     (default 25; see benchlib.py for the env)"""
 from benchlib import Bench, ratio_goal, report, timed
 
@@ -24,4 +26,4 @@ with Bench("run", 25) as b:
         if times.get("crun"):
             out.append(ratio_goal("pyrunc", "crun", 1.0)(times))
         return "; ".join(out)
-    report(b, "run /bin/true", t, goal=goal)
+    report(b, "run /bin/true" + b.variant, t, goal=goal)

@@ -3,14 +3,19 @@ and leaves nothing behind. No timing is asserted (benchmarks are not
 tests): only that each row printed its figures and the table its rows."""
 import glob
 import os
+import shutil
 import subprocess
 
 from conftest import needs_root, pyrunc_bin
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROWS = ("run /bin/true", "create + start + delete", "exec /bin/true", "## state",
+ROWS = ("run /bin/true", "run /bin/true, podman seccomp", "run /bin/true, user namespace",
+        "create + start + delete", "exec /bin/true", "## state",
         "## kill", "## pause", "## resume", "## ps --format json", "list, 3 containers",
-        "state, 3 containers", "peak RSS of create", "waiting for start: RSS")
+        "state, 3 containers", "peak RSS of create", "waiting for start: RSS") + (
+            ("podman run --rm /bin/true",) if shutil.which("podman") else ()) + (
+            ("ctr run --rm /bin/true",) if shutil.which("containerd") and shutil.which("ctr")
+            else ())
 
 
 @needs_root
