@@ -409,11 +409,11 @@ def _pidfd_send(st, sock):
 
 
 def cmd_start(g, opts, pos):
-    from . import container, state
+    from . import lifecycle, state  # (not container.py: create's)
     cid = need_id("start", pos)
     st, lock = state.load_locked(g["root"], cid)
     try:
-        container.start(st)
+        lifecycle.start(st)
     finally:
         lock.release()
 
@@ -472,9 +472,9 @@ def cmd_run(g, opts, pos):
 
 
 def _force_delete(st):
-    from . import container, log
+    from . import lifecycle, log
     try:
-        container.delete(st, force=True)
+        lifecycle.delete(st, force=True)
     except errors.PyruncError as e:  # (a poststop hook's failure: a warning, as runc's run)
         log.warn(str(e))
 
@@ -692,26 +692,21 @@ def cmd_kill(g, opts, pos):
 
 
 def cmd_delete(g, opts, pos):
-    from . import container, log, state
-    from .errors import NotExist
+    from . import lifecycle, state  # (not container.py: create's)
     cid = need_id("delete", pos)
     force = bool(opts.get("force"))
     try:
         st, lock = state.load_locked(g["root"], cid)
-    except NotExist:
-        if force:  # what a create or delete killed half-way left, if anything
-            for what in state.remove_partial(g["root"], cid):
-                log.debug("delete: removed %s", what)
-            return 0
-        raise
-    except errors.PyruncError:
+    except errors.PyruncError:  # (not there, or not loadable)
         if not force:
             raise
+        # what a create or delete killed half-way left, if anything
+        from . import log
         for what in state.remove_partial(g["root"], cid):
             log.debug("delete: removed %s", what)
         return 0
     try:
-        container.delete(st, force)
+        lifecycle.delete(st, force)
     finally:
         lock.release()
 

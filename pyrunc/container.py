@@ -1,5 +1,6 @@
-"""Container lifecycle on the runtime's side: create, start, run, kill,
-delete (runtime-spec "Operations"), and the clean-up of a failed create."""
+"""Container lifecycle on the runtime's side: create and run (runtime-spec
+"Operations"), and the clean-up of a failed create. start and delete are
+lifecycle.py's, kill control.py's: those commands never load this module."""
 import os
 import time
 
@@ -10,17 +11,13 @@ import time
 from . import log, state
 from .control import kill, parse_signal, signal_init  # noqa: F401 (parse_signal: the API of old)
 from .errors import (ConfigError, ContainerError, InitError, InvalidArgument, NotExist,
-                     PyruncError, WrongState)
+                     PyruncError)
 
 
 def init_timeout():
-    """Seconds the init may take to reach the exec fifo (create), and to
-    take the start (start); the time hooks run in this process is not
-    counted (they have their own timeouts). PYRUNC_INIT_TIMEOUT overrides."""
-    try:
-        return float(os.environ.get("PYRUNC_INIT_TIMEOUT") or 60)
-    except ValueError:
-        return 60.0
+    """lifecycle.init_timeout (start's too: defined there)."""
+    from .lifecycle import init_timeout
+    return init_timeout()
 
 
 class Options:
@@ -521,29 +518,12 @@ def _abort(st, procs, cg):
         # (the init's descendants): never a cgroup that was there before
         cg.kill_created()
         cg.remove()
+    from .lifecycle import _remove_host_mounts, _run_saved_hooks
     hs = st.d.get("hooks", {}).get("poststop")
     if hs and procs.child:
         _run_saved_hooks(st, "poststop", hs, "stopped", warn=True)
     _remove_host_mounts(st)
     state.remove_dir(st.dir)
-
-
-def _wait_gone(pid, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                data = f.read()
-        except OSError:
-            return True
-        if data[data.rindex(b")") + 2:data.rindex(b")") + 3] in (b"Z", b"X"):
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            return True
-        time.sleep(0.002)
-    return False
 
 
 def write_pid_file(path, pid):
@@ -575,165 +555,16 @@ def _rfc3339_now():
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
-# -- start ------------------------------------------------------------------
-def start(st):
-    status = st.status()
-    if status == "stopped":
-        raise WrongState("cannot start a container that has stopped")
-    if status != "created":
-        raise WrongState(f"cannot start an already {status} container")
-    fifo = os.path.join(st.dir, state.FIFO)
-    log.trace("start: opening the exec fifo")
-    err = _open_fifo_and_wait(st, fifo)
-    log.trace("start: the container's process was exec'd")
-    try:
-        os.unlink(fifo)
-    except FileNotFoundError:
-        pass
-    if isinstance(err, PyruncError):
-        raise err
-    if err is not None:
-        raise ContainerError(err)
-    hs = st.d.get("hooks", {}).get("poststart")
-    if hs:
-        try:
-            _run_saved_hooks(st, "poststart", hs, "running", warn=False)
-        except PyruncError:
-            # runc HEAD (Container.postStart): a failed poststart hook fails
-            # start and SIGKILLs the container (not the spec's warning)
-            _kill_after_poststart(st)
-            raise
+# start, delete, destroy: lifecycle.py (without this module's weight);
+# still reachable here as container.start etc. (see __getattr__)
+_LIFECYCLE = ("start", "delete", "destroy")
 
 
-def _kill_after_poststart(st):
-    from .control import kill
-    try:
-        kill(st, 9)  # (cgroup-wide when the init shares a pid namespace)
-    except PyruncError as e:
-        if str(e) != "container not running":
-            log.warn(f"kill after failed poststart: {e}")
-    _wait_gone(st.pid)
-
-
-def _open_fifo_and_wait(st, fifo):
-    """Release the init and wait until it has exec'd the user's program.
-
-    Returns an error message, or None on success."""
-    import select
-    try:
-        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return WrongState("cannot start an already running container")
-    limit = init_timeout()
-    deadline = time.monotonic() + limit
-    try:
-        p = select.poll()
-        p.register(fd, select.POLLIN | select.POLLHUP)
-        data = b""
-        while True:
-            ev = p.poll(100)
-            if not ev:
-                if not st.init_alive():
-                    return "container init exited before start"
-                if not data and time.monotonic() > deadline:
-                    # (after its "0", the helper runs startContainer hooks,
-                    # bounded by their own timeouts, then execs). The fifo
-                    # stays: the container is still `created`
-                    raise ContainerError(f"timed out after {limit:g}s waiting for the "
-                                         "container's init to take the start from the "
-                                         "exec fifo")
-                continue
-            chunk = os.read(fd, 256)
-            if chunk:
-                data += chunk
-                continue
-            if ev[0][1] & select.POLLHUP:
-                break
-        if data == b"0":
-            return None
-        if data.startswith(b"0"):
-            errno = int(data[1:] or b"0")
-            return ContainerError(f"exec failed: {os.strerror(errno).lower()}" if errno
-                                  else "exec failed", error_class="process.exec-failed",
-                                  errno=errno or None)
-        return "container init exited before start"
-    finally:
-        os.close(fd)
-
-
-def _run_saved_hooks(st, kind, hook_dicts, status, warn):
-    """warn: True (log.warn), False (the first failure raises), or a
-    function each failure is passed to."""
-    from . import config, hooks
-    hs = [config.Hook(h) for h in hook_dicts]
-    hooks.run(kind, hs, st.hook_state(status),
-              warn=log.warn if warn is True else warn or None)
-
-
-# -- delete -----------------------------------------------------------------
-def delete(st, force=False):
-    status = st.status()
-    if status != "stopped":
-        if not force:
-            raise WrongState(f"cannot delete container {st.id} that is not stopped: {status}")
-        if st.pid > 0:
-            if signal_init(st, 9):
-                log.debug("delete: killed the container's init (pid %d)", st.pid)
-            if status == "paused":  # frozen tasks only die once thawed
-                from . import cgroups
-                try:
-                    cgroups.from_state(st.d.get("cgroups", {})).freeze(False)
-                except OSError as e:
-                    log.warn(f"delete: {e.strerror or e}")
-            _wait_gone(st.pid)
-    destroy(st)
-
-
-def destroy(st):
-    from . import cgroups
-    cg = cgroups.from_state(st.d.get("cgroups", {}))
-    try:
-        # the container's cgroup holds only its processes (create refused a
-        # cgroup that was not empty); kill_all refuses one that is not its own
-        left = cg.pids() if log.is_debug() else ()
-        cg.kill_all()
-        if left:
-            log.debug("delete: killed %d process(es) of the container's cgroup: %s",
-                      len(left), " ".join(map(str, left)))
-    except (OSError, PyruncError) as e:
-        log.warn(f"delete: {getattr(e, 'strerror', None) or e}")
-    for d in cg.remove() or ():
-        log.debug("delete: removed cgroup %s", d)
-    if st.d.get("added_mounts"):
-        from . import livemounts
-        livemounts.log_at_delete(st)
-    hs = st.d.get("hooks", {}).get("poststop")
-    failed = []
-    if hs:
-        # every one runs (the spec); the container goes all the same, and
-        # the first failure is then the command's error (runc HEAD:
-        # destroy() returns it after removing the state dir)
-        _run_saved_hooks(st, "poststop", hs, "stopped", warn=failed.append)
-    _remove_host_mounts(st)
-    state.remove_dir(st.dir)
-    log.debug("delete: removed state dir %s", st.dir)
-    for msg in failed[1:]:
-        log.warn(msg)
-    if failed:
-        from .hooks import HookError
-        raise HookError(failed[0])
-
-
-def _remove_host_mounts(st):
-    """A container without a mount namespace: its mounts in the host's
-    (hostmounts.py), once its processes are gone."""
-    rec = st.d.get("host_mounts")
-    if rec:
-        from . import hostmounts
-        try:
-            hostmounts.remove(rec, log.debug)
-        except OSError as e:
-            log.warn(f"delete: unmounting {rec.get('path')}: {e.strerror}")
+def __getattr__(name):
+    if name in _LIFECYCLE:
+        from . import lifecycle
+        return getattr(lifecycle, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load(root, cid):

@@ -380,11 +380,14 @@ def test_cli_import_set_has_no_api(tmp_path):
     # (~4M instructions; the short commands use posix, and pyrunc/fspath.py)
     assert mods == {"_json", "pyrunc", "pyrunc.cli", "pyrunc.errors", "pyrunc.jsonlite",
                     "pyrunc.log", "pyrunc.state"}, mods
-    # kill, pause, resume, ps --format json, list: none imports os either
+    # kill, pause, resume, ps --format json, list, start, delete: none
+    # imports os either (nor container.py: start and delete are lifecycle.py's)
     mods = _modules_after("from pyrunc.cli import main\n" + "".join(
         f"main(['--root', {root!r}] + {argv!r})\n"
         for argv in (["kill", "x"], ["pause", "x"], ["resume", "x"],
-                     ["ps", "--format", "json", "x"], ["list"])))
+                     ["ps", "--format", "json", "x"], ["list"], ["start", "x"],
+                     ["delete", "x"])))
+    assert "pyrunc.lifecycle" in mods
     assert not mods & {"os", "posixpath", "stat", "_collections_abc", "pyrunc.container",
                        "pyrunc.syscalls", "pyrunc.procfs", "_cffi_backend"}, mods
     # and using the API loads it on demand

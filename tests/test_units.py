@@ -518,3 +518,32 @@ def test_systemd_cgroup_names_escaped_as_systemd():
         with pytest.raises(ConfigError) as e:
             sd.parse(bad, "cid")
         assert e.value.path == "linux.cgroupsPath" and msg in str(e.value), (bad, e.value)
+
+
+def test_wait_gone_is_bounded_names_the_init_and_reaps_it(capfd):
+    """delete --force's wait for the SIGKILLed init (lifecycle._wait_gone,
+    on its pidfd): a process that outlives the bound is named in a
+    warning; one that dies ends the wait at once, and is reaped when it
+    is ours (`run`)."""
+    import signal
+    import subprocess
+    import time
+    from pyrunc import lifecycle
+    p = subprocess.Popen(["sleep", "30"])
+    try:
+        st = state.State("/nonexistent", "x",
+                         {"pid": p.pid, "start_time": state.proc_start_time(p.pid)})
+        t = time.monotonic()
+        assert lifecycle._wait_gone(st, timeout=0.2) is False
+        assert 0.2 <= time.monotonic() - t < 2
+        assert (f"timed out after 0.2s waiting for the container's init (pid {p.pid}) "
+                "to exit") in capfd.readouterr().err
+        os.kill(p.pid, signal.SIGKILL)
+        t = time.monotonic()
+        assert lifecycle._wait_gone(st, timeout=5) is True
+        assert time.monotonic() - t < 1
+        assert not os.path.exists(f"/proc/{p.pid}")  # reaped here, no zombie left
+        assert lifecycle._wait_gone(st, timeout=5) is True  # gone: no wait at all
+    finally:
+        p.kill()
+        p.wait()

@@ -9,9 +9,10 @@ import posix
 import time
 
 from .. import errors, fspath
-from . import live
 from .files import read, write as _write
-from .live import FREEZE_TIMEOUT, read_pids as _read_pids
+
+# live.py (freezing, listing processes) is imported where used: `delete`
+# and `create` never freeze (~0.6M instructions of each)
 
 
 class Manager:
@@ -223,10 +224,12 @@ class Manager:
         d = self.path("freezer")
         return fspath.join(d, "freezer.state") if d else None
 
-    def freeze(self, frozen, timeout=FREEZE_TIMEOUT):
+    def freeze(self, frozen, timeout=None):
         """Stop (or resume) every process of the container: the v1 freezer
-        (live.freeze_v1)."""
-        live.freeze_v1(self.freezer_file(), frozen, timeout)
+        (live.freeze_v1; timeout None: its FREEZE_TIMEOUT)."""
+        from . import live
+        live.freeze_v1(self.freezer_file(), frozen,
+                       live.FREEZE_TIMEOUT if timeout is None else timeout)
 
     def is_frozen(self):
         f = self.freezer_file()
@@ -234,6 +237,7 @@ class Manager:
 
     def pids(self):
         """Every process of the container, sub-cgroups included."""
+        from . import live
         return live.pids({n: d for n, (d, _) in self.dirs.items()})
 
     def sub(self, specs):
@@ -381,6 +385,7 @@ class Manager:
         return removed
 
     def kill_all_in(self, d):
+        from .live import read_pids as _read_pids
         for base in fspath.walk_dirs(d):
             for pid in _read_pids(fspath.join(base, "cgroup.procs")):
                 try:
@@ -420,6 +425,7 @@ def _nearest_existing(d, top):
 
 
 def _subtree_pids(d):
+    from .live import read_pids as _read_pids
     try:
         sub = [e.path for e in posix.scandir(d) if e.is_dir(follow_symlinks=False)]
     except (FileNotFoundError, NotADirectoryError):
