@@ -10,7 +10,7 @@ the fork to the hand-over.
 """
 import os
 
-from . import container, launch, log, state, sync
+from . import launch, log, state, sync
 from . import namespaces as ns
 from . import syscalls as sc
 from .errors import ContainerError, InitError, InvalidArgument, WrongState
@@ -252,7 +252,8 @@ def run(root, cid, o):
     if pidfd_sock is not None:
         pidfdsock.send(pidfd_sock, exec_pid, pidfdsock.SETNS)
     if o.pid_file:
-        container.write_pid_file(o.pid_file, exec_pid)
+        from .pidfile import write_pid_file  # (not container.py: create's, 2M instructions)
+        write_pid_file(o.pid_file, exec_pid)
     if o.detach:
         return 0
     master = None
