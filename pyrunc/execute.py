@@ -11,12 +11,16 @@ the fork to the hand-over.
 import os
 
 from . import launch, log, state, sync
-from . import namespaces as ns
 from . import syscalls as sc
 from .errors import ContainerError, InitError, InvalidArgument, WrongState
 
-# setns order: user first (the rest are owned by it), mount last
-ORDER = ("user", "ipc", "uts", "network", "pid", "time", "cgroup", "mount")
+# setns order: user first (the rest are owned by it), mount last; each
+# namespace's /proc/<pid>/ns name and CLONE_ flag (here, not namespaces.py:
+# exec imports neither it nor init.py, ~1.7M instructions)
+ORDER = (("user", "user", sc.CLONE_NEWUSER), ("ipc", "ipc", sc.CLONE_NEWIPC),
+         ("uts", "uts", sc.CLONE_NEWUTS), ("network", "net", sc.CLONE_NEWNET),
+         ("pid", "pid", sc.CLONE_NEWPID), ("time", "time", sc.CLONE_NEWTIME),
+         ("cgroup", "cgroup", sc.CLONE_NEWCGROUP), ("mount", "mnt", sc.CLONE_NEWNS))
 
 
 class ExecOptions:
@@ -151,18 +155,17 @@ def _ns_flags(pid, kinds):
     """setns flags for the init's namespaces that are not already ours
     (a container sharing the host's network, say)."""
     flags = 0
-    for kind in ORDER:
+    for kind, name, flag in ORDER:
         if kind not in kinds:
             continue
-        name = ns.PROC_NAMES[kind]
         if os.readlink(f"/proc/{pid}/ns/{name}") != os.readlink(f"/proc/self/ns/{name}"):
-            flags |= ns.FLAGS[kind]
+            flags |= flag
     return flags
 
 
 def run(root, cid, o):
     """Exec; returns the exit status to exit with."""
-    from . import capabilities, execinit, init, process
+    from . import capabilities, execinit, process
     st, lock = state.load_locked(root, cid)
     try:
         status = st.status()
@@ -199,8 +202,7 @@ def run(root, cid, o):
                                          st.hook_state(st.status()))
             seccomp = (prog, flags, listener)
         target = Target(st)
-        init.preload(proc, None, log.is_debug(),
-                     sockets=seccomp is not None and seccomp[2] is not None)
+        _preload(proc, log.is_debug(), sockets=seccomp is not None and seccomp[2] is not None)
         memfd = execinit.sealed_helper()
         console_fd = ours = None
         if proc.terminal:
@@ -266,6 +268,23 @@ def run(root, cid, o):
     return launch.wait_forwarding(exec_pid, master)
 
 
+def _preload(proc, debug, sockets):
+    """Import, before the fork, what the child will need and only that (it
+    may not reach the host's Python files once in the container's mount
+    namespace). Exec's part of init.preload, without init.py."""
+    from . import capabilities, execinit, process  # noqa: F401
+    capabilities.last_cap()  # the kernel's, kept for the child (never the container's /proc)
+    import fcntl  # noqa: F401  (execinit: the seals)
+    if proc.rlimits:
+        import resource  # noqa: F401
+    if proc.terminal:
+        from . import console  # noqa: F401
+    if proc.terminal or sockets:  # fd passing: the pty master, the notify fd
+        import _socket, struct  # noqa: F401,E401
+    if debug:
+        import traceback  # noqa: F401
+
+
 def _fork_with_affinity(cg, initial):
     """The child, born into the container's v2 cgroup, on the CPUs of
     execCPUAffinity.initial: runc sets it before the process joins the
@@ -325,8 +344,7 @@ def _drive(chan, child, helper_forks=True):
 
 
 def _child(ch, proc, cg, target, memfd, console_fd, seccomp, o):
-    from . import init
-    init.run_reporting(ch, lambda: _exec_child(ch, proc, cg, target, memfd, console_fd,
+    sync.run_reporting(ch, lambda: _exec_child(ch, proc, cg, target, memfd, console_fd,
                                                seccomp, o), "exec", log.is_debug())
 
 
