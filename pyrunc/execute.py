@@ -183,8 +183,8 @@ def run(root, cid, o):
         if proc.terminal and not o.console_socket and o.detach:
             raise InvalidArgument("cannot allocate tty if runc will detach without setting "
                                   "console socket")
-        from . import cgroups
-        cg = cgroups.from_state(st.d.get("cgroups", {}))
+        from .cgroups import live  # (not a manager: cgroups/v1.py is create's)
+        cg = live.Recorded(dict((st.d.get("cgroups") or {}).get("dirs") or {}))
         if o.cgroup:
             try:
                 cg = cg.sub(o.cgroup)
