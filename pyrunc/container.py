@@ -9,7 +9,6 @@ import time
 # where used.
 from . import log, state
 from .control import kill, parse_signal, signal_init  # noqa: F401 (parse_signal: the API of old)
-from .pidfile import write_pid_file  # noqa: F401 (create's; exec imports pidfile alone)
 from .errors import (ConfigError, ContainerError, InitError, InvalidArgument, NotExist,
                      PyruncError, WrongState)
 
@@ -545,6 +544,10 @@ def _wait_gone(pid, timeout=5.0):
             return True
         time.sleep(0.002)
     return False
+
+
+# create's --pid-file (exec imports pidfile.py alone, without this module)
+from .pidfile import write_pid_file  # noqa: E402,F401
 
 
 def _rfc3339_now():
