@@ -275,7 +275,10 @@ def _preload(proc, debug, sockets):
     namespace). Exec's part of init.preload, without init.py."""
     from . import capabilities, execinit, process  # noqa: F401
     capabilities.last_cap()  # the kernel's, kept for the child (never the container's /proc)
-    import fcntl  # noqa: F401  (execinit: the seals)
+    # fcntl: execinit's seals; stat: process.lookup in the child, which
+    # must never import from the container's filesystem (frozen in 3.11,
+    # but not in every build)
+    import fcntl, stat  # noqa: F401,E401
     if proc.rlimits:
         import resource  # noqa: F401
     if proc.terminal:
