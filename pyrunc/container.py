@@ -526,28 +526,8 @@ def _abort(st, procs, cg):
     state.remove_dir(st.dir)
 
 
-def write_pid_file(path, pid):
-    """Atomically, decimal, no newline (containerd Atoi's the whole file)."""
-    path = os.path.abspath(path)
-    try:
-        import stat
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            # renaming over it would replace a device, a dir's link, ...
-            raise ContainerError(f"pid file {path} exists and is not a regular file")
-    except FileNotFoundError:
-        pass
-    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        fd = os.open(tmp, flags, 0o644)
-    except FileExistsError:  # left by a crash; never follow what is there
-        os.unlink(tmp)
-        fd = os.open(tmp, flags, 0o644)
-    try:
-        os.write(fd, str(pid).encode())
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+# create's --pid-file (exec imports pidfile.py alone, without this module)
+from .pidfile import write_pid_file  # noqa: E402,F401
 
 
 def _rfc3339_now():

@@ -8,15 +8,19 @@ without waiting for anything). The exec'd process never runs Python code
 of the host inside the container: the Python child is non-dumpable from
 the fork to the hand-over.
 """
-import os
+import posix as os  # (not os, ~4M instructions: os.X here are posix's own functions)
 
-from . import container, launch, log, state, sync
-from . import namespaces as ns
+from . import launch, log, state, sync
 from . import syscalls as sc
 from .errors import ContainerError, InitError, InvalidArgument, WrongState
 
-# setns order: user first (the rest are owned by it), mount last
-ORDER = ("user", "ipc", "uts", "network", "pid", "time", "cgroup", "mount")
+# setns order: user first (the rest are owned by it), mount last; each
+# namespace's /proc/<pid>/ns name and CLONE_ flag (here, not namespaces.py:
+# exec imports neither it nor init.py, ~1.7M instructions)
+ORDER = (("user", "user", sc.CLONE_NEWUSER), ("ipc", "ipc", sc.CLONE_NEWIPC),
+         ("uts", "uts", sc.CLONE_NEWUTS), ("network", "net", sc.CLONE_NEWNET),
+         ("pid", "pid", sc.CLONE_NEWPID), ("time", "time", sc.CLONE_NEWTIME),
+         ("cgroup", "cgroup", sc.CLONE_NEWCGROUP), ("mount", "mnt", sc.CLONE_NEWNS))
 
 
 class ExecOptions:
@@ -151,18 +155,17 @@ def _ns_flags(pid, kinds):
     """setns flags for the init's namespaces that are not already ours
     (a container sharing the host's network, say)."""
     flags = 0
-    for kind in ORDER:
+    for kind, name, flag in ORDER:
         if kind not in kinds:
             continue
-        name = ns.PROC_NAMES[kind]
         if os.readlink(f"/proc/{pid}/ns/{name}") != os.readlink(f"/proc/self/ns/{name}"):
-            flags |= ns.FLAGS[kind]
+            flags |= flag
     return flags
 
 
 def run(root, cid, o):
     """Exec; returns the exit status to exit with."""
-    from . import capabilities, execinit, init, process
+    from . import capabilities, execinit, process
     st, lock = state.load_locked(root, cid)
     try:
         status = st.status()
@@ -180,8 +183,8 @@ def run(root, cid, o):
         if proc.terminal and not o.console_socket and o.detach:
             raise InvalidArgument("cannot allocate tty if runc will detach without setting "
                                   "console socket")
-        from . import cgroups
-        cg = cgroups.from_state(st.d.get("cgroups", {}))
+        from .cgroups import live  # (not a manager: cgroups/v1.py is create's)
+        cg = live.Recorded(dict((st.d.get("cgroups") or {}).get("dirs") or {}))
         if o.cgroup:
             try:
                 cg = cg.sub(o.cgroup)
@@ -191,7 +194,8 @@ def run(root, cid, o):
         seccomp = None
         if st.d.get("seccomp"):
             from . import seccomp as scmp
-            prog, flags = scmp.compile_bpf(st.d["seccomp"], os.path.join(root, ".seccomp-cache"))
+            from . import fspath
+            prog, flags = scmp.compile_bpf(st.d["seccomp"], fspath.join(root, ".seccomp-cache"))
             listener = None
             if scmp.uses_notify(st.d["seccomp"]):  # the agent hears of each exec too
                 listener = scmp.Listener(st.d["seccomp"]["listenerPath"],
@@ -199,8 +203,7 @@ def run(root, cid, o):
                                          st.hook_state(st.status()))
             seccomp = (prog, flags, listener)
         target = Target(st)
-        init.preload(proc, None, log.is_debug(),
-                     sockets=seccomp is not None and seccomp[2] is not None)
+        _preload(proc, log.is_debug(), sockets=seccomp is not None and seccomp[2] is not None)
         memfd = execinit.sealed_helper()
         console_fd = ours = None
         if proc.terminal:
@@ -252,7 +255,8 @@ def run(root, cid, o):
     if pidfd_sock is not None:
         pidfdsock.send(pidfd_sock, exec_pid, pidfdsock.SETNS)
     if o.pid_file:
-        container.write_pid_file(o.pid_file, exec_pid)
+        from .pidfile import write_pid_file  # (not container.py: create's, 2M instructions)
+        write_pid_file(o.pid_file, exec_pid)
     if o.detach:
         return 0
     master = None
@@ -263,6 +267,26 @@ def run(root, cid, o):
         finally:
             os.close(ours)
     return launch.wait_forwarding(exec_pid, master)
+
+
+def _preload(proc, debug, sockets):
+    """Import, before the fork, what the child will need and only that (it
+    may not reach the host's Python files once in the container's mount
+    namespace). Exec's part of init.preload, without init.py."""
+    from . import capabilities, execinit, process  # noqa: F401
+    capabilities.last_cap()  # the kernel's, kept for the child (never the container's /proc)
+    # fcntl: execinit's seals; stat: process.lookup in the child, which
+    # must never import from the container's filesystem (frozen in 3.11,
+    # but not in every build)
+    import fcntl, stat  # noqa: F401,E401
+    if proc.rlimits:
+        import resource  # noqa: F401
+    if proc.terminal:
+        from . import console  # noqa: F401
+    if proc.terminal or sockets:  # fd passing: the pty master, the notify fd
+        import _socket, struct  # noqa: F401,E401
+    if debug:
+        import traceback  # noqa: F401
 
 
 def _fork_with_affinity(cg, initial):
@@ -324,8 +348,7 @@ def _drive(chan, child, helper_forks=True):
 
 
 def _child(ch, proc, cg, target, memfd, console_fd, seccomp, o):
-    from . import init
-    init.run_reporting(ch, lambda: _exec_child(ch, proc, cg, target, memfd, console_fd,
+    sync.run_reporting(ch, lambda: _exec_child(ch, proc, cg, target, memfd, console_fd,
                                                seccomp, o), "exec", log.is_debug())
 
 

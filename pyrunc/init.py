@@ -25,7 +25,7 @@ import os
 from . import log, sync
 from . import namespaces as ns
 from . import syscalls as sc
-from .errors import PyruncError
+from .sync import run_reporting  # (in sync.py: exec's child uses it without this module)
 
 
 def preload(proc, spec=None, debug=False, sockets=False, sources=False):
@@ -67,34 +67,6 @@ def preload(proc, spec=None, debug=False, sockets=False, sources=False):
 def child_main(ctx):
     """Entry point of the forked child; never returns."""
     run_reporting(ctx.child_chan, lambda: _run(ctx), "init", ctx.debug)
-
-
-def run_reporting(ch, fn, what, debug=False):
-    """Run fn() in a forked child (init or exec); never returns. Any failure
-    reaches the parent as one "error" line, so it never waits in vain."""
-    try:
-        fn()
-    except PyruncError as e:
-        _fail(ch, sync.error_payload(str(e), e.error_class, e.errno, e.path))
-    except OSError as e:
-        if debug:
-            import traceback
-            traceback.print_exc()
-        from .errors import oserror_class
-        _fail(ch, sync.error_payload(
-            f"{e.strerror}{': ' + str(e.filename) if e.filename else ''}",
-            oserror_class(e), e.errno))
-    except BaseException as e:  # a bug: still report, never hang the parent
-        _fail(ch, sync.error_payload(f"internal error in {what}: {type(e).__name__}: {e}"))
-    os._exit(1)
-
-
-def _fail(ch, msg):
-    try:
-        ch.send(sync.ERROR, msg)
-    except OSError:
-        pass
-    os._exit(1)
 
 
 def _run(ctx):

@@ -43,7 +43,7 @@ before READY: a debug line, ["msg"] or ["msg", {logrus fields}]
 import os
 
 from . import log
-from .errors import InitError
+from .errors import InitError, PyruncError
 
 PID = "pid"
 READY = "ready"
@@ -157,3 +157,31 @@ def pair():
     pr, cw = os.pipe2(os.O_CLOEXEC)
     cr, pw = os.pipe2(os.O_CLOEXEC)
     return Channel(pr, pw), Channel(cr, cw)
+
+
+def run_reporting(ch, fn, what, debug=False):
+    """Run fn() in a forked child (init or exec); never returns. Any failure
+    reaches the parent as one "error" line, so it never waits in vain."""
+    try:
+        fn()
+    except PyruncError as e:
+        _fail(ch, error_payload(str(e), e.error_class, e.errno, e.path))
+    except OSError as e:
+        if debug:
+            import traceback
+            traceback.print_exc()
+        from .errors import oserror_class
+        _fail(ch, error_payload(
+            f"{e.strerror}{': ' + str(e.filename) if e.filename else ''}",
+            oserror_class(e), e.errno))
+    except BaseException as e:  # a bug: still report, never hang the parent
+        _fail(ch, error_payload(f"internal error in {what}: {type(e).__name__}: {e}"))
+    os._exit(1)
+
+
+def _fail(ch, msg):
+    try:
+        ch.send(ERROR, msg)
+    except OSError:
+        pass
+    os._exit(1)

@@ -468,9 +468,10 @@ def test_procfs_root_must_not_be_a_symlink(tmp_path, monkeypatch):
 
 
 def test_last_cap_is_read_once_in_the_parent(monkeypatch):
-    """init.preload (the parent, before the fork) reads cap_last_cap from
-    the host's procfs; the forked child uses that value and never opens
-    a procfs for it (its /proc is the container's)."""
+    """init.preload (the parent, before the fork) finds the last cap (by
+    prctl, else the host's procfs): the host's cap_last_cap; the forked
+    child uses that value and never opens a procfs for it (its /proc is
+    the container's)."""
     from types import SimpleNamespace
 
     from pyrunc import capabilities, init, procfs

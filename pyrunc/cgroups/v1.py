@@ -131,24 +131,8 @@ class Manager:
                                          f"cannot join cgroup {d}: {e.strerror}") from None
 
     def join_self(self):
-        """Move the calling (single-threaded) process into every v1 hierarchy.
-
-        Writing "0" to `tasks` moves only the current thread, which the
-        kernel does without the global threadgroup lock; writing a pid to
-        cgroup.procs waits for an RCU grace period (5-15 ms). The v2 side
-        is done by forking into the cgroup (see unified_dir)."""
-        for name, (d, h) in self.dirs.items():
-            if name == "unified":
-                if not self.unified_by_write:
-                    continue
-                f = "cgroup.procs"
-            else:
-                f = "tasks"
-            try:
-                _write(fspath.join(d, f), "0")
-            except OSError as e:
-                raise errors.ConfigError("linux.cgroupsPath",
-                                         f"cannot join cgroup {d}: {e.strerror}") from None
+        """Move the calling process into every v1 hierarchy (live.join_self)."""
+        live.join_self({n: d for n, (d, _) in self.dirs.items()}, self.unified_by_write)
 
     def unified_dir(self):
         return self.path("unified")
@@ -242,41 +226,12 @@ class Manager:
 
     def sub(self, specs):
         """exec --cgroup: a view of this manager with some hierarchies
-        pointing at an existing sub-cgroup of the container's. Each spec is
-        "path" (every hierarchy) or "ctl[,ctl]:path" (the v1 hierarchies
-        with those controllers)."""
+        pointing at an existing sub-cgroup of the container's (live.sub_dirs)."""
         m = self.__class__.__new__(self.__class__)
-        m.dirs = dict(self.dirs)
+        dirs = live.sub_dirs({n: d for n, (d, _) in self.dirs.items()}, specs)
+        m.dirs = {n: (dirs[n], h) for n, (_, h) in self.dirs.items()}
         m.created, m.unified_by_write, m.v2root = [], False, self.v2root
         m._foreign = self._foreign
-        v2only = list(self.dirs) == ["unified"]
-        if len(specs) > 1 and any(":" not in spec for spec in specs):
-            raise errors.ContainerError(f"invalid --cgroup argument: {specs[0]} (a path without "
-                                 "<controller>: prefix must be the only one)")
-        for spec in specs:
-            ctls, sep, path = spec.rpartition(":")
-            if sep and v2only:
-                raise errors.ContainerError(f"--cgroup {spec}: a controller prefix is not "
-                                            "supported on cgroup v2")
-            if not path:
-                raise errors.ContainerError(f"--cgroup {spec}: a path inside the container's "
-                                            "cgroup is expected")
-            hit = False
-            for name, (d, h) in self.dirs.items():
-                if sep and not set(ctls.split(",")) & set(name.split(",")):
-                    continue
-                # as runc: relative to the container's cgroup ("/" is that
-                # cgroup itself), and refused in runc HEAD's words outside it
-                sub = fspath.normpath(fspath.join(d, path.lstrip("/")))
-                if sub != d and not sub.startswith(d.rstrip("/") + "/"):
-                    raise errors.ContainerError(f"bad sub cgroup path: {path} (not inside the "
-                                         "container's cgroup)")
-                if not fspath.isdir(sub):
-                    raise errors.ContainerError(f"--cgroup {spec}: cgroup {sub} does not exist")
-                m.dirs[name] = (sub, h)
-                hit = True
-            if not hit:
-                raise errors.ContainerError(f"--cgroup {spec}: no such controller {ctls}")
         return m
 
     # -- removal ----------------------------------------------------------
