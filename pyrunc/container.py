@@ -234,6 +234,10 @@ def create(cid, opts):
     log.trace("create: begin")
     spec, cg, d = _prepare(cid, opts)
     log.trace("create: config loaded")
+    # intent before effect: the cgroups this create will make are in the
+    # entry's first state.json (no save of their own; plan() makes nothing)
+    planned = cg.plan()
+    d["cgroups"] = cg.to_state()
     # other commands on this id wait until the create is done or undone
     st, lock = state.new(opts.root, cid, d)
     from . import launch
@@ -243,7 +247,7 @@ def create(cid, opts):
     try:
         fifo_fd = _make_fifo(st)
         log.trace("create: state dir and exec fifo made")
-        cg_made = _make_cgroups(st, cg)
+        cg_made = _make_cgroups(st, cg, planned)
         log.trace("create: cgroups made")
         init_pid = _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs)
         procs.close()
@@ -334,15 +338,12 @@ def _make_fifo(st):
     return os.open(fifo, os.O_PATH | os.O_CLOEXEC)
 
 
-def _make_cgroups(st, cg):
-    """The container's cgroups, recorded before they are made (intent before
-    effect: see docs/ARCHITECTURE.md). Returns True once there is anything
-    for _abort to remove."""
+def _make_cgroups(st, cg, planned):
+    """The container's cgroups, `planned` and recorded in the state before
+    they are made (intent before effect: see docs/ARCHITECTURE.md). Returns
+    True once there is anything for _abort to remove."""
     # (after state.new: a duplicate id is "already exists", as runc says)
     cg.check_usable()  # not empty, not frozen: before anything is done to it
-    planned = cg.plan()
-    st.d["cgroups"] = cg.to_state()
-    st.save()
     cg.create()
     if cg.created != planned:  # someone else made one meanwhile: not ours
         st.d["cgroups"] = cg.to_state()
