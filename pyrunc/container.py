@@ -1,13 +1,13 @@
 """Container lifecycle on the runtime's side: create, start, run, kill,
 delete (runtime-spec "Operations"), and the clean-up of a failed create."""
-import os
+import posix as os  # (not os: see fspath.py; os.X here are posix's own functions)
 import time
 
 # Only what every command here needs: kill, pause, resume, start and delete
 # must not pay for the create machinery (namespaces, launch, sync, idmap and
 # with them the cffi shim; config.py), so create's modules are imported
 # where used.
-from . import log, state
+from . import fspath, log, state
 from .control import kill, parse_signal, signal_init  # noqa: F401 (parse_signal: the API of old)
 from .errors import (ConfigError, ContainerError, InitError, InvalidArgument, NotExist,
                      PyruncError, WrongState)
@@ -18,7 +18,7 @@ def init_timeout():
     take the start (start); the time hooks run in this process is not
     counted (they have their own timeouts). PYRUNC_INIT_TIMEOUT overrides."""
     try:
-        return float(os.environ.get("PYRUNC_INIT_TIMEOUT") or 60)
+        return float(os.environ.get(b"PYRUNC_INIT_TIMEOUT") or 60)
     except ValueError:
         return 60.0
 
@@ -107,7 +107,7 @@ class InitContext:
         if profile is None:
             return
         from . import seccomp
-        prog, flags = seccomp.compile_bpf(profile, os.path.join(root, ".seccomp-cache"))
+        prog, flags = seccomp.compile_bpf(profile, fspath.join(root, ".seccomp-cache"))
         listener = None
         if seccomp.uses_notify(profile):
             listener = seccomp.Listener(profile["listenerPath"], profile.get("listenerMetadata"),
@@ -265,7 +265,7 @@ def create(cid, opts):
 def _prepare(cid, opts):
     """Load and check everything that can be checked before anything is
     made; returns (spec, cgroup manager, the state to record)."""
-    bundle = os.path.abspath(opts.bundle or ".")
+    bundle = fspath.abspath(opts.bundle or ".")
     state.check_id(cid)
     from . import config
     try:
@@ -292,7 +292,7 @@ def _prepare(cid, opts):
     if spec.process.capabilities is not None:
         # unknown names and capabilities we cannot grant fail here, early
         capabilities.check_grantable(capabilities.Sets(spec.process.capabilities))
-    if not os.path.isdir(spec.root_path):
+    if not fspath.isdir(spec.root_path):
         raise ConfigError("root.path", f"rootfs {spec.root_path} is not a directory")
     if opts.no_pivot and spec.linux.rootfs_propagation in ("private", "rprivate"):
         # (runc: the chroot keeps the host's mounts pinned, unreleasable)
@@ -332,7 +332,7 @@ def _prepare(cid, opts):
 
 def _make_fifo(st):
     """The exec fifo `start` opens; an O_PATH fd of it for the init."""
-    fifo = os.path.join(st.dir, state.FIFO)
+    fifo = fspath.join(st.dir, state.FIFO)
     os.mkfifo(fifo, 0o622)
     os.chmod(fifo, 0o622)
     return os.open(fifo, os.O_PATH | os.O_CLOEXEC)
@@ -549,7 +549,7 @@ def _wait_gone(pid, timeout=5.0):
 
 def write_pid_file(path, pid):
     """Atomically, decimal, no newline (containerd Atoi's the whole file)."""
-    path = os.path.abspath(path)
+    path = fspath.abspath(path)
     try:
         import stat
         if not stat.S_ISREG(os.lstat(path).st_mode):
@@ -557,7 +557,7 @@ def write_pid_file(path, pid):
             raise ContainerError(f"pid file {path} exists and is not a regular file")
     except FileNotFoundError:
         pass
-    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
+    tmp = fspath.join(fspath.dirname(path), "." + fspath.basename(path) + ".tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         fd = os.open(tmp, flags, 0o644)
@@ -583,7 +583,7 @@ def start(st):
         raise WrongState("cannot start a container that has stopped")
     if status != "created":
         raise WrongState(f"cannot start an already {status} container")
-    fifo = os.path.join(st.dir, state.FIFO)
+    fifo = fspath.join(st.dir, state.FIFO)
     log.trace("start: opening the exec fifo")
     err = _open_fifo_and_wait(st, fifo)
     log.trace("start: the container's process was exec'd")

@@ -7,12 +7,12 @@ a `#!/proc/self/exe` program nor a process opening /proc/<init>/exe can
 reach (and overwrite) the host's Python or any pyrunc file (CVE-2019-5736),
 and no Python code runs in the container while it waits for `start`.
 """
-import os
+import posix as os  # (not os: see fspath.py; os.X here are posix's own functions)
 
-from . import capabilities, process
+from . import capabilities, fspath, process
 from . import syscalls as sc
 
-HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_execinit")
+HELPER = fspath.join(fspath.dirname(fspath.abspath(__file__)), "_execinit")
 F_ADD_SEALS, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE = 1033, 1, 2, 4, 8
 
 

@@ -7,7 +7,7 @@ the mapping (mount_setattr MOUNT_ATTR_IDMAP); the init gets the fd when it
 reaches that mount (bindsources.py) and attaches it at the destination
 (move_mount). So this works for containers with their own user namespace
 too."""
-import os
+import posix as os  # (not os: see fspath.py; os.X here are posix's own functions)
 
 from . import namespaces as ns
 from . import syscalls as sc

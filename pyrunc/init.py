@@ -20,7 +20,7 @@ Order (each step names the module that does it):
  10. resolve the program, close fds, exec execinit    (process, execinit);
      in a joined pid namespace the helper forks the process into it
 """
-import os
+import posix as os  # (not os: see fspath.py; os.X here are posix's own functions)
 
 from . import log, sync
 from . import namespaces as ns

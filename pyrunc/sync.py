@@ -40,7 +40,7 @@ With --debug, the child (init or exec) may send LOG <json> at any point
 before READY: a debug line, ["msg"] or ["msg", {logrus fields}]
 (log.relay writes it where the runtime's own debug lines go).
 """
-import os
+import posix as os  # (not os: see fspath.py; os.X here are posix's own functions)
 
 from . import log
 from .errors import InitError
