@@ -360,9 +360,10 @@ def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
     ctx = None
     try:
         ctx = InitContext(spec, cid, opts, st, cg, fifo_fd, child_chan, ns_fds)
-        # always: without a devices section the default rules still apply
-        cg.apply(spec.linux.resources)
-        log.trace("create: cgroup resources set")
+        early = _apply_before_fork(spec, cg)
+        if early:  # (always: without a devices section the default rules still apply)
+            cg.apply(spec.linux.resources)
+            log.trace("create: cgroup resources set")
         from . import execinit, init
         init.preload(spec.process, spec, ctx.debug,
                      sockets=ctx.seccomp is not None and ctx.seccomp[2] is not None,
@@ -386,6 +387,9 @@ def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
         procs.child = pid
         ctx.close()
         child_chan.close()
+        if not early:  # while the init makes its mounts, on the other CPU
+            cg.apply(spec.linux.resources)
+            log.trace("create: cgroup resources set")
         return _drive_init(chan, procs, spec, cg, st, ctx.helper_forks, ctx.sources)
     finally:
         if ctx is not None:
@@ -396,6 +400,18 @@ def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
             os.close(fd)
         chan.close()
         child_chan.close()  # (idempotent)
+
+
+def _apply_before_fork(spec, cg):
+    """Whether linux.resources must be set before the init exists. runc
+    HEAD sets them once the init has made its mounts (procHooks), before
+    any hook; so do we, while the init works, unless something could run
+    before our set is done: createContainer hooks (the init runs them
+    without a word to us), an init that mounts in the host's namespace
+    (no mount namespace: _abort must not race its mounts), or systemd's
+    unit, which takes its properties when started for the init."""
+    return bool(cg.placed_by_parent or spec.hooks.get("createContainer")
+                or spec.linux.ns("mount") is None)
 
 
 def _record(st, cg, init_pid, opts):
