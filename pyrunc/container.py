@@ -42,7 +42,8 @@ class InitContext:
                  "no_pivot", "no_new_keyring", "fifo_fd", "preserve_fds", "bundle",
                  "oci_version", "annotations", "debug", "memfd",
                  "cgroups", "host_pid", "console_fd", "seccomp", "born_flags",
-                 "idmapped", "helper_forks", "late_pidns", "tty", "sources")
+                 "idmapped", "helper_forks", "late_pidns", "tty", "sources",
+                 "resources_late")
 
     def __init__(self, spec, cid, opts, st, cg, fifo_fd, child_chan, ns_fds):
         """Everything the init needs, made in the parent before the fork:
@@ -75,6 +76,7 @@ class InitContext:
         self.late_pidns = self.tty = None
         self.idmapped = {}
         self.sources = None
+        self.resources_late = False  # (set by _launch: the init then waits for them)
         self.helper_forks = ns.pid_joined(spec.linux)
         try:
             self._detached_mounts()
@@ -361,6 +363,7 @@ def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
     try:
         ctx = InitContext(spec, cid, opts, st, cg, fifo_fd, child_chan, ns_fds)
         early = _apply_before_fork(spec, cg)
+        ctx.resources_late = not early
         if early:  # (always: without a devices section the default rules still apply)
             cg.apply(spec.linux.resources)
             log.trace("create: cgroup resources set")
@@ -405,11 +408,14 @@ def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
 def _apply_before_fork(spec, cg):
     """Whether linux.resources must be set before the init exists. runc
     HEAD sets them once the init has made its mounts (procHooks), before
-    any hook; so do we, while the init works, unless something could run
-    before our set is done: createContainer hooks (the init runs them
-    without a word to us), an init that mounts in the host's namespace
-    (no mount namespace: _abort must not race its mounts), or systemd's
-    unit, which takes its properties when started for the init."""
+    any hook; we set them while the init mounts, and the init waits for
+    them (WANT_RESOURCES) before it forks or makes any device node: the
+    device rules are written one by one, deny-all first. Before the fork when
+    something could run before our set is done: createContainer hooks
+    (the init runs them without a word to us), an init that mounts in the
+    host's namespace (no mount namespace: _abort must not race its
+    mounts), or systemd's unit, which takes its properties when started
+    for the init."""
     return bool(cg.placed_by_parent or spec.hooks.get("createContainer")
                 or spec.linux.ns("mount") is None)
 
@@ -464,6 +470,8 @@ def _drive_init(chan, procs, spec, cg, st, helper_forks=False, sources=None):
         elif tag == sync.WANT_SOURCE and sources is not None:
             from . import bindsources
             bindsources.serve(sources, spec, payload, init_pid, deadline)
+        elif tag == sync.WANT_RESOURCES:
+            chan.send(sync.GO_ON)  # (set before this loop: see _launch)
         elif tag == sync.WANT_CGROUP:
             began = time.monotonic()
             cg.place(child)  # (its host pid: the init has not forked yet)

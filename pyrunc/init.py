@@ -115,9 +115,19 @@ def _run(ctx):
     if ctx.born_flags:
         _born_in_namespaces(ctx)
     else:
+        _wait_resources(ctx)  # (this way may fork: a pids limit holds first)
         _enter_namespaces(ctx)
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
     _setup(ctx)
+
+
+def _wait_resources(ctx):
+    """When the parent sets linux.resources while we work (container.
+    _apply_before_fork), wait until it is done, once."""
+    if ctx.resources_late:
+        ctx.child_chan.send(sync.WANT_RESOURCES)
+        ctx.child_chan.expect(sync.GO_ON)
+        ctx.resources_late = False
 
 
 def _born_in_namespaces(ctx):
@@ -221,6 +231,7 @@ def _setup(ctx):
         sources = bindsources.Client(ch, ctx.sources.theirs, spec)
     mounts.mount_all(spec, rootfd, ctx.cgroup_mounts, cgroupns is not None and not cgroupns.path,
                      ctx.idmapped, sources)
+    _wait_resources(ctx)  # the device rules in force before any node is made
     if not mounts.dev_is_bind(spec):
         in_userns = linux.ns("user") is not None
         devices.setup(rootfd, linux, in_userns, ctx.map_uid, ctx.map_gid)
