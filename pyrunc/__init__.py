@@ -111,7 +111,8 @@ def _install_finder():
                     or int.from_bytes(data[8:12], "little") != int(st.st_mtime) & 0xFFFFFFFF
                     or int.from_bytes(data[12:16], "little") != st.st_size & 0xFFFFFFFF):
                 return None  # importlib compiles (and writes) it
-            spec = ModuleSpec(name, _Loader(name, src, data), origin=src, is_package=pkg is not None)
+            spec = ModuleSpec(name, _Loader(name, src, data), origin=src,
+                              is_package=pkg is not None)
             if pkg is not None:
                 spec.submodule_search_locations = pkg
             spec.cached = pyc
