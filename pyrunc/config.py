@@ -145,6 +145,12 @@ class Mount:
     def where(self):
         return f"mounts[{self.index}]"
 
+    @property
+    def idmapped(self):
+        """An idmapped mount (idmap.py; here so that create need not import it)."""
+        return bool(self.uid_mappings or self.gid_mappings or
+                    {"idmap", "ridmap"} & set(self.options))
+
 
 class Hook:
     __slots__ = ("path", "args", "env", "timeout")

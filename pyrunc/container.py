@@ -88,10 +88,9 @@ class InitContext:
 
     def _detached_mounts(self):
         spec = self.spec
-        from . import idmap
         # sources the init may ask us to open (bindsources.wanted, without
-        # its import on the usual path)
-        if spec.linux.ns("user") is not None or any(idmap.wanted(m) for m in spec.mounts):
+        # its import, nor idmap's, on the usual path)
+        if spec.linux.ns("user") is not None or any(m.idmapped for m in spec.mounts):
             from . import bindsources
             if bindsources.wanted(spec):
                 self.sources = bindsources.Link()

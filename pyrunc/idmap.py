@@ -16,8 +16,7 @@ from .errors import ConfigError
 
 
 def wanted(m):
-    return bool(m.uid_mappings or m.gid_mappings or
-                {"idmap", "ridmap"} & set(m.options))
+    return m.idmapped
 
 
 def userns_for(spec, m):
