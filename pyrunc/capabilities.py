@@ -1,5 +1,5 @@
 """Capability names and the five sets of process.capabilities."""
-import os
+import posix as os  # (not os: see fspath.py; os.X here are posix's own functions)
 
 from . import syscalls as sc
 from .errors import ConfigError

@@ -356,9 +356,8 @@ def _listen_fds():
     """Socket activation as runc passes it on: the fds systemd gave us
     (LISTEN_FDS, meant for this pid) go to the container first, before
     --preserve-fds, and its env says so (LISTEN_PID=1)."""
-    import os  # (create and run: never on the short commands' path)
-    n = os.environ.get("LISTEN_FDS")
-    if not n or os.environ.get("LISTEN_PID") != str(os.getpid()):
+    n = posix.environ.get(b"LISTEN_FDS")
+    if not n or posix.environ.get(b"LISTEN_PID") != b"%d" % posix.getpid():
         return 0
     try:
         return max(0, int(n))
@@ -369,14 +368,13 @@ def _listen_fds():
 def _create(cid, o, opts):
     """container.create, with --pidfd-socket: connected before anything is
     made (an unreachable socket fails first), the pidfd sent after."""
-    import os
     from . import container
     sock = _pidfd_connect(opts)
     try:
         st = container.create(cid, o)
     except BaseException:
         if sock is not None:
-            os.close(sock)
+            posix.close(sock)
         raise
     if sock is not None:
         _pidfd_send(st, sock)
@@ -419,7 +417,6 @@ def cmd_start(g, opts, pos):
 
 
 def cmd_run(g, opts, pos):
-    import os
     from . import container, log, state
     from . import syscalls as sc
     cid = need_id("run", pos)
@@ -438,11 +435,11 @@ def cmd_run(g, opts, pos):
             try:
                 master = console.recv_master(o.console_ours)
             finally:
-                os.close(o.console_ours)
+                posix.close(o.console_ours)
         container.start(st)
     except BaseException:
         if master is not None:
-            os.close(master)
+            posix.close(master)
         _force_delete(st)
         raise
     if o.detach:
@@ -453,8 +450,8 @@ def cmd_run(g, opts, pos):
     if wstatus is None:
         status = 255
     else:
-        status = 128 + os.WTERMSIG(wstatus) if os.WIFSIGNALED(wstatus) else \
-            os.WEXITSTATUS(wstatus)
+        status = 128 + posix.WTERMSIG(wstatus) if posix.WIFSIGNALED(wstatus) else \
+            posix.WEXITSTATUS(wstatus)
     if opts.get("keep"):
         if wstatus is not None:  # we reaped it: `state` can say how it ended
             from . import exitinfo

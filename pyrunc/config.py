@@ -8,9 +8,9 @@ the schema cannot express (values that must be absolute paths, settings
 this build does not implement) raise ConfigError/NotSupported naming the
 field here.
 """
-import os
+import posix as os  # (not os: see fspath.py; os.X here are posix's own functions)
 
-from . import jsonlite
+from . import fspath, jsonlite
 from .errors import ConfigError, NotSupported
 
 SUPPORTED_MAJOR = "1."
@@ -145,6 +145,12 @@ class Mount:
     def where(self):
         return f"mounts[{self.index}]"
 
+    @property
+    def idmapped(self):
+        """An idmapped mount (idmap.py; here so that create need not import it)."""
+        return bool(self.uid_mappings or self.gid_mappings or
+                    {"idmap", "ridmap"} & set(self.options))
+
 
 class Hook:
     __slots__ = ("path", "args", "env", "timeout")
@@ -275,7 +281,7 @@ class Linux:
         self.memory_policy = _p.parse_memory_policy(d.get("memoryPolicy"), "linux.memoryPolicy")
         self.net_devices = d.get("netDevices") or {}
         if d.get("intelRdt") is not None:
-            if not os.path.exists("/sys/fs/resctrl/info"):
+            if not fspath.exists("/sys/fs/resctrl/info"):
                 raise NotSupported("linux.intelRdt", "Intel RDT (resctrl) is not available on "
                                    "this host")
             raise NotSupported("linux.intelRdt", "Intel RDT is not supported by this version "
@@ -322,7 +328,7 @@ class Spec:
         if not root or not root.get("path"):
             raise ConfigError("root.path", "is required")
         path = root["path"]
-        self.root_path = os.path.normpath(os.path.join(bundle, path))
+        self.root_path = fspath.normpath(fspath.join(bundle, path))
         self.root_readonly = bool(root.get("readonly", False))
         self.mounts = [Mount(m, i) for i, m in enumerate(doc.get("mounts") or ())]
         for m in self.mounts:
@@ -350,8 +356,8 @@ def strip_root(root, dest):
     runc takes it (LexicallyStripRoot; runc 1.1.5 too): engines and
     runc's own tests write them so. Lexical, on cleaned paths; anything
     else is left as written."""
-    root = os.path.normpath(os.path.abspath(root))
-    path = os.path.normpath("/" + dest.lstrip("/"))
+    root = fspath.normpath(fspath.abspath(root))
+    path = fspath.normpath("/" + dest.lstrip("/"))
     if path == root:
         return "/"
     if root != "/" and path.startswith(root + "/"):
@@ -385,7 +391,7 @@ def validate(doc):
 
 def load(bundle):
     """Read, validate and parse <bundle>/config.json."""
-    path = os.path.join(bundle, "config.json")
+    path = fspath.join(bundle, "config.json")
     try:
         with open(path, "rb") as f:
             data = f.read()

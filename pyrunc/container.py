@@ -1,16 +1,16 @@
 """Container lifecycle on the runtime's side: create and run (runtime-spec
 "Operations"), and the clean-up of a failed create. start and delete are
 lifecycle.py's, kill control.py's: those commands never load this module."""
-import os
+import posix as os  # (not os: see fspath.py; os.X here are posix's own functions)
 import time
 
 # Only what every command here needs: kill, pause, resume, start and delete
 # must not pay for the create machinery (namespaces, launch, sync, idmap and
 # with them the cffi shim; config.py), so create's modules are imported
 # where used.
-from . import log, state
+from . import fspath, log, state
 from .control import kill, parse_signal, signal_init  # noqa: F401 (parse_signal: the API of old)
-from .errors import (ConfigError, ContainerError, InitError, InvalidArgument, NotExist,
+from .errors import (ConfigError, InitError, InvalidArgument, NotExist,
                      PyruncError)
 
 
@@ -39,7 +39,8 @@ class InitContext:
                  "no_pivot", "no_new_keyring", "fifo_fd", "preserve_fds", "bundle",
                  "oci_version", "annotations", "debug", "memfd",
                  "cgroups", "host_pid", "console_fd", "seccomp", "born_flags",
-                 "idmapped", "helper_forks", "late_pidns", "tty", "sources")
+                 "idmapped", "helper_forks", "late_pidns", "tty", "sources",
+                 "resources_late")
 
     def __init__(self, spec, cid, opts, st, cg, fifo_fd, child_chan, ns_fds):
         """Everything the init needs, made in the parent before the fork:
@@ -72,6 +73,7 @@ class InitContext:
         self.late_pidns = self.tty = None
         self.idmapped = {}
         self.sources = None
+        self.resources_late = False  # (set by _launch: the init then waits for them)
         self.helper_forks = ns.pid_joined(spec.linux)
         try:
             self._detached_mounts()
@@ -83,10 +85,9 @@ class InitContext:
 
     def _detached_mounts(self):
         spec = self.spec
-        from . import idmap
         # sources the init may ask us to open (bindsources.wanted, without
-        # its import on the usual path)
-        if spec.linux.ns("user") is not None or any(idmap.wanted(m) for m in spec.mounts):
+        # its import, nor idmap's, on the usual path)
+        if spec.linux.ns("user") is not None or any(m.idmapped for m in spec.mounts):
             from . import bindsources
             if bindsources.wanted(spec):
                 self.sources = bindsources.Link()
@@ -104,7 +105,7 @@ class InitContext:
         if profile is None:
             return
         from . import seccomp
-        prog, flags = seccomp.compile_bpf(profile, os.path.join(root, ".seccomp-cache"))
+        prog, flags = seccomp.compile_bpf(profile, fspath.join(root, ".seccomp-cache"))
         listener = None
         if seccomp.uses_notify(profile):
             listener = seccomp.Listener(profile["listenerPath"], profile.get("listenerMetadata"),
@@ -231,6 +232,10 @@ def create(cid, opts):
     log.trace("create: begin")
     spec, cg, d = _prepare(cid, opts)
     log.trace("create: config loaded")
+    # intent before effect: the cgroups this create will make are in the
+    # entry's first state.json (no save of their own; plan() makes nothing)
+    planned = cg.plan()
+    d["cgroups"] = cg.to_state()
     # other commands on this id wait until the create is done or undone
     st, lock = state.new(opts.root, cid, d)
     from . import launch
@@ -240,7 +245,7 @@ def create(cid, opts):
     try:
         fifo_fd = _make_fifo(st)
         log.trace("create: state dir and exec fifo made")
-        cg_made = _make_cgroups(st, cg)
+        cg_made = _make_cgroups(st, cg, planned)
         log.trace("create: cgroups made")
         init_pid = _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs)
         procs.close()
@@ -258,7 +263,7 @@ def create(cid, opts):
 def _prepare(cid, opts):
     """Load and check everything that can be checked before anything is
     made; returns (spec, cgroup manager, the state to record)."""
-    bundle = os.path.abspath(opts.bundle or ".")
+    bundle = fspath.abspath(opts.bundle or ".")
     state.check_id(cid)
     from . import config
     try:
@@ -285,7 +290,7 @@ def _prepare(cid, opts):
     if spec.process.capabilities is not None:
         # unknown names and capabilities we cannot grant fail here, early
         capabilities.check_grantable(capabilities.Sets(spec.process.capabilities))
-    if not os.path.isdir(spec.root_path):
+    if not fspath.isdir(spec.root_path):
         raise ConfigError("root.path", f"rootfs {spec.root_path} is not a directory")
     if opts.no_pivot and spec.linux.rootfs_propagation in ("private", "rprivate"):
         # (runc: the chroot keeps the host's mounts pinned, unreleasable)
@@ -325,21 +330,18 @@ def _prepare(cid, opts):
 
 def _make_fifo(st):
     """The exec fifo `start` opens; an O_PATH fd of it for the init."""
-    fifo = os.path.join(st.dir, state.FIFO)
+    fifo = fspath.join(st.dir, state.FIFO)
     os.mkfifo(fifo, 0o622)
     os.chmod(fifo, 0o622)
     return os.open(fifo, os.O_PATH | os.O_CLOEXEC)
 
 
-def _make_cgroups(st, cg):
-    """The container's cgroups, recorded before they are made (intent before
-    effect: see docs/ARCHITECTURE.md). Returns True once there is anything
-    for _abort to remove."""
+def _make_cgroups(st, cg, planned):
+    """The container's cgroups, `planned` and recorded in the state before
+    they are made (intent before effect: see docs/ARCHITECTURE.md). Returns
+    True once there is anything for _abort to remove."""
     # (after state.new: a duplicate id is "already exists", as runc says)
     cg.check_usable()  # not empty, not frozen: before anything is done to it
-    planned = cg.plan()
-    st.d["cgroups"] = cg.to_state()
-    st.save()
     cg.create()
     if cg.created != planned:  # someone else made one meanwhile: not ours
         st.d["cgroups"] = cg.to_state()
@@ -356,9 +358,11 @@ def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
     ctx = None
     try:
         ctx = InitContext(spec, cid, opts, st, cg, fifo_fd, child_chan, ns_fds)
-        # always: without a devices section the default rules still apply
-        cg.apply(spec.linux.resources)
-        log.trace("create: cgroup resources set")
+        early = _apply_before_fork(spec, cg)
+        ctx.resources_late = not early
+        if early:  # (always: without a devices section the default rules still apply)
+            cg.apply(spec.linux.resources)
+            log.trace("create: cgroup resources set")
         from . import execinit, init
         init.preload(spec.process, spec, ctx.debug,
                      sockets=ctx.seccomp is not None and ctx.seccomp[2] is not None,
@@ -382,6 +386,9 @@ def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
         procs.child = pid
         ctx.close()
         child_chan.close()
+        if not early:  # while the init makes its mounts, on the other CPU
+            cg.apply(spec.linux.resources)
+            log.trace("create: cgroup resources set")
         return _drive_init(chan, procs, spec, cg, st, ctx.helper_forks, ctx.sources)
     finally:
         if ctx is not None:
@@ -392,6 +399,21 @@ def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
             os.close(fd)
         chan.close()
         child_chan.close()  # (idempotent)
+
+
+def _apply_before_fork(spec, cg):
+    """Whether linux.resources must be set before the init exists. runc
+    HEAD sets them once the init has made its mounts (procHooks), before
+    any hook; we set them while the init mounts, and the init waits for
+    them (WANT_RESOURCES) before it forks or makes any device node: the
+    device rules are written one by one, deny-all first. Before the fork when
+    something could run before our set is done: createContainer hooks
+    (the init runs them without a word to us), an init that mounts in the
+    host's namespace (no mount namespace: _abort must not race its
+    mounts), or systemd's unit, which takes its properties when started
+    for the init."""
+    return bool(cg.placed_by_parent or spec.hooks.get("createContainer")
+                or spec.linux.ns("mount") is None)
 
 
 def _record(st, cg, init_pid, opts):
@@ -444,6 +466,8 @@ def _drive_init(chan, procs, spec, cg, st, helper_forks=False, sources=None):
         elif tag == sync.WANT_SOURCE and sources is not None:
             from . import bindsources
             bindsources.serve(sources, spec, payload, init_pid, deadline)
+        elif tag == sync.WANT_RESOURCES:
+            chan.send(sync.GO_ON)  # (set before this loop: see _launch)
         elif tag == sync.WANT_CGROUP:
             began = time.monotonic()
             cg.place(child)  # (its host pid: the init has not forked yet)

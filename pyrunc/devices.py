@@ -3,10 +3,10 @@
 Without a user namespace the nodes are made with mknod; inside one
 mknod is not allowed, so the host's node is bind-mounted instead.
 """
-import os
+import posix as os  # (not os: see fspath.py; os.X here are posix's own functions)
 import stat
 
-from . import paths
+from . import fspath, paths
 from . import syscalls as sc
 
 # (path, type, major, minor)
@@ -33,7 +33,7 @@ def setup(rootfd, linux, in_userns, map_uid, map_gid):
         _create(rootfd, d.path, d.type, d.major, d.minor, mode, uid, gid, in_userns)
     for target, link in LINKS:
         _symlink(rootfd, target, link)
-    if os.path.exists("/proc/kcore"):
+    if fspath.exists("/proc/kcore"):
         _symlink(rootfd, "/proc/kcore", "/dev/core")
     _symlink(rootfd, "pts/ptmx", "/dev/ptmx")
 

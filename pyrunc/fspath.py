@@ -60,6 +60,14 @@ def dirname(path):
     return split(path)[0]
 
 
+def basename(path):
+    return split(path)[1]
+
+
+def isabs(path):
+    return path.startswith("/")
+
+
 def _mode(path, stat=posix.stat):
     try:
         return stat(path).st_mode & _S_IFMT

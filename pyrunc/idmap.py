@@ -7,7 +7,7 @@ the mapping (mount_setattr MOUNT_ATTR_IDMAP); the init gets the fd when it
 reaches that mount (bindsources.py) and attaches it at the destination
 (move_mount). So this works for containers with their own user namespace
 too."""
-import os
+import posix as os  # (not os: see fspath.py; os.X here are posix's own functions)
 
 from . import namespaces as ns
 from . import syscalls as sc
@@ -16,8 +16,7 @@ from .errors import ConfigError
 
 
 def wanted(m):
-    return bool(m.uid_mappings or m.gid_mappings or
-                {"idmap", "ridmap"} & set(m.options))
+    return m.idmapped
 
 
 def userns_for(spec, m):

@@ -20,7 +20,7 @@ Order (each step names the module that does it):
  10. resolve the program, close fds, exec execinit    (process, execinit);
      in a joined pid namespace the helper forks the process into it
 """
-import os
+import posix as os  # (not os: see fspath.py; os.X here are posix's own functions)
 
 from . import log, sync
 from . import namespaces as ns
@@ -37,6 +37,7 @@ def preload(proc, spec=None, debug=False, sockets=False, sources=False):
     from . import capabilities, execinit, process  # noqa: F401
     capabilities.last_cap()  # the host's, kept for the child: never read from the container's /proc
     import fcntl, stat  # noqa: F401,E401
+    from .cgroups import live  # noqa: F401 (the v1 manager's join_self, the init's first step)
     if proc.rlimits:
         import resource  # noqa: F401
     if proc.terminal:
@@ -87,9 +88,19 @@ def _run(ctx):
     if ctx.born_flags:
         _born_in_namespaces(ctx)
     else:
+        _wait_resources(ctx)  # (this way may fork: a pids limit holds first)
         _enter_namespaces(ctx)
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
     _setup(ctx)
+
+
+def _wait_resources(ctx):
+    """When the parent sets linux.resources while we work (container.
+    _apply_before_fork), wait until it is done, once."""
+    if ctx.resources_late:
+        ctx.child_chan.send(sync.WANT_RESOURCES)
+        ctx.child_chan.expect(sync.GO_ON)
+        ctx.resources_late = False
 
 
 def _born_in_namespaces(ctx):
@@ -193,6 +204,7 @@ def _setup(ctx):
         sources = bindsources.Client(ch, ctx.sources.theirs, spec)
     mounts.mount_all(spec, rootfd, ctx.cgroup_mounts, cgroupns is not None and not cgroupns.path,
                      ctx.idmapped, sources)
+    _wait_resources(ctx)  # the device rules in force before any node is made
     if not mounts.dev_is_bind(spec):
         in_userns = linux.ns("user") is not None
         devices.setup(rootfd, linux, in_userns, ctx.map_uid, ctx.map_gid)

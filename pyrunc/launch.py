@@ -9,7 +9,7 @@ its terminal (wait_forwarding). What the child does differs: init.py for a
 create, execute._exec_child for an exec; both end in the sealed helper
 (execinit.py).
 """
-import os
+import posix as os  # (not os: see fspath.py; os.X here are posix's own functions)
 
 from . import log
 from .errors import ConfigError

@@ -1,8 +1,8 @@
 """The container's filesystem: rootfs, mounts, pivot_root, masked and
 read-only paths. Runs in the init, inside the new mount namespace."""
-import os
+import posix as os  # (not os: see fspath.py; os.X here are posix's own functions)
 
-from . import paths, procfs
+from . import fspath, paths, procfs
 from . import syscalls as sc
 from .errors import ConfigError
 from .mountopts import PROPAGATION, Options
@@ -47,7 +47,7 @@ def _parent_propagation(path, flag):
         except OSError as e:
             if e.errno != 22 or path == "/":
                 raise
-        path = os.path.dirname(path)
+        path = fspath.dirname(path)
 
 
 def _locked_flags(path):
@@ -122,8 +122,7 @@ PROC_ALLOWED = frozenset((
 def clean(path):
     """A container path cleaned lexically: "//proc/x", "/proc/../proc/x",
     "proc/./x" are all "/proc/x" (".." stops at /)."""
-    import posixpath
-    return posixpath.normpath("/" + path.lstrip("/"))
+    return fspath.normpath("/" + path.lstrip("/"))
 
 
 def _is_bind(m):
@@ -159,7 +158,7 @@ def _not_proc_root_source(spec, m, tree):
     procfs mount, else why not."""
     fd = tree
     if fd is None:
-        src = m.source if os.path.isabs(m.source) else os.path.join(spec.bundle, m.source)
+        src = m.source if fspath.isabs(m.source) else fspath.join(spec.bundle, m.source)
         try:
             fd = os.open(src, os.O_PATH | os.O_CLOEXEC)
         except OSError as e:
@@ -314,12 +313,12 @@ def _mount_one(spec, rootfd, m, cgroup_paths, new_cgroupns, resolved, srcfd=None
     bind = opts.flags & sc.MS_BIND or m.type == "bind"
     flags, data = opts.flags, opts.data
     if bind:
-        src = m.source if os.path.isabs(m.source) else os.path.join(spec.bundle, m.source)
+        src = m.source if fspath.isabs(m.source) else fspath.join(spec.bundle, m.source)
         if srcfd is not None:  # opened by the runtime (bindsources.py)
             src = procfs.fd_path(srcfd)
-        if not os.path.exists(src):
+        if not fspath.exists(src):
             raise ConfigError(f"{m.where}.source", f"bind source {src} does not exist")
-        fd = paths.mkdir_all(rootfd, dest) if os.path.isdir(src) else paths.make_file(rootfd, dest)
+        fd = paths.mkdir_all(rootfd, dest) if fspath.isdir(src) else paths.make_file(rootfd, dest)
     elif m.type == "tmpfs":
         fd, data = _tmpfs_mountpoint(rootfd, dest, data)
     else:

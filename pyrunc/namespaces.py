@@ -10,7 +10,7 @@ namespace's privileges.
 pid and time namespaces only apply to children, so when one is new or
 joined the init is a fork of the process that unshared them.
 """
-import os
+import posix as os  # (not os: see fspath.py; os.X here are posix's own functions)
 
 from . import log
 from . import syscalls as sc

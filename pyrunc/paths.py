@@ -6,8 +6,9 @@ inside the rootfs, never on the host (runc's CVE-2021-30465 and
 CVE-2023-27561 class). The mount target is then the returned fd, via
 /proc/self/fd, so nothing can swap the path between check and use.
 """
-import os
+import posix as os  # (not os: see fspath.py; os.X here are posix's own functions)
 
+from . import fspath
 from . import syscalls as sc
 
 O_PATH = os.O_PATH
@@ -53,7 +54,7 @@ def mkdir_all(rootfd, path, mode=0o755, _depth=0):
             if target is not None:
                 resolved = target if target.startswith("/") else head + "/" + target
                 # lexically, clamped at the rootfs: ".." cannot climb out
-                return mkdir_all(rootfd, os.path.normpath("/" + resolved.lstrip("/")), mode, _depth + 1)
+                return mkdir_all(rootfd, fspath.normpath("/" + resolved.lstrip("/")), mode, _depth + 1)
         # the component is ours now; never follow a symlink planted there
         return sc.openat2(pfd, base, O_PATH | os.O_DIRECTORY, 0,
                           sc.RESOLVE_NO_SYMLINKS | sc.RESOLVE_BENEATH)

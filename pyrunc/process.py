@@ -1,9 +1,9 @@
 """The container process's own attributes, applied last in the init:
 rlimits, user and groups, capabilities, no_new_privs, umask, cwd, and the
 lookup of the program to run."""
-import os
+import posix as os  # (not os: see fspath.py; os.X here are posix's own functions)
 
-from . import capabilities
+from . import capabilities, fspath
 from . import syscalls as sc
 from .config import MAX_ID, valid_id
 from .errors import ConfigError, InitError, NotSupported
@@ -140,7 +140,7 @@ def lookup(args0, env):
     # no PATH, or an empty one: nothing is searched (Go's LookPath in runc),
     # not even the cwd
     for d in path.split(":") if path else ():
-        cand = os.path.join(d or ".", args0)
+        cand = fspath.join(d or ".", args0)
         try:
             st = os.stat(cand)
         except OSError:

@@ -31,7 +31,7 @@ over it). Nothing else runs in the init's mount namespace while it sets
 up, so what was proven stays true for the call that follows.
 """
 import errno
-import os
+import posix as os  # (not os: see fspath.py; os.X here are posix's own functions)
 
 from . import syscalls as sc
 

@@ -265,11 +265,37 @@ def _save_record(dirpath, d, fst):
 
 
 def ensure_root(root):
-    import os  # (create only)
     try:
-        os.makedirs(root, 0o711, exist_ok=True)
+        _makedirs(root, 0o711)
     except OSError as e:
         raise errors.ContainerError(f"cannot create state root {root}: {e.strerror}") from None
+
+
+def _makedirs(path, mode):
+    """os.makedirs(path, mode, exist_ok=True) without os (create's path):
+    the missing parents made with the default mode, as os.makedirs does."""
+    try:
+        posix.mkdir(path, mode)
+    except FileExistsError:
+        if not _isdir(path):
+            raise
+    except FileNotFoundError:
+        parent = path.rstrip("/").rsplit("/", 1)[0]
+        if not parent or parent == path:
+            raise
+        _makedirs(parent, 0o777)
+        try:
+            posix.mkdir(path, mode)
+        except FileExistsError:  # (made meanwhile, by a concurrent create)
+            if not _isdir(path):
+                raise
+
+
+def _isdir(path):
+    try:
+        return posix.stat(path).st_mode & 0o170000 == 0o040000
+    except OSError:
+        return False
 
 
 # A new entry is born complete: made under a temporary name, locked, its

@@ -17,6 +17,9 @@ create (container.create/_drive_init <-> init.py):
                                           bindsources.Link, one SEQPACKET:
     runtime -> init  SOURCE_FD + the fd in SCM_RIGHTS
                      SOURCE_ERROR + "<config field>\0<message>"
+  init -> parent  WANT_RESOURCES          before any device node is made, when
+  parent -> init  GO_ON                   the parent sets linux.resources while
+                                          the init mounts (container._launch)
   init -> parent  WANT_HOOKS              mounts done: prestart/createRuntime
   parent -> init  GO_ON | ABORT
   init -> parent  READY                   the helper is next
@@ -40,7 +43,7 @@ With --debug, the child (init or exec) may send LOG <json> at any point
 before READY: a debug line, ["msg"] or ["msg", {logrus fields}]
 (log.relay writes it where the runtime's own debug lines go).
 """
-import os
+import posix as os  # (not os: see fspath.py; os.X here are posix's own functions)
 
 from . import log
 from .errors import InitError, PyruncError
@@ -54,6 +57,7 @@ WANT_SOURCE = "source"
 SOURCE_FD = b"F"
 SOURCE_ERROR = b"E"
 WANT_CGROUP = "cgroup"
+WANT_RESOURCES = "resources"
 GO_ON = "ok"
 ABORT = "abort"
 LOG = "log"

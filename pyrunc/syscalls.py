@@ -5,7 +5,7 @@ This is the seam between pyrunc's logic and the kernel: the C shim
 here that becomes OSError with the path in it. Unit tests may replace
 functions of this module to run the logic without root.
 """
-import os
+import posix as os  # (not os: see fspath.py; os.X here are posix's own functions)
 
 from ._shim import ffi, lib
 

@@ -13,6 +13,8 @@ def test_fspath_is_posixpath_for_str(tmp_path):
         assert fspath.normpath(p) == os.path.normpath(p), p
         assert fspath.split(p) == os.path.split(p), p
         assert fspath.dirname(p) == os.path.dirname(p), p
+        assert fspath.basename(p) == os.path.basename(p), p
+        assert fspath.isabs(p) == os.path.isabs(p), p
         assert fspath.abspath(p or ".") == os.path.abspath(p or "."), p
         for q in ("b", "/b", "", "b/"):
             assert fspath.join(p, q) == os.path.join(p, q), (p, q)

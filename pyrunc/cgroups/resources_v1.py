@@ -5,8 +5,9 @@ take the controller's directory and the config section. Values are
 written as the spec gives them (v1 files take the spec's units), in the
 order the kernel's checks need.
 """
-import os
+import posix as os  # (not os: see fspath.py; os.X here are posix's own functions)
 
+from .. import fspath
 from ..errors import ConfigError, NotSupported
 from .files import read, write_field as w
 
@@ -73,7 +74,7 @@ def memory(d, m, update, f="linux.resources.memory"):
 
 
 def _swap(d, swap, f):
-    if not os.path.exists(os.path.join(d, "memory.memsw.limit_in_bytes")):
+    if not fspath.exists(fspath.join(d, "memory.memsw.limit_in_bytes")):
         raise NotSupported(f"{f}.swap", "this kernel has no swap accounting "
                                         "(memory.memsw.limit_in_bytes)")
     w(d, "memory.memsw.limit_in_bytes", swap, f"{f}.swap")
@@ -135,10 +136,10 @@ def _budget(d, fields, given, retry, f):
         if v is None:
             continue
         try:
-            write(os.path.join(d, name), str(v))
+            write(fspath.join(d, name), str(v))
         except OSError as e:
             if e.errno != 22 or not retry:
-                raise ConfigError(f"{f}.{k}", f"writing {v!r} to {os.path.join(d, name)}: "
+                raise ConfigError(f"{f}.{k}", f"writing {v!r} to {fspath.join(d, name)}: "
                                               f"{e.strerror}", "resource.cgroup",
                                   e.errno) from None
             later.append((k, name, v))
@@ -167,7 +168,7 @@ def blkio(d, b, f="linux.resources.blockIO"):
     # CFQ had blkio.weight; with BFQ the files are blkio.bfq.weight*; with
     # neither (mq-deadline, none) weights cannot be honoured
     weight_file = next((n for n in ("blkio.weight", "blkio.bfq.weight")
-                        if os.path.exists(os.path.join(d, n))), None)
+                        if fspath.exists(fspath.join(d, n))), None)
     if b.get("weight"):  # (0: not set)
         if weight_file is None:
             raise NotSupported(f"{f}.weight", "no blkio weight control on this host (needs "
@@ -207,7 +208,7 @@ def hugetlb(d, limits, f="linux.resources.hugepageLimits"):
     for i, h in enumerate(limits):
         size = h["pageSize"]
         name = f"hugetlb.{size}.limit_in_bytes"
-        if not os.path.exists(os.path.join(d, name)):
+        if not fspath.exists(fspath.join(d, name)):
             raise ConfigError(f"{f}[{i}].pageSize", f"{size!r} is not a huge page size "
                               f"of this host ({_sizes(d)})")
         w(d, name, h["limit"], f"{f}[{i}].limit")
@@ -245,7 +246,7 @@ def rdma(d, r, f="linux.resources.rdma"):
 
 
 def _has(d, name):
-    return os.path.exists(os.path.join(d, name))
+    return fspath.exists(fspath.join(d, name))
 
 
 def _need(d, name, field):

@@ -132,6 +132,7 @@ class Manager:
 
     def join_self(self):
         """Move the calling process into every v1 hierarchy (live.join_self)."""
+        from . import live
         live.join_self({n: d for n, (d, _) in self.dirs.items()}, self.unified_by_write)
 
     def unified_dir(self):
@@ -227,6 +228,7 @@ class Manager:
     def sub(self, specs):
         """exec --cgroup: a view of this manager with some hierarchies
         pointing at an existing sub-cgroup of the container's (live.sub_dirs)."""
+        from . import live
         m = self.__class__.__new__(self.__class__)
         dirs = live.sub_dirs({n: d for n, (d, _) in self.dirs.items()}, specs)
         m.dirs = {n: (dirs[n], h) for n, (_, h) in self.dirs.items()}
