@@ -1,0 +1,326 @@
+"""Attacks on the start path's speed-ups: pyrunc's own .pyc finder
+(pyrunc/__init__), the late linux.resources (container._launch), the
+exec child's preload.
+
+The threat these tests stand for: a container image decides what lies at
+any path inside its rootfs, including the absolute path where the host
+keeps pyrunc's package and the stdlib. A Python process of pyrunc that
+imports a module once its root (pivot_root, chroot, setns into the
+container's mount namespace) is the container's would run the image's
+code as the runtime, before the capabilities, the seccomp filter and
+no_new_privs apply. So neither the init nor the exec child may import
+anything once it is in the container's mount namespace: everything is
+preloaded before the fork (init.preload).
+"""
+import json
+import os
+import py_compile
+import subprocess
+import sys
+import sysconfig
+
+import pytest
+
+from conftest import needs_root, pyrunc_bin
+from test_nomntns import _no_mntns
+
+pytestmark = needs_root
+
+# -- the import tracer: pyrunc under an audit hook -----------------------------
+
+MARK = "PYRUNC-IMPORT-AFTER-ENTER"
+
+# The same start as csrc/launcher.c's BOOT, after an audit hook that fails
+# any import made by a process whose root or mount namespace is no longer
+# the one pyrunc started in. The hook is inherited by every fork (init,
+# exec child, their helpers); the exception it raises derives from
+# BaseException, so no `except Exception` or `except ImportError` on the
+# way hides it, and the marker line goes to fd 2 in case one did.
+TRACER = """\
+import sys, posix
+def _where():
+    try:
+        r = posix.stat("/")
+        n = posix.stat("/proc/self/ns/mnt")
+        return (r.st_dev, r.st_ino, n.st_ino)
+    except OSError:
+        return None
+_HOST = _where()
+class ImportAfterEnter(BaseException):
+    pass
+_busy = []
+def _hook(event, args):
+    if event != "import" or _busy:
+        return
+    _busy.append(1)
+    try:
+        here = _where()
+    finally:
+        _busy.pop()
+    if here != _HOST:
+        try:
+            posix.write(2, ("%s %s\\n" % (MARK, args[0])).encode())
+        except OSError:
+            pass
+        raise ImportAfterEnter("import of %s inside the container" % args[0])
+MARK = @MARK@
+sys.addaudithook(_hook)
+import gc
+gc.disable()
+sys.path.append(@SITE@)
+from pyrunc.cli import main
+r = main()
+sys.stdout.flush()
+sys.stderr.flush()
+posix._exit(r or 0)
+"""
+
+
+def _tracer(site):
+    return TRACER.replace("@MARK@", repr(MARK)).replace("@SITE@", repr(site))
+
+
+def _site_packages():
+    """The directory holding the pyrunc package that $PYRUNC runs."""
+    py = os.path.join(os.path.dirname(os.path.realpath(pyrunc_bin())), "python3")
+    if not os.path.exists(py):
+        pytest.skip("pyrunc is not installed in a venv (no python3 beside it)")
+    out = subprocess.run([py, "-I", "-c", "import pyrunc; print(pyrunc.__file__)"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    return py, os.path.dirname(os.path.dirname(out))
+
+
+@pytest.fixture
+def traced(runtime, tmp_path):
+    """The runtime, run under the import tracer."""
+    py, site = _site_packages()
+    path = tmp_path / "pyrunc-traced"
+    path.write_text(f"#!{py} -IS\n" + _tracer(site))
+    path.chmod(0o755)
+    runtime.bin = str(path)
+    return runtime
+
+
+def _clean(p):
+    """No import after entering, whatever the command's outcome."""
+    assert MARK not in p.stderr and MARK not in p.stdout, (p.stdout, p.stderr)
+    assert "ImportAfterEnter" not in p.stderr, p.stderr
+
+
+def _ok(p, rc=0):
+    _clean(p)
+    assert p.returncode == rc, (p.returncode, p.stdout, p.stderr)
+    return p
+
+
+def _userns(bundle):
+    from test_console import _userns as make
+    make(bundle)
+
+
+SECCOMP = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+    {"names": ["mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
+
+
+def _variant(bundle, kind):
+    cfg = bundle.config
+    if kind == "seccomp":
+        cfg["linux"]["seccomp"] = SECCOMP
+    elif kind == "userns":
+        _userns(bundle)
+    elif kind == "no-mntns":
+        _no_mntns(bundle)
+    elif kind == "tty":
+        cfg["process"]["terminal"] = True
+    elif kind == "hooks":
+        cfg["hooks"] = {"createContainer": [{"path": "/bin/true"}],
+                        "createRuntime": [{"path": "/bin/true"}]}
+    elif kind == "user-rlimits-caps":
+        cfg["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [5, 6]}
+        cfg["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "hard": 512, "soft": 256}]
+        cfg["process"]["noNewPrivileges"] = True
+        cfg["process"]["cwd"] = "/home/user"
+        cfg["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    elif kind == "resources":
+        cfg["linux"]["resources"] = {"pids": {"limit": 50}, "memory": {"limit": 64 << 20},
+                                     "devices": [{"allow": False, "access": "rwm"}]}
+
+
+VARIANTS = ["plain", "seccomp", "userns", "no-mntns", "tty", "hooks", "user-rlimits-caps",
+            "resources"]
+
+
+@pytest.mark.parametrize("kind", VARIANTS)
+def test_run_imports_nothing_inside_the_container(traced, bundle, kind):
+    """create's init, from the fork to the exec of the helper, under every
+    shape of the init's path (born in its namespaces by clone3; unshare
+    after a user namespace; chroot without a mount namespace; a terminal;
+    createContainer hooks; user, rlimits, sysctl; late resources)."""
+    _variant(bundle, kind)
+    bundle.sh("echo in-container").write()
+    p = _ok(traced("run", "-b", bundle.path, traced.new_id()))
+    assert "in-container" in p.stdout
+
+
+@pytest.mark.parametrize("kind", ["plain", "seccomp", "userns", "no-mntns"])
+def test_exec_imports_nothing_inside_the_container(traced, bundle, tmp_path, kind):
+    """exec's child after setns (or its chroot), with each of the flags that
+    change what it does there: --cwd, --user, --process, a tty, --debug,
+    --cap, --env, a failing program and a failing cwd."""
+    _variant(bundle, kind)
+    bundle.args("sleep", "60").write()
+    cid = traced.new_id()
+    try:
+        _ok(traced("run", "-d", "-b", bundle.path, cid))
+        _ok(traced("exec", cid, "true"))
+        _ok(traced("exec", "--cwd", "/tmp", cid, "sh", "-c", "test $PWD = /tmp"))
+        _ok(traced("exec", "--user", "1000:1000", "--additional-gids", "7", cid,
+                   "sh", "-c", "test $(id -u) = 1000"))
+        _ok(traced("exec", "--env", "X=1", "--cap", "CAP_SYS_ADMIN", "--no-new-privs", cid,
+                   "true"))
+        p = _ok(traced("exec", "-t", cid, "sh", "-c", "test -t 0 && echo tty"))
+        assert "tty" in p.stdout
+        _ok(traced("--debug", "exec", cid, "true"))
+        proc = dict(bundle.config["process"], args=["sh", "-c", "exit 3"], terminal=False)
+        pf = tmp_path / "process.json"
+        pf.write_text(json.dumps(proc))
+        _ok(traced("exec", "--process", str(pf), cid), rc=3)
+        # the failures are reported from inside: their messages too are preloaded
+        p = _ok(traced("exec", cid, "/no-such-program"), rc=255)
+        p = traced("exec", "--cwd", "/no/such/dir", cid, "true")
+        _clean(p)
+        assert p.returncode != 0
+    finally:
+        traced("delete", "-f", cid)
+
+
+def test_init_failing_inside_imports_nothing(traced, bundle):
+    """An error raised by the init after pivot_root (a cwd that is a file)
+    is formatted and sent without an import."""
+    bundle.config["process"]["cwd"] = "/etc/passwd"
+    bundle.write()
+    p = traced("run", "-b", bundle.path, traced.new_id())
+    _clean(p)
+    assert p.returncode != 0
+
+
+def test_tracer_catches_an_import_inside(traced, bundle):
+    """The tracer itself: a traced process that enters a rootfs (chroot)
+    and then imports is refused, so the tests above can fail. (Checked
+    by hand too: an `import` added after pivot_root in init._setup or
+    after setns in execute._exec_child fails every test of this file,
+    and the trap tests find PWNED-<module> in the rootfs.)"""
+    py, site = _site_packages()
+    code = _tracer("").split("import gc\n")[0] + (
+        f"posix.chroot({bundle.rootfs!r})\n"
+        "try:\n"
+        "    import json\n"
+        "except ImportAfterEnter:\n"
+        "    posix._exit(42)\n"
+        "posix._exit(0)\n")
+    p = subprocess.run([py, "-IS", "-c", code], capture_output=True, text=True)
+    assert p.returncode == 42 and MARK in p.stderr, (p.returncode, p.stderr)
+
+
+# -- the same, as an image would try it: booby-trapped modules -----------------
+
+TRAP = ("import posix\n"
+        "posix.close(posix.open('/PWNED-' + __name__, posix.O_WRONLY | posix.O_CREAT, 0o644))\n"
+        "posix.write(2, b'" + MARK + " ' + __name__.encode() + b'\\n')\n")
+
+
+def _trap_tree(rootfs, host_dir, depth):
+    """Every module of host_dir (down to depth packages) also at the same
+    absolute path inside rootfs, as a trap; pyrunc's with a .pyc that its
+    finder takes as valid (source's mtime and size in the header)."""
+    import importlib.util
+    for d, dirs, files in os.walk(host_dir):
+        rel = os.path.relpath(d, host_dir)
+        if rel.count(os.sep) >= depth or "test" in rel or "__pycache__" in rel:
+            dirs[:] = []
+            continue
+        inside = rootfs + d
+        os.makedirs(inside, exist_ok=True)
+        for f in files:
+            if f.endswith(".py"):
+                src = os.path.join(inside, f)
+                with open(src, "w") as out:
+                    out.write(TRAP)
+                if "/pyrunc" in d:
+                    py_compile.compile(src, cfile=importlib.util.cache_from_source(src),
+                                       doraise=True)
+
+
+@pytest.fixture
+def trapped(bundle):
+    """The bundle's rootfs holds a trap at the host's path of pyrunc's
+    package and of each stdlib directory on the runtime's sys.path."""
+    py, site = _site_packages()
+    out = subprocess.run([py, "-IS", "-c", "import sys; print('\\n'.join(sys.path))"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    for d in out:
+        if os.path.isdir(d):
+            _trap_tree(bundle.rootfs, d, 2)
+    _trap_tree(bundle.rootfs, os.path.join(site, "pyrunc"), 3)
+    assert os.path.exists(bundle.rootfs + os.path.join(site, "pyrunc", "init.py"))
+    return bundle
+
+
+def _not_sprung(bundle, *ps):
+    for p in ps:
+        _clean(p)
+    pwned = [f for f in os.listdir(bundle.rootfs) if f.startswith("PWNED")]
+    assert not pwned, pwned
+
+
+@pytest.fixture
+def console_sink(tmp_path):
+    """A --console-socket that takes the pty master and holds it."""
+    import socket
+    import threading
+    path = str(tmp_path / "console.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    held = []
+
+    def accept():
+        try:
+            conn, _ = srv.accept()
+        except OSError:
+            return
+        _, anc, _, _ = conn.recvmsg(64, socket.CMSG_LEN(4))
+        held.extend(int.from_bytes(data[:4], sys.byteorder) for _, _, data in anc)
+        conn.close()
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield path
+    srv.close()
+    for fd in held:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("kind", ["plain", "userns", "no-mntns", "tty"])
+def test_image_with_trapped_pyrunc_modules_never_runs_them(runtime, trapped, tmp_path,
+                                                           console_sink, kind):
+    """The real launcher (no tracer): create, start, exec with --cwd,
+    --user, --process, a tty; the image's copies of pyrunc's modules (with
+    .pyc valid for them) and of the stdlib are never imported."""
+    bundle = trapped
+    _variant(bundle, kind)
+    bundle.args("sleep", "60").write()
+    cid = runtime.new_id()
+    sock = ("--console-socket", console_sink) if kind == "tty" else ()
+    ps = []
+    try:
+        ps.append(_ok(runtime("create", "-b", bundle.path, *sock, cid)))
+        ps.append(_ok(runtime("start", cid)))
+        ps.append(_ok(runtime("exec", "--cwd", "/tmp", "--user", "1000:1000", cid, "true")))
+        ps.append(_ok(runtime("exec", "-t", cid, "true")))
+        proc = dict(bundle.config["process"], args=["true"], terminal=False)
+        (tmp_path / "p.json").write_text(json.dumps(proc))
+        ps.append(_ok(runtime("exec", "--process", str(tmp_path / "p.json"), cid)))
+        ps.append(_ok(runtime("exec", cid, "/no-such-program"), rc=255))
+    finally:
+        runtime("delete", "-f", cid)
+    _not_sprung(bundle, *ps)
