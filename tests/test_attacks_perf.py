@@ -324,3 +324,172 @@ def test_image_with_trapped_pyrunc_modules_never_runs_them(runtime, trapped, tmp
     finally:
         runtime("delete", "-f", cid)
     _not_sprung(bundle, *ps)
+
+
+# -- pyrunc/__init__'s finder: never a module importlib would not load ---------
+
+# Imports `probe` from a copy of the package at `where`, then prints what
+# it got; with "importlib" as argv[1], pyrunc's finder is taken off
+# sys.meta_path first (the package itself is loaded either way).
+PROBE = """\
+import sys
+sys.path.insert(0, sys.argv[2])
+import pyrunc
+if sys.argv[1] == "importlib":
+    sys.meta_path[:] = [f for f in sys.meta_path if type(f) is not type or
+                        f.__module__ != "pyrunc"]
+try:
+    m = __import__("pyrunc." + sys.argv[3], fromlist=["x"])
+    code = [v.__code__ for v in vars(m).values() if hasattr(v, "__code__")]
+    print(m.__file__, getattr(m, "X", None), m.__spec__.cached,
+          code and code[0].co_filename)
+except BaseException as e:
+    print("error", type(e).__name__)
+"""
+
+
+@pytest.fixture
+def pkg_copy(tmp_path):
+    """A copy of the installed package (its .pyc kept valid: mtimes kept)."""
+    import shutil
+    py, site = _site_packages()
+    dst = tmp_path / "copy"
+    shutil.copytree(os.path.join(site, "pyrunc"), dst / "pyrunc", symlinks=True)
+    return py, str(dst), dst / "pyrunc"
+
+
+def _both(py, where, mod, *flags):
+    """(what pyrunc's finder loads, what importlib alone loads)."""
+    out = []
+    for how in ("finder", "importlib"):
+        # (-I without -S: the venv's site-packages, for the shim's _cffi_backend)
+        p = subprocess.run([py, *flags, "-I", "-c", PROBE, how, where, mod],
+                           capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        out.append(p.stdout.strip())
+    return out
+
+
+def _module(pkg, name, text, pyc_text=None):
+    """pkg/name.py holding text; its .pyc compiled from pyc_text (same size,
+    the source's mtime in its header) when given."""
+    import importlib.util
+    src = pkg / (name + ".py")
+    src.write_text(pyc_text or text)
+    py_compile.compile(str(src), cfile=importlib.util.cache_from_source(str(src)), doraise=True)
+    if pyc_text is not None:
+        st = os.stat(src)
+        assert len(pyc_text) == len(text)
+        src.write_text(text)
+        os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return src
+
+
+def test_finder_loads_what_importlib_loads(pkg_copy):
+    py, where, pkg = pkg_copy
+    _module(pkg, "zz_plain", "X = 1\ndef f(): pass\n")
+    a, b = _both(py, where, "zz_plain")
+    assert a == b and " 1 " in a
+
+
+def test_finder_sets_co_filename_as_importlib(pkg_copy):
+    """A package moved after its .pyc were written (a relocated venv, an
+    image layer copied elsewhere): importlib gives the code the path it was
+    loaded from (tracebacks, inspect); so must the finder."""
+    py, where, pkg = pkg_copy
+    a, b = _both(py, where, "fspath")
+    assert a == b
+    a, b = _both(py, where, "hooks")
+    assert a == b
+
+
+def test_finder_under_python_O(pkg_copy):
+    """-O: importlib reads the .opt-1.pyc (asserts stripped), never the
+    plain one."""
+    py, where, pkg = pkg_copy
+    _module(pkg, "zz_opt", "assert False, 'kept'\nX = 1\n")
+    a, b = _both(py, where, "zz_opt", "-O")
+    assert a == b and "error" not in a
+
+
+def test_finder_with_a_pycache_prefix(tmp_path, pkg_copy):
+    """-X pycache_prefix: importlib never reads the __pycache__ beside the
+    source, so a .pyc there whose header matches the source (same size,
+    same mtime) but whose code is other is never run."""
+    py, where, pkg = pkg_copy
+    _module(pkg, "zz_prefix", "X = 1\n", pyc_text="X = 2\n")
+    a, b = _both(py, where, "zz_prefix", "-X", f"pycache_prefix={tmp_path / 'pcp'}")
+    assert a == b and " 1 " in a
+
+
+def test_finder_leaves_an_extension_module_first(pkg_copy):
+    """importlib tries extension modules before sources: a stray _shim.py
+    (with a valid .pyc) beside _shim.abi3.so is never the shim."""
+    py, where, pkg = pkg_copy
+    _module(pkg, "_shim", "X = 'the stray source'\n")
+    a, b = _both(py, where, "_shim")
+    assert a == b and ".so" in a.split()[0]
+
+
+def test_finder_knows_the_packages_extensions_and_no_name_is_twice():
+    """The finder names the package's extension modules rather than look for
+    them (pyrunc/__init__._EXTENSIONS): they must be the built ones. And no
+    module of the package is both a package directory and a .py (importlib
+    would take the package; the finder the .py)."""
+    from importlib.machinery import EXTENSION_SUFFIXES
+    py, site = _site_packages()
+    got = subprocess.run([py, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {site!r}); "
+                          "import pyrunc; print(' '.join(sorted(pyrunc._EXTENSIONS)))"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    built = set()
+    for d, dirs, files in os.walk(os.path.join(site, "pyrunc")):
+        for f in files:
+            for x in EXTENSION_SUFFIXES:
+                if f.endswith(x):
+                    built.add(f[:-len(x)])
+                    break
+        twice = [x for x in dirs if x + ".py" in files]
+        assert not twice, (d, twice)
+    assert sorted(built) == got
+
+
+def test_finder_and_importlib_load_every_module_alike(pkg_copy):
+    """Every module of the installed package, from a moved copy: the same
+    file, the same .pyc, the same co_filename through either."""
+    py, where, pkg = pkg_copy
+    for d, dirs, files in os.walk(pkg):
+        dirs[:] = [x for x in dirs if os.path.exists(os.path.join(d, x, "__init__.py"))]
+        rel = os.path.relpath(d, pkg).replace(os.sep, ".")
+        prefix = "" if rel == "." else rel + "."
+        for f in files:
+            if f.endswith(".py") and f != "__init__.py" and f != "__main__.py":
+                a, b = _both(py, where, prefix + f[:-3])
+                assert a == b, f
+
+
+def test_finder_refuses_a_stale_or_hash_based_pyc(pkg_copy):
+    """A .pyc from another source (its header's mtime or size differs) or a
+    hash-based one: importlib's rules decide, i.e. the source runs."""
+    import importlib.util
+    py, where, pkg = pkg_copy
+    src = _module(pkg, "zz_stale", "X = 1\n", pyc_text="X = 2\n")
+    os.utime(src, (1, 1))  # another mtime: stale
+    a, b = _both(py, where, "zz_stale")
+    assert a == b and " 1 " in a
+    src = pkg / "zz_hash.py"
+    src.write_text("X = 1\n")
+    py_compile.compile(str(src), cfile=importlib.util.cache_from_source(str(src)),
+                       invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    a, b = _both(py, where, "zz_hash")
+    assert a == b and " 1 " in a
+
+
+def test_finder_through_a_symlinked_source(tmp_path, pkg_copy):
+    """A source that is a symlink: both stat through it (same mtime and size),
+    both load the same."""
+    py, where, pkg = pkg_copy
+    real = tmp_path / "real.py"
+    real.write_text("X = 1\n")
+    (pkg / "zz_link.py").symlink_to(real)
+    a, b = _both(py, where, "zz_link")
+    assert a == b and " 1 " in a
