@@ -122,8 +122,28 @@ SECCOMP = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
     {"names": ["mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
 
 
+def _hidden(bundle):
+    """A directory the container's mapped root cannot reach (0700, the host
+    root's): its bind is opened by the runtime's helper, which joins the
+    init's mount namespace (bindsources.serve)."""
+    top = os.path.join(os.path.dirname(bundle.path), "hidden")
+    os.makedirs(os.path.join(top, "src"))
+    os.chmod(top, 0o700)
+    with open(os.path.join(top, "src", "f"), "w") as f:
+        f.write("secret\n")
+    return os.path.join(top, "src")
+
+
 def _variant(bundle, kind):
     cfg = bundle.config
+    if kind == "userns-sources":
+        _userns(bundle)
+        src = _hidden(bundle)
+        m = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["mounts"] += [
+            {"destination": "/hidden", "type": "bind", "source": src, "options": ["rbind"]},
+            {"destination": "/idm", "type": "bind", "source": src, "options": ["bind"],
+             "uidMappings": m, "gidMappings": m}]
     if kind == "seccomp":
         cfg["linux"]["seccomp"] = SECCOMP
     elif kind == "userns":
@@ -146,8 +166,8 @@ def _variant(bundle, kind):
                                      "devices": [{"allow": False, "access": "rwm"}]}
 
 
-VARIANTS = ["plain", "seccomp", "userns", "no-mntns", "tty", "hooks", "user-rlimits-caps",
-            "resources"]
+VARIANTS = ["plain", "seccomp", "userns", "userns-sources", "no-mntns", "tty", "hooks",
+            "user-rlimits-caps", "resources"]
 
 
 @pytest.mark.parametrize("kind", VARIANTS)
@@ -157,12 +177,15 @@ def test_run_imports_nothing_inside_the_container(traced, bundle, kind):
     after a user namespace; chroot without a mount namespace; a terminal;
     createContainer hooks; user, rlimits, sysctl; late resources)."""
     _variant(bundle, kind)
-    bundle.sh("echo in-container").write()
+    check = "cat /hidden/f /idm/f; " if kind == "userns-sources" else ""
+    bundle.sh(check + "echo in-container").write()
     p = _ok(traced("run", "-b", bundle.path, traced.new_id()))
     assert "in-container" in p.stdout
+    if check:
+        assert p.stdout.split()[:2] == ["secret", "secret"], p.stdout
 
 
-@pytest.mark.parametrize("kind", ["plain", "seccomp", "userns", "no-mntns"])
+@pytest.mark.parametrize("kind", ["plain", "seccomp", "userns", "userns-sources", "no-mntns"])
 def test_exec_imports_nothing_inside_the_container(traced, bundle, tmp_path, kind):
     """exec's child after setns (or its chroot), with each of the flags that
     change what it does there: --cwd, --user, --process, a tty, --debug,
@@ -493,3 +516,25 @@ def test_finder_through_a_symlinked_source(tmp_path, pkg_copy):
     (pkg / "zz_link.py").symlink_to(real)
     a, b = _both(py, where, "zz_link")
     assert a == b and " 1 " in a
+
+
+def test_sealed_imports_never_look_at_a_path(tmp_path):
+    """init.seal_imports (called before pivot_root, before exec's setns, in
+    the bind-source helper before its setns): once the root is the
+    container's, a module not imported yet fails -- a pyrunc submodule
+    (found through the package's absolute __path__, which sys.path.clear()
+    alone left reachable) as a stdlib one -- while built-in modules stay."""
+    py, site = _site_packages()
+    code = ("import sys\n"
+            f"sys.path.append({site!r})\n"
+            "import pyrunc.init\n"
+            "pyrunc.init.seal_imports()\n"
+            "import errno, _struct\n"  # built-in: no file
+            "for name in ('pyrunc.idmap', 'json'):\n"
+            "    try:\n"
+            "        __import__(name)\n"
+            "        print('imported', name)\n"
+            "    except ModuleNotFoundError:\n"
+            "        print('refused', name)\n")
+    p = subprocess.run([py, "-I", "-S", "-c", code], capture_output=True, text=True)
+    assert p.stdout.split("\n")[:2] == ["refused pyrunc.idmap", "refused json"], p
