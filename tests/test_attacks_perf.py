@@ -17,7 +17,7 @@ import os
 import py_compile
 import subprocess
 import sys
-import sysconfig
+import time
 
 import pytest
 
@@ -538,3 +538,160 @@ def test_sealed_imports_never_look_at_a_path(tmp_path):
             "        print('refused', name)\n")
     p = subprocess.run([py, "-I", "-S", "-c", code], capture_output=True, text=True)
     assert p.stdout.split("\n")[:2] == ["refused pyrunc.idmap", "refused json"], p
+
+
+# -- linux.resources set after the fork (container._launch) --------------------
+
+def _trace_order(p):
+    """The order of the parent's two steps, from PYRUNC_TRACE's lines."""
+    lines = [ln for ln in p.stderr.splitlines() if ln.startswith("[trace")]
+    fork = [i for i, ln in enumerate(lines) if "create: forking the init" in ln]
+    res = [i for i, ln in enumerate(lines) if "create: cgroup resources set" in ln]
+    assert len(fork) == 1 and len(res) == 1, p.stderr
+    return "before the fork" if res[0] < fork[0] else "after the fork"
+
+
+@pytest.mark.parametrize("kind,when", [("plain", "after the fork"),
+                                       ("createContainer", "before the fork"),
+                                       ("no-mntns", "before the fork")])
+def test_resources_set_before_the_fork_where_something_could_run_first(runtime, bundle,
+                                                                       kind, when):
+    """container._apply_before_fork: late (while the init mounts) only when
+    nothing can run before the init asks for them (WANT_RESOURCES); before
+    the fork for createContainer hooks (the init runs them unprompted) and
+    without a mount namespace (the init mounts in the host's). (The systemd
+    driver's way, also before: test_systemd, in the VM.)"""
+    bundle.config["linux"]["resources"] = {"pids": {"limit": 20}}
+    if kind == "createContainer":
+        bundle.config["hooks"] = {"createContainer": [{"path": "/bin/true"}]}
+    elif kind == "no-mntns":
+        _no_mntns(bundle)
+    bundle.write()
+    p = _ok(runtime("run", "-b", bundle.path, runtime.new_id(),
+                    env=dict(os.environ, PYRUNC_TRACE="1")))
+    assert _trace_order(p) == when
+
+
+HOOK_SEES = """#!/bin/sh
+# what the cgroup of this hook (the container's) holds when it runs
+C=/sys/fs/cgroup
+while IFS=: read -r n ctrls path; do
+  case ",$ctrls," in
+    *,pids,*) [ -d $C/$ctrls ] && echo "pids $(cat $C/$ctrls$path/pids.max)";;
+    *,devices,*) [ -d $C/$ctrls ] && sed 's/^/dev /' $C/$ctrls$path/devices.list;;
+    ,,) [ -f $C/cgroup.controllers ] && echo "pids $(cat $C$path/pids.max)";;
+  esac
+done < /proc/self/cgroup > "$1"
+exit 0
+"""
+
+
+def test_create_container_hook_runs_under_the_limits_as_runc(runtime, runc, bundle, tmp_path):
+    """A createContainer hook (forked by the init, in the container's
+    cgroup) already runs under linux.resources and the device rules, as
+    with runc 1.1.5 (procHooks sets them before its init runs the hooks)."""
+    hook = tmp_path / "hook.sh"
+    hook.write_text(HOOK_SEES)
+    hook.chmod(0o755)
+    lx = bundle.config["linux"]
+    lx["namespaces"] = [n for n in lx["namespaces"] if n["type"] != "cgroup"]
+    lx["resources"] = {"pids": {"limit": 57},
+                       "devices": [{"allow": False, "access": "rwm"},
+                                   {"allow": True, "type": "c", "major": 4, "minor": 1,
+                                    "access": "r"}]}
+    seen = {}
+    for name, rt in (("pyrunc", runtime), ("runc", runc)):
+        out = tmp_path / f"seen-{name}"
+        bundle.config["hooks"] = {"createContainer": [
+            {"path": str(hook), "args": ["hook.sh", str(out)]}]}
+        bundle.write()
+        p = rt("run", "-b", bundle.path, rt.new_id())
+        assert p.returncode == 0, (name, p.stderr)
+        seen[name] = sorted(out.read_text().splitlines())
+    assert "pids 57" in seen["pyrunc"], seen
+    if any(x.startswith("dev ") for x in seen["pyrunc"]):  # (v1: the devices controller)
+        assert "dev a *:* rwm" not in seen["pyrunc"] and "dev c 4:1 r" in seen["pyrunc"], seen
+    assert seen["pyrunc"] == seen["runc"]
+
+
+def test_late_resources_failing_as_before(runtime, runc, bundle):
+    """A value the kernel refuses, written after the fork (a CPU this host
+    does not have): the same error as when it was written before it
+    (main: 'linux.resources.cpu.cpus: writing ...'), exit status 1 as runc,
+    the init killed, and nothing left (conftest checks state, cgroups,
+    mounts; no process of the container runs)."""
+    cpus = str((os.cpu_count() or 1) + 7)
+    bundle.config["linux"]["resources"] = {"cpu": {"cpus": cpus}}
+    bundle.args("sh", "-c", "touch /ran; sleep 60").write()
+    for name, rt in (("pyrunc", runtime), ("runc", runc)):
+        cid = rt.new_id()
+        p = rt("run", "-d", "-b", bundle.path, cid)
+        assert p.returncode == 1, (name, p.stderr)
+        assert "cpuset.cpus" in p.stderr, (name, p.stderr)
+        assert not os.path.exists(os.path.join(bundle.rootfs, "ran")), name
+        assert rt("state", cid).returncode != 0, name
+    assert p.stderr  # runc's too
+    p = runtime("run", "-d", "-b", bundle.path, runtime.new_id(),
+                env=dict(os.environ, PYRUNC_TRACE="1"))
+    assert p.returncode == 1 and _trace_order_failed(p) == "after the fork", p.stderr
+    assert f"pyrunc run failed: linux.resources.cpu.cpus: writing '{cpus}' to " in p.stderr
+
+
+def _trace_order_failed(p):
+    lines = [ln for ln in p.stderr.splitlines() if ln.startswith("[trace")]
+    assert any("create: forking the init" in ln for ln in lines), p.stderr
+    assert not any("create: cgroup resources set" in ln for ln in lines), p.stderr
+    return "after the fork"
+
+
+def _child_of(pid):
+    """A child of pid (the init, once forked), or None."""
+    for n in os.listdir("/proc"):
+        if n.isdigit():
+            try:
+                with open(f"/proc/{n}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        return int(n)
+            except (OSError, IndexError, ValueError):
+                pass
+    return None
+
+
+@pytest.mark.parametrize("kind", ["plain", "userns"])
+def test_runtime_killed_between_the_fork_and_go_on(runtime, bundle, tmp_path, kind):
+    """SIGKILL of pyrunc (not of its group) right after it forked the init,
+    while the init makes its mounts (a few hundred of them, so that it is
+    still at it), before it asked for the late resources: the init never
+    goes on without them (its container process never runs), and
+    `delete --force` removes everything (test_faults' checks: state,
+    cgroups in every hierarchy, mounts, processes)."""
+    from test_faults import Sweep
+    if kind == "userns":
+        _userns(bundle)
+    sweep = Sweep(runtime, bundle, tmp_path)
+    bundle.config["mounts"] += [{"destination": f"/m/{i}", "type": "tmpfs", "source": "tmpfs"}
+                                for i in range(300)]
+    bundle.config["linux"]["resources"] = {"pids": {"limit": 30},
+                                           "memory": {"limit": 256 << 20}}
+    killed_early = 0
+    # 0-6 ms after the fork: the parent still writing the resources, or
+    # done and waiting for WANT_RESOURCES; the init starting, or mounting
+    for delay in (0, 0.001, 0.003, 0.006):
+        cid = sweep.new_id()
+        sweep.set_args("sh", "-c", "touch /ran; sleep 1000", cgroup_id=cid)
+        with open(sweep.out, "w") as out:
+            p = subprocess.Popen(sweep.cmd("create", "-b", bundle.path, cid), stdout=out,
+                                 stderr=subprocess.STDOUT, env=sweep.env,
+                                 start_new_session=True)
+        init = None
+        while init is None and p.poll() is None:
+            init = _child_of(p.pid)
+        time.sleep(delay)
+        p.kill()
+        p.wait(timeout=30)
+        if init is not None:
+            killed_early += 1
+        time.sleep(0.3)  # the orphaned init: on its own, as far as it gets
+        assert not os.path.exists(os.path.join(bundle.rootfs, "ran"))
+        sweep.force_delete_and_check(cid, "pyrunc killed after the fork")
+    assert killed_early == 4  # (the init was seen alive: killed after the fork)
