@@ -64,23 +64,6 @@ def preload(proc, spec=None, debug=False, sockets=False, sources=False):
         from . import bindsources  # noqa: F401,F811  (a source leading into the rootfs)
 
 
-def seal_imports():
-    """Called just before this process's root becomes the container's
-    (pivot_root, chroot, setns into its mount namespace): from then on a
-    module not imported yet fails to import instead of being looked for at
-    a path that now resolves in the container's tree, where the image may
-    have put a module at the host's path of pyrunc or of the stdlib. What
-    must run there is imported before (preload); built-in and frozen
-    modules, which are no files, stay importable.
-    (sys.path alone is not enough: pyrunc's submodules are found through
-    the package's absolute __path__, by its own finder too.)"""
-    import sys
-    sys.meta_path[:] = [f for f in sys.meta_path
-                        if getattr(f, "__name__", None) in ("BuiltinImporter", "FrozenImporter")]
-    sys.path.clear()
-    sys.path_importer_cache.clear()
-
-
 def child_main(ctx):
     """Entry point of the forked child; never returns."""
     run_reporting(ctx.child_chan, lambda: _run(ctx), "init", ctx.debug)
@@ -273,6 +256,7 @@ def _setup(ctx):
                   ctx.hook_state("creating", os.getpid()), cwd=spec.root_path)
 
     log.trace("init: pivot")
+    from .launch import seal_imports  # (loaded: create forked us)
     seal_imports()
     if linux.ns("mount") is None:  # the host's mount namespace: chroot, as runc
         from . import hostmounts

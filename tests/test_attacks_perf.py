@@ -23,6 +23,9 @@ import pytest
 
 from conftest import needs_root, pyrunc_bin
 from test_nomntns import _no_mntns
+# a bundle in a /tmp dir of its own: a container's mapped root must reach its
+# rootfs, whatever another pytest session does to /tmp/pytest-of-root
+from test_userns import bundle  # noqa: F401  (fixture)
 
 pytestmark = needs_root
 
@@ -519,7 +522,7 @@ def test_finder_through_a_symlinked_source(tmp_path, pkg_copy):
 
 
 def test_sealed_imports_never_look_at_a_path(tmp_path):
-    """init.seal_imports (called before pivot_root, before exec's setns, in
+    """launch.seal_imports (called before pivot_root, before exec's setns, in
     the bind-source helper before its setns): once the root is the
     container's, a module not imported yet fails -- a pyrunc submodule
     (found through the package's absolute __path__, which sys.path.clear()
@@ -527,8 +530,8 @@ def test_sealed_imports_never_look_at_a_path(tmp_path):
     py, site = _site_packages()
     code = ("import sys\n"
             f"sys.path.append({site!r})\n"
-            "import pyrunc.init\n"
-            "pyrunc.init.seal_imports()\n"
+            "import pyrunc.launch\n"
+            "pyrunc.launch.seal_imports()\n"
             "import errno, _struct\n"  # built-in: no file
             "for name in ('pyrunc.idmap', 'json'):\n"
             "    try:\n"
@@ -691,6 +694,8 @@ def test_runtime_killed_between_the_fork_and_go_on(runtime, bundle, tmp_path, ki
         p.wait(timeout=30)
         if init is not None:
             killed_early += 1
+        else:
+            print(open(sweep.out).read())
         time.sleep(0.3)  # the orphaned init: on its own, as far as it gets
         assert not os.path.exists(os.path.join(bundle.rootfs, "ran"))
         sweep.force_delete_and_check(cid, "pyrunc killed after the fork")
