@@ -700,3 +700,45 @@ def test_runtime_killed_between_the_fork_and_go_on(runtime, bundle, tmp_path, ki
         assert not os.path.exists(os.path.join(bundle.rootfs, "ran"))
         sweep.force_delete_and_check(cid, "pyrunc killed after the fork")
     assert killed_early == 4  # (the init was seen alive: killed after the fork)
+
+
+@pytest.fixture
+def loop_device(tmp_path):
+    """A loop device of an 8 MB ext2 image: (path, minor)."""
+    import shutil
+    if not shutil.which("mkfs.ext2") or not shutil.which("losetup"):
+        pytest.skip("mkfs.ext2 or losetup missing")
+    img = tmp_path / "ext2.img"
+    with open(img, "wb") as f:
+        f.truncate(8 << 20)
+    subprocess.run(["mkfs.ext2", "-q", "-F", str(img)], check=True)
+    p = subprocess.run(["losetup", "-f", "--show", str(img)], capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"no loop device: {p.stderr}")
+    dev = p.stdout.strip()
+    try:
+        yield dev, os.minor(os.stat(dev).st_rdev)
+    finally:
+        subprocess.run(["losetup", "-d", dev], check=True)
+
+
+def test_block_device_mount_under_late_device_rules(runtime, runc, bundle, loop_device):
+    """A config mounting a block device that its device rules allow, the
+    allow written last of many (the parent writes the v1 rules one by one,
+    deny-all first, while the init starts): the init waits for all of them
+    before its first mount, so the mount never falls between the deny-all
+    and the allow (with the wait before the device nodes only, it failed
+    with EPERM here every time). runc 1.1.5 and main mount it too."""
+    dev, minor = loop_device
+    bundle.config["mounts"].append({"destination": "/mnt", "type": "ext2", "source": dev,
+                                    "options": ["ro"]})
+    rules = [{"allow": False, "access": "rwm"}]
+    rules += [{"allow": True, "type": "c", "major": 200, "minor": i, "access": "r"}
+              for i in range(800)]
+    rules.append({"allow": True, "type": "b", "major": 7, "minor": minor, "access": "rwm"})
+    bundle.config["linux"]["resources"] = {"devices": rules}
+    bundle.sh("grep -c ' /mnt ext2 ' /proc/self/mounts").write()
+    for name, rt in (("pyrunc", runtime), ("runc", runc)):
+        for _ in range(3 if name == "pyrunc" else 1):
+            p = rt("run", "-b", bundle.path, rt.new_id())
+            assert (name, p.returncode, p.stdout.strip()) == (name, 0, "1"), p.stderr
