@@ -153,6 +153,9 @@ def _variant(bundle, kind):
         _userns(bundle)
     elif kind == "no-mntns":
         _no_mntns(bundle)
+    elif kind == "host-pidns":  # exec's child itself sends its pid, the helper never forks
+        cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"]
+                                      if n["type"] != "pid"]
     elif kind == "tty":
         cfg["process"]["terminal"] = True
     elif kind == "hooks":
@@ -169,8 +172,8 @@ def _variant(bundle, kind):
                                      "devices": [{"allow": False, "access": "rwm"}]}
 
 
-VARIANTS = ["plain", "seccomp", "userns", "userns-sources", "no-mntns", "tty", "hooks",
-            "user-rlimits-caps", "resources"]
+VARIANTS = ["plain", "seccomp", "userns", "userns-sources", "no-mntns", "host-pidns", "tty",
+            "hooks", "user-rlimits-caps", "resources"]
 
 
 @pytest.mark.parametrize("kind", VARIANTS)
@@ -188,7 +191,8 @@ def test_run_imports_nothing_inside_the_container(traced, bundle, kind):
         assert p.stdout.split()[:2] == ["secret", "secret"], p.stdout
 
 
-@pytest.mark.parametrize("kind", ["plain", "seccomp", "userns", "userns-sources", "no-mntns"])
+@pytest.mark.parametrize("kind", ["plain", "seccomp", "userns", "userns-sources", "no-mntns",
+                                  "host-pidns"])
 def test_exec_imports_nothing_inside_the_container(traced, bundle, tmp_path, kind):
     """exec's child after setns (or its chroot), with each of the flags that
     change what it does there: --cwd, --user, --process, a tty, --debug,
@@ -438,6 +442,15 @@ def test_finder_under_python_O(pkg_copy):
     assert a == b and "error" not in a
 
 
+def test_finder_under_python_B(pkg_copy):
+    """-B (and PYTHONDONTWRITEBYTECODE, which -I ignores anyway): importlib
+    still reads a valid .pyc, only writes none; so does the finder."""
+    py, where, pkg = pkg_copy
+    _module(pkg, "zz_b", "X = 1\n", pyc_text="X = 2\n")  # (a valid header: its code runs)
+    a, b = _both(py, where, "zz_b", "-B")
+    assert a == b and " 2 " in a
+
+
 def test_finder_with_a_pycache_prefix(tmp_path, pkg_copy):
     """-X pycache_prefix: importlib never reads the __pycache__ beside the
     source, so a .pyc there whose header matches the source (same size,
@@ -507,6 +520,14 @@ def test_finder_refuses_a_stale_or_hash_based_pyc(pkg_copy):
     py_compile.compile(str(src), cfile=importlib.util.cache_from_source(str(src)),
                        invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
     a, b = _both(py, where, "zz_hash")
+    assert a == b and " 1 " in a
+    # unchecked: importlib runs it without looking at the source; the
+    # finder leaves it to importlib
+    src = _module(pkg, "zz_unchecked", "X = 1\n")
+    py_compile.compile(str(src), cfile=importlib.util.cache_from_source(str(src)),
+                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    src.write_text("X = 3\n")
+    a, b = _both(py, where, "zz_unchecked")
     assert a == b and " 1 " in a
 
 
