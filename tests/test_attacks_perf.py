@@ -763,3 +763,28 @@ def test_block_device_mount_under_late_device_rules(runtime, runc, bundle, loop_
         for _ in range(3 if name == "pyrunc" else 1):
             p = rt("run", "-b", bundle.path, rt.new_id())
             assert (name, p.returncode, p.stdout.strip()) == (name, 0, "1"), p.stderr
+
+
+def test_seccomp_notify_imports_nothing_inside_the_container(traced, bundle, tmp_path):
+    """SCMP_ACT_NOTIFY: the init (create) and the exec child load the filter
+    inside the container and send the notify fd with the state to the
+    agent (seccomp.Listener.send: sockets, struct, JSON) -- all of it
+    imported before."""
+    from test_seccomp_notify import Agent
+    path = str(tmp_path / "agent.sock")
+    agent = Agent(path)
+    agent.start()
+    cid = traced.new_id()
+    try:
+        bundle.args("sleep", "60")
+        bundle.config["linux"]["seccomp"] = {
+            "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": path,
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}
+        bundle.write()
+        _ok(traced("run", "-d", "-b", bundle.path, cid))
+        p = _ok(traced("exec", cid, "sh", "-c", "mkdir /x 2>&1; true"))
+        assert "Read-only" in p.stdout, p.stdout  # the agent answered EROFS
+        assert len(agent.states) == 2
+    finally:
+        traced("delete", "-f", cid)
+        agent.stop()
