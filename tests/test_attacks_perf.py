@@ -788,3 +788,47 @@ def test_seccomp_notify_imports_nothing_inside_the_container(traced, bundle, tmp
     finally:
         traced("delete", "-f", cid)
         agent.stop()
+
+
+@pytest.mark.parametrize("kind", ["plain", "userns"])
+def test_mounts_add_remove_import_nothing_inside_the_container(traced, bundle, tmp_path, kind):
+    """`pyrunc mounts add|remove` (livemounts.py): its helper joins the
+    running container's mount namespace, whose root is the container's
+    rootfs, as the host's root in every other namespace: an import there
+    would run the image's module with the host's privileges. Bind and
+    tmpfs, a destination to create, refused ones (under /proc, through a
+    symlink of the image), the user namespace's locked flags, removal."""
+    _variant(bundle, kind)
+    os.symlink("/proc/sys/kernel", os.path.join(bundle.rootfs, "sneaky"))
+    bundle.args("sleep", "60").write()
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("host\n")
+    os.chmod(tmp_path, 0o755)
+    cid = traced.new_id()
+
+    def mfile(entries, name):
+        p = tmp_path / name
+        p.write_text(json.dumps(entries))
+        return str(p)
+    try:
+        _ok(traced("run", "-d", "-b", bundle.path, cid))
+        add = mfile([{"destination": "/data/new/dir", "type": "bind", "source": str(src),
+                      "options": ["rbind", "ro"]},
+                     {"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
+                      "options": ["size=1m"]}], "add.json")
+        _ok(traced("mounts", "add", cid, add))
+        p = _ok(traced("exec", cid, "cat", "/data/new/dir/f"))
+        assert p.stdout == "host\n"
+        for dest in ("/proc/sys/kernel/domainname", "/sneaky/domainname"):
+            p = traced("mounts", "add", cid, mfile([{"destination": dest, "type": "bind",
+                                                       "source": str(src / "f"),
+                                                       "options": ["bind"]}], "bad.json"))
+            _clean(p)
+            assert p.returncode == 1 and "inside /proc" in p.stderr, p.stderr
+        _ok(traced("mounts", "remove", cid, "/scratch"))
+        _ok(traced("mounts", "remove", cid, mfile(json.loads(open(add).read())[:1], "rm.json")))
+        p = traced("mounts", "remove", cid, "/nothing")
+        _clean(p)
+    finally:
+        traced("delete", "-f", cid)
