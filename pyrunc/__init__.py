@@ -49,14 +49,26 @@ def __dir__():
 # pip compiled beside each module, checks it as importlib does (magic
 # number, the source's mtime and size), and hands anything else -- no .pyc,
 # a stale or hash-based one, an extension module -- back to importlib.
+# It never loads what importlib would not (tests/test_attacks_perf.py):
+# not installed under -O or a pycache_prefix (importlib reads another
+# .pyc then); the code gets the path it was loaded from, as importlib
+# gives it; the package's extension modules are left to importlib, which
+# takes them before a .py of the same name. (Named here, not looked for:
+# a listing or stats a module cost ~0.4M instructions of a `run`;
+# test_packaging checks the names against the built package, and that no
+# module there is both a package and a .py.)
+_EXTENSIONS = frozenset(("_shim", "_seccomp"))
+
+
 def _install_finder():
     import posix
     import sys
     from _frozen_importlib import ModuleSpec
     from _frozen_importlib_external import MAGIC_NUMBER, SourceFileLoader
+    from _imp import _fix_co_filename
     from marshal import loads
     tag = sys.implementation.cache_tag
-    if tag is None:
+    if tag is None or sys.flags.optimize or sys.pycache_prefix is not None:
         return
 
     class _Loader(SourceFileLoader):
@@ -70,7 +82,9 @@ def _install_finder():
             data, self._data = self._data, None
             if data is None or fullname != self.name:
                 return super().get_code(fullname)
-            return loads(memoryview(data)[16:])
+            code = loads(memoryview(data)[16:])
+            _fix_co_filename(code, self.path)  # as importlib: the path it came from
+            return code
 
     def _read(path):
         try:
@@ -93,6 +107,8 @@ def _install_finder():
             if not name.startswith("pyrunc.") or not path or len(path) != 1:
                 return None
             d, leaf = path[0], name.rpartition(".")[2]
+            if leaf in _EXTENSIONS:
+                return None  # importlib takes leaf.<suffix> before any leaf.py
             base = d + "/" + leaf
             try:
                 st = posix.stat(base + ".py")
@@ -101,7 +117,7 @@ def _install_finder():
                 try:
                     st = posix.stat(base + "/__init__.py")
                 except OSError:
-                    return None  # an extension module, a namespace package...
+                    return None  # a namespace package...
                 pkg, d, leaf = [base], base, "__init__"
             src = d + "/" + leaf + ".py"
             pyc = d + "/__pycache__/" + leaf + "." + tag + ".pyc"

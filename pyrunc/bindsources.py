@@ -270,9 +270,8 @@ def _child(sock, spec, m, pidfd, userns):
             sc.prctl(4, 0)  # PR_SET_DUMPABLE 0: the host's Python, in the init's namespace
             # after the setns a path is the init's namespace's (a joined one
             # is another container's): no import may look for a module there
-            import sys
-            sys.path.clear()
-            sys.path_importer_cache.clear()
+            from .launch import seal_imports
+            seal_imports()
             sc.setns(pidfd, sc.CLONE_NEWNS)
             fd = open_in_rootfs(spec, m)
             if fd is None:

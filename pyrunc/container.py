@@ -404,9 +404,10 @@ def _launch(spec, cid, opts, st, cg, fifo_fd, lock, procs):
 def _apply_before_fork(spec, cg):
     """Whether linux.resources must be set before the init exists. runc
     HEAD sets them once the init has made its mounts (procHooks), before
-    any hook; we set them while the init mounts, and the init waits for
-    them (WANT_RESOURCES) before it forks or makes any device node: the
-    device rules are written one by one, deny-all first. Before the fork when
+    any hook; we set them while the init starts, and the init waits for
+    them (WANT_RESOURCES) before it forks, mounts (a block device's mount
+    is subject to the device rules) or makes any device node: the device
+    rules are written one by one, deny-all first. Before the fork when
     something could run before our set is done: createContainer hooks
     (the init runs them without a word to us), an init that mounts in the
     host's namespace (no mount namespace: _abort must not race its

@@ -366,6 +366,8 @@ def _exec_child(ch, proc, cg, target, memfd, console_fd, seccomp, o):
                          seccomp[2].fd if seccomp and seccomp[2] else None})
     cg.join_self()
     process.final_affinity(proc.cpu_affinity)  # (`initial`: see run)
+    from .launch import seal_imports
+    seal_imports()  # (what follows was imported before the fork)
     if target.ns_flags:
         try:
             sc.setns(target.pidfd, target.ns_flags)

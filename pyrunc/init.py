@@ -195,6 +195,12 @@ def _setup(ctx):
     if net is not None and not net.path:
         _loopback_up()
 
+    # The device rules in force before our first mount: mounting a block
+    # device is subject to them, and the parent writes them one by one,
+    # deny-all first (a config allowing the device would otherwise fail
+    # or not by timing). By now the parent is done, mostly: it set them
+    # while we started.
+    _wait_resources(ctx)
     log.trace("init: prepare root")
     rootfd = mounts.prepare_root(spec)
     cgroupns = linux.ns("cgroup")
@@ -204,7 +210,6 @@ def _setup(ctx):
         sources = bindsources.Client(ch, ctx.sources.theirs, spec)
     mounts.mount_all(spec, rootfd, ctx.cgroup_mounts, cgroupns is not None and not cgroupns.path,
                      ctx.idmapped, sources)
-    _wait_resources(ctx)  # the device rules in force before any node is made
     if not mounts.dev_is_bind(spec):
         in_userns = linux.ns("user") is not None
         devices.setup(rootfd, linux, in_userns, ctx.map_uid, ctx.map_gid)
@@ -229,6 +234,8 @@ def _setup(ctx):
                   ctx.hook_state("creating", os.getpid()), cwd=spec.root_path)
 
     log.trace("init: pivot")
+    from .launch import seal_imports  # (loaded: create forked us)
+    seal_imports()
     if linux.ns("mount") is None:  # the host's mount namespace: chroot, as runc
         from . import hostmounts
         hostmounts.enter_root(spec.root_path)

@@ -21,6 +21,23 @@ def channels():
     return sync.pair()
 
 
+def seal_imports():
+    """Called just before this process's root becomes the container's
+    (pivot_root, chroot, setns into its mount namespace): from then on a
+    module not imported yet fails to import instead of being looked for at
+    a path that now resolves in the container's tree, where the image may
+    have put a module at the host's path of pyrunc or of the stdlib. What
+    must run there is imported before (preload); built-in and frozen
+    modules, which are no files, stay importable.
+    (sys.path alone is not enough: pyrunc's submodules are found through
+    the package's absolute __path__, by its own finder too.)"""
+    import sys
+    sys.meta_path[:] = [f for f in sys.meta_path
+                        if getattr(f, "__name__", None) in ("BuiltinImporter", "FrozenImporter")]
+    sys.path.clear()
+    sys.path_importer_cache.clear()
+
+
 def fork_into(cg, born_flags=0):
     """Fork: in one clone3, straight into the cgroup v2 directory of `cg`
     and, with born_flags (namespaces.birth_flags), into new namespaces.

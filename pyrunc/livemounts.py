@@ -329,10 +329,10 @@ def _child(inside, fn, w, entries):
         sc.prctl(4, 0)  # PR_SET_DUMPABLE 0: nothing in the container can attach to us
         inside.fddir = inside.proc.fd_dir()  # our own fd table now, not the parent's
         # after the setns, a path is the container's: no import may ever
-        # look for a module there (everything used below is loaded)
-        import sys
-        sys.path.clear()
-        sys.path_importer_cache.clear()
+        # look for a module there (everything used below is loaded;
+        # sys.path.clear() alone left pyrunc's own submodules reachable)
+        from .launch import seal_imports
+        seal_imports()
         if entries and inside.userns is not None:
             _lock(inside, entries)
         sc.setns(inside.pidfd, sc.CLONE_NEWNS)

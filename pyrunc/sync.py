@@ -17,9 +17,9 @@ create (container.create/_drive_init <-> init.py):
                                           bindsources.Link, one SEQPACKET:
     runtime -> init  SOURCE_FD + the fd in SCM_RIGHTS
                      SOURCE_ERROR + "<config field>\0<message>"
-  init -> parent  WANT_RESOURCES          before any device node is made, when
-  parent -> init  GO_ON                   the parent sets linux.resources while
-                                          the init mounts (container._launch)
+  init -> parent  WANT_RESOURCES          before its first mount, when the
+  parent -> init  GO_ON                   parent sets linux.resources while
+                                          the init starts (container._launch)
   init -> parent  WANT_HOOKS              mounts done: prestart/createRuntime
   parent -> init  GO_ON | ABORT
   init -> parent  READY                   the helper is next
