@@ -320,9 +320,15 @@ class Manager:
                 continue  # never rmdir (nor empty) a cgroup that is not the container's
             while True:
                 try:
-                    if d in own:
+                    try:
+                        posix.rmdir(d)
+                    except OSError as e:
+                        # (the walk only then: most containers make no
+                        # sub-cgroup, and an empty cgroup goes in one rmdir)
+                        if d not in own or e.errno != errno.EBUSY:
+                            raise
                         _remove_children(d)  # sub-cgroups the container made
-                    posix.rmdir(d)
+                        posix.rmdir(d)
                     removed.append(d)
                     break
                 except FileNotFoundError:
