@@ -275,14 +275,14 @@ def _preload(proc, debug, sockets):
     namespace). Exec's part of init.preload, without init.py."""
     from . import capabilities, execinit, process  # noqa: F401
     capabilities.last_cap()  # the kernel's, kept for the child (never the container's /proc)
-    # fcntl: execinit's seals; stat: process.lookup in the child, which
-    # must never import from the container's filesystem (frozen in 3.11,
-    # but not in every build)
-    import fcntl, stat  # noqa: F401,E401
+    # fcntl: execinit's seals (the child must never import from the
+    # container's filesystem; process.lookup needs no `stat` module)
+    import fcntl  # noqa: F401
     if proc.rlimits:
         import resource  # noqa: F401
-    if proc.terminal:
+    if proc.terminal:  # (console.open_pty checks the pty with `stat`)
         from . import console  # noqa: F401
+        import stat  # noqa: F401
     if proc.terminal or sockets:  # fd passing: the pty master, the notify fd
         import _socket, struct  # noqa: F401,E401
     if debug:

@@ -113,6 +113,27 @@ def test_kill_signal_forms(runtime, bundle):
     runtime("delete", "-f", cid, check=True)
 
 
+def test_start_and_delete_make_no_error_class(runtime, bundle):
+    """A start and a delete that succeed never make the error classes
+    (errors.py makes them on first use: ~0.6M instructions a command)."""
+    import subprocess
+    import sys
+    import pyrunc
+    bundle.write()
+    cid = runtime.new_id()
+    runtime("create", "--bundle", bundle.path, cid, check=True)
+    site = os.path.dirname(os.path.dirname(pyrunc.__file__))
+    code = (f"import sys; sys.path.append({site!r})\n"
+            "from pyrunc.cli import main\nfrom pyrunc import errors\n"
+            f"for argv in (['start', {cid!r}], ['delete', '--force', {cid!r}]):\n"
+            f"    print(main(['--root', {runtime.root!r}] + argv) or 0,\n"
+            "          'PyruncError' in vars(errors))\n")
+    p = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
+                       text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert p.stdout.split("\n")[:2] == ["0 False", "0 False"], (p.stdout, p.stderr)
+    assert runtime("state", cid).returncode != 0  # deleted
+
+
 def test_delete_refuses_created_and_running(runtime, bundle):
     bundle.sh("sleep 30").write()
     cid = runtime.new_id()

@@ -5,6 +5,8 @@ cgroup2 mount), or hybrid (v1 controllers plus a cgroup2 mount, usually
 /sys/fs/cgroup/unified). The manager for the host's kind does the work;
 see v1.py and v2.py.
 """
+import posix
+
 from .. import errors
 
 
@@ -40,32 +42,49 @@ class Hierarchy:
         return ",".join(c[5:] if c.startswith("name=") else c for c in self.controllers)
 
 
+def _lines(path):
+    """A /proc file's lines (posix.read: no file object, ~25K instructions
+    less a file; procfs gives a page or more a read)."""
+    fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
+    try:
+        parts = []
+        while True:
+            b = posix.read(fd, 65536)
+            if not b:
+                break
+            parts.append(b)
+    finally:
+        posix.close(fd)
+    text = b"".join(parts).decode()
+    # (as a file's lines: split at "\n" only, a path may hold other
+    # control characters)
+    return (text[:-1] if text.endswith("\n") else text).split("\n") if text else []
+
+
 def probe():
     own = {}
-    with open("/proc/self/cgroup") as f:
-        for line in f:
-            _, ctrls, path = line.rstrip("\n").split(":", 2)
-            own[ctrls] = path
+    for line in _lines("/proc/self/cgroup"):
+        _, ctrls, path = line.split(":", 2)
+        own[ctrls] = path
     v1, v2 = [], None
     seen = set()
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            pre, _, post = line.partition(" - ")
-            fields = pre.split()
-            fstype, _, sopts = post.split()[:3]
-            if fstype == "cgroup2":
-                if v2 is None:
-                    v2 = Hierarchy(_unescape(fields[4]), fields[3], (), "cgroup2", own.get("", "/"))
-            elif fstype == "cgroup":
-                opts = sopts.split(",")
-                ctrls = tuple(o for o in opts if o not in ("rw", "ro") and (
-                    o.startswith("name=") or o in _V1_CONTROLLERS))
-                key = ",".join(ctrls)
-                if not ctrls or key in seen:
-                    continue
-                seen.add(key)
-                v1.append(Hierarchy(_unescape(fields[4]), fields[3], ctrls, key,
-                                    own.get(key, "/")))
+    for line in _lines("/proc/self/mountinfo"):
+        pre, _, post = line.partition(" - ")
+        fields = pre.split()
+        fstype, _, sopts = post.split()[:3]
+        if fstype == "cgroup2":
+            if v2 is None:
+                v2 = Hierarchy(_unescape(fields[4]), fields[3], (), "cgroup2", own.get("", "/"))
+        elif fstype == "cgroup":
+            opts = sopts.split(",")
+            ctrls = tuple(o for o in opts if o not in ("rw", "ro") and (
+                o.startswith("name=") or o in _V1_CONTROLLERS))
+            key = ",".join(ctrls)
+            if not ctrls or key in seen:
+                continue
+            seen.add(key)
+            v1.append(Hierarchy(_unescape(fields[4]), fields[3], ctrls, key,
+                                own.get(key, "/")))
     return v1, v2
 
 
