@@ -9,7 +9,6 @@ import time
 # with them the cffi shim; config.py), so create's modules are imported
 # where used.
 from . import fspath, log, state
-from .control import kill, parse_signal, signal_init  # noqa: F401 (parse_signal: the API of old)
 from .errors import (ConfigError, InitError, InvalidArgument, NotExist,
                      PyruncError)
 
@@ -560,14 +559,20 @@ def _rfc3339_now():
 
 
 # start, delete, destroy: lifecycle.py (without this module's weight);
-# still reachable here as container.start etc. (see __getattr__)
+# kill, parse_signal, signal_init: control.py, which create and run never
+# need (~0.45M instructions to import); all still reachable here as
+# container.start etc. (see __getattr__)
 _LIFECYCLE = ("start", "delete", "destroy")
+_CONTROL = ("kill", "parse_signal", "signal_init")
 
 
 def __getattr__(name):
     if name in _LIFECYCLE:
         from . import lifecycle
         return getattr(lifecycle, name)
+    if name in _CONTROL:
+        from . import control
+        return getattr(control, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
