@@ -13,10 +13,7 @@ from .errors import (ConfigError, InitError, InvalidArgument, NotExist,
                      PyruncError)
 
 
-def init_timeout():
-    """lifecycle.init_timeout (start's too: defined there)."""
-    from .lifecycle import init_timeout
-    return init_timeout()
+init_timeout = state.init_timeout  # (start's too; livemounts.py takes it from here)
 
 
 class Options:
