@@ -422,6 +422,7 @@ def _record(st, cg, init_pid, opts):
     del st.d["status"]
     st.save()
     if opts.pid_file:
+        from .pidfile import write_pid_file  # (only with --pid-file)
         write_pid_file(opts.pid_file, init_pid)
 
 
@@ -545,9 +546,6 @@ def _abort(st, procs, cg):
     _remove_host_mounts(st)
     state.remove_dir(st.dir)
 
-
-# create's --pid-file (exec imports pidfile.py alone, without this module)
-from .pidfile import write_pid_file  # noqa: E402,F401
 
 
 def _rfc3339_now():
