@@ -1,6 +1,9 @@
-# callgrind harness for exec (valgrind 3.19 lacks pidfd_open 434 and openat2 437):
+# callgrind harness for exec, and for create/run's runtime parent (valgrind 3.19 lacks pidfd_open 434 and openat2 437):
 # pidfd_open -> an fd of /proc/PID (pidfd_send_signal takes one), openat2 -> openat
 # (same flags, no resolve checks), setns(pidfd, flags) -> setns of each /proc/PID/ns file.
+# create/run: the init runs under valgrind too, which lacks open_tree and keeps fds for
+# itself: use a config without readonlyPaths/maskedPaths and rlimits, root writable;
+# the parent's figure is the callgrind file of the lowest pid.
 import gc, sys, posix
 gc.disable()
 p = sys.argv.pop(1)  # site-packages
@@ -46,6 +49,16 @@ def _helper(path, argv, env):
         return _execve(path, argv, env)
     how, opts = argv[1], argv[3]
     fifo = int(how[1:]) if how[:1] == "f" else -1
+    if how[:1] == "p":  # create's init: block until `start` reads the fifo,
+        # the exec's close-on-exec fds (the channel to pyrunc) closed first
+        import fcntl
+        for fd in range(3, 1024):
+            try:
+                if fd != int(how[1:]) and fcntl.fcntl(fd, fcntl.F_GETFD) & 1:
+                    posix.close(fd)
+            except OSError:
+                pass
+        fifo = posix.open(f"/proc/self/fd/{how[1:]}", posix.O_WRONLY | posix.O_CLOEXEC)
     for o in opts.split(","):
         if o[:1] == "F":
             pid = posix.fork()

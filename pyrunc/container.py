@@ -9,15 +9,11 @@ import time
 # with them the cffi shim; config.py), so create's modules are imported
 # where used.
 from . import fspath, log, state
-from .control import kill, parse_signal, signal_init  # noqa: F401 (parse_signal: the API of old)
 from .errors import (ConfigError, InitError, InvalidArgument, NotExist,
                      PyruncError)
 
 
-def init_timeout():
-    """lifecycle.init_timeout (start's too: defined there)."""
-    from .lifecycle import init_timeout
-    return init_timeout()
+init_timeout = state.init_timeout  # (start's too; livemounts.py takes it from here)
 
 
 class Options:
@@ -427,6 +423,7 @@ def _record(st, cg, init_pid, opts):
     del st.d["status"]
     st.save()
     if opts.pid_file:
+        from .pidfile import write_pid_file  # (only with --pid-file)
         write_pid_file(opts.pid_file, init_pid)
 
 
@@ -551,9 +548,6 @@ def _abort(st, procs, cg):
     state.remove_dir(st.dir)
 
 
-# create's --pid-file (exec imports pidfile.py alone, without this module)
-from .pidfile import write_pid_file  # noqa: E402,F401
-
 
 def _rfc3339_now():
     t = time.time()
@@ -561,14 +555,20 @@ def _rfc3339_now():
 
 
 # start, delete, destroy: lifecycle.py (without this module's weight);
-# still reachable here as container.start etc. (see __getattr__)
+# kill, parse_signal, signal_init: control.py, which create and run never
+# need (~0.45M instructions to import); all still reachable here as
+# container.start etc. (see __getattr__)
 _LIFECYCLE = ("start", "delete", "destroy")
+_CONTROL = ("kill", "parse_signal", "signal_init")
 
 
 def __getattr__(name):
     if name in _LIFECYCLE:
         from . import lifecycle
         return getattr(lifecycle, name)
+    if name in _CONTROL:
+        from . import control
+        return getattr(control, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -19,14 +19,9 @@ from . import errors, state
 # delete that succeeds; see errors.py)
 
 
-def init_timeout():
-    """Seconds the init may take to reach the exec fifo (create), and to
-    take the start (start); the time hooks run in this process is not
-    counted (they have their own timeouts). PYRUNC_INIT_TIMEOUT overrides."""
-    try:
-        return float(posix.environ.get(b"PYRUNC_INIT_TIMEOUT") or 60)
-    except ValueError:
-        return 60.0
+# (the bound of start's wait: state.init_timeout, create's too; create
+# never imports this module)
+init_timeout = state.init_timeout
 
 
 def _log():

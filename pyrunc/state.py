@@ -31,6 +31,17 @@ _LIST_KEYS = ("ociVersion", "pid", "start_time", "creator", "creator_start", "st
 ENTRY_FILES = (STATE_FILE, STATE_FILE + ".tmp", FIFO, LIST_FILE)
 
 
+def init_timeout():
+    """Seconds the init may take to reach the exec fifo (create), and to
+    take the start (start); the time hooks run in this process is not
+    counted (they have their own timeouts). PYRUNC_INIT_TIMEOUT overrides.
+    Here, not in lifecycle.py or container.py: both commands load this."""
+    try:
+        return float(posix.environ.get(b"PYRUNC_INIT_TIMEOUT") or 60)
+    except ValueError:
+        return 60.0
+
+
 def check_root(root):
     """--root, made absolute and checked (every command, before anything
     is read or made under it). runc HEAD refuses "/" in these words; pyrunc
