@@ -30,10 +30,23 @@ def last_cap():
     global _last_cap
     if _last_cap is None:
         try:
-            _last_cap = probe_last_cap()
+            found = probe_last_cap()
         except OSError:  # prctl refused (a seccomp profile around us)
-            _last_cap = _read_last_cap()
+            found = None
+        # A filter around us may answer EINVAL below the kernel's bound
+        # too: caps above what we found would then stay in every bounding
+        # set. None of our own capabilities can lie above the real bound,
+        # so one above `found` proves it wrong: ask the host's procfs.
+        if found is None or _highest_held() > found:
+            found = _read_last_cap()
+        _last_cap = found
     return _last_cap
+
+
+def _highest_held():
+    """The highest capability in any of our own sets (-1: none)."""
+    eff, perm, inh = sc.capget()
+    return (eff | perm | inh).bit_length() - 1
 
 
 def _read_last_cap():

@@ -548,3 +548,33 @@ def test_wait_gone_is_bounded_names_the_init_and_reaps_it(capfd):
     finally:
         p.kill()
         p.wait()
+
+
+# last_cap under a filter that lies (needs root: seccomp_load)
+FOOL = """
+import sys, tempfile
+from pyrunc import capabilities, seccomp, syscalls as sc
+prof = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+    {"names": ["prctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": 22,
+     "args": [{"index": 0, "value": 23, "op": "SCMP_CMP_EQ"},
+              {"index": 1, "value": 38, "op": "SCMP_CMP_GE"}]}]}
+prog, flags = seccomp.compile_bpf(prof, tempfile.mkdtemp())
+sc.seccomp_load(flags, prog)
+print(capabilities.probe_last_cap(), capabilities.last_cap())
+"""
+
+
+def test_last_cap_not_fooled_by_a_filter_answering_einval():
+    """A seccomp filter around the runtime answering PR_CAPBSET_READ with
+    EINVAL from cap 38 on (as if the kernel ended at 37): the binary
+    search says 37, but the runtime holds caps above it, so last_cap asks
+    the host's procfs. (Otherwise CAP_PERFMON, CAP_BPF and
+    CAP_CHECKPOINT_RESTORE stayed in the container's bounding set.)"""
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, "-I", "-c", FOOL], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        real = int(f.read())
+    probed, last = map(int, p.stdout.split())
+    assert probed == min(real, 37) and last == real
