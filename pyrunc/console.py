@@ -20,6 +20,7 @@ runtime relays the terminal itself (`run`/`exec` without
 --console-socket) ONLCR is off, so what the caller reads is the program's
 bytes, not "\r\n" for every "\n".
 """
+import errno  # (built in; here, not in _own: the exec child calls it inside the container)
 import os
 
 TIOCSCTTY = 0x540E
@@ -128,7 +129,6 @@ def _own(slave, uid):
     """The slave to the process's user (a container uid: we are in its
     user namespace, so the host sees the mapped id); the group stays the
     one the kernel gave (the devpts gid= option), as runc does."""
-    import errno
     try:
         if os.fstat(slave).st_uid != uid:
             os.fchown(slave, uid, -1)
@@ -182,7 +182,6 @@ def mount_console(slave):
 
 def _console_target(dev):
     """An fd of /dev/console in directory fd dev, never through a symlink."""
-    import errno
     import stat
     from . import syscalls as sc
     from .errors import InitError
