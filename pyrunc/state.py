@@ -303,10 +303,7 @@ def _makedirs(path, mode):
 
 
 def _isdir(path):
-    try:
-        return posix.stat(path).st_mode & 0o170000 == 0o040000
-    except OSError:
-        return False
+    return _mode(path) == 0o040000
 
 
 # A new entry is born complete: made under a temporary name, locked, its

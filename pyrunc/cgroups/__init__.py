@@ -5,8 +5,6 @@ cgroup2 mount), or hybrid (v1 controllers plus a cgroup2 mount, usually
 /sys/fs/cgroup/unified). The manager for the host's kind does the work;
 see v1.py and v2.py.
 """
-import posix
-
 from .. import errors
 
 
@@ -43,21 +41,10 @@ class Hierarchy:
 
 
 def _lines(path):
-    """A /proc file's lines (posix.read: no file object, ~25K instructions
-    less a file; procfs gives a page or more a read)."""
-    fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
-    try:
-        parts = []
-        while True:
-            b = posix.read(fd, 65536)
-            if not b:
-                break
-            parts.append(b)
-    finally:
-        posix.close(fd)
-    text = b"".join(parts).decode()
-    # (as a file's lines: split at "\n" only, a path may hold other
-    # control characters)
+    """A /proc file's lines, split at "\n" only (a path may hold other
+    control characters)."""
+    from .files import read_bytes  # (the managers load it anyway)
+    text = read_bytes(path).decode()
     return (text[:-1] if text.endswith("\n") else text).split("\n") if text else []
 
 

@@ -10,10 +10,9 @@ making a manager: so they never import v1.py, the create machinery
 import time
 
 from .. import errors
-from .files import _join, read, read_file, write
+from .files import EBUSY as _EBUSY, _join, read, read_file, write
 
 FREEZE_TIMEOUT = 10.0  # seconds a freeze or thaw may take before we give up
-_EBUSY = 16  # (errno.EBUSY, Linux's on every architecture: `errno` costs 0.2M to import)
 
 
 def freeze(dirs, frozen, timeout=FREEZE_TIMEOUT):

@@ -8,11 +8,7 @@ import posix
 import time
 
 from .. import errors, fspath
-from .files import read, write as _write
-
-# (errno's values, the same on every Linux architecture: the errno module
-# costs `delete` 0.2M instructions to import)
-_EBUSY, _ENODEV = 16, 19
+from .files import EBUSY as _EBUSY, ENODEV as _ENODEV, read, write as _write
 
 # live.py (freezing, listing processes) is imported where used: `delete`
 # and `create` never freeze (~0.6M instructions of each)
